@@ -1,0 +1,350 @@
+//! Configuration: every key, its default and its meaning in one table, so that
+//! `ferry info`, the README and the JVM bindings all show the same thing.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Which transport moves the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderChoice {
+    /// RDMA verbs when a device and a willing peer exist, else tcp.
+    Auto,
+    Tcp,
+    Verbs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Lz4,
+}
+
+/// A documented configuration key.
+pub struct Key {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "ferry.provider",
+        default: "auto",
+        doc: "auto | tcp | verbs. auto uses RDMA verbs when a device and the peer agree, else tcp.",
+    },
+    Key {
+        name: "ferry.pool.bytes",
+        default: "256m",
+        doc: "Hard cap on pinned receive buffers (bytes; k/m/g suffixes).",
+    },
+    Key {
+        name: "ferry.pool.buffer.size",
+        default: "1m",
+        doc: "Size of one pinned buffer; also the largest single READ. Blocks above it arrive in chunks.",
+    },
+    Key {
+        name: "ferry.pool.grow.bytes",
+        default: "16m",
+        doc: "Pinned memory is mapped and locked in steps of this size, up to ferry.pool.bytes.",
+    },
+    Key {
+        name: "ferry.pool.lock",
+        default: "true",
+        doc: "mlock pinned buffers where the process may (RLIMIT_MEMLOCK); logged once when it may not.",
+    },
+    Key {
+        name: "ferry.pool.wait.ms",
+        default: "30000",
+        doc: "How long a fetch waits for a free buffer before failing with 'pool exhausted'.",
+    },
+    Key {
+        name: "ferry.fetch.inflight.bytes",
+        default: "64m",
+        doc: "Bound on bytes requested but not yet received, per fetch.",
+    },
+    Key {
+        name: "ferry.fetch.inline.bytes",
+        default: "32k",
+        doc: "Blocks up to this size come back inside the lookup reply: one round trip, not two. 0 disables.",
+    },
+    Key {
+        name: "ferry.io.threads",
+        default: "2",
+        doc: "I/O threads shared by all connections (no thread per connection).",
+    },
+    Key {
+        name: "ferry.compression",
+        default: "none",
+        doc: "none | lz4. lz4 compresses READ payloads on the tcp provider when it saves bytes.",
+    },
+    Key {
+        name: "ferry.auth.secret",
+        default: "",
+        doc: "Shared secret. When set, peers prove it (HMAC-SHA256 challenge) before anything is served.",
+    },
+    Key {
+        name: "ferry.connect.timeout.ms",
+        default: "10000",
+        doc: "Connect and handshake timeout.",
+    },
+    Key {
+        name: "ferry.request.timeout.ms",
+        default: "120000",
+        doc: "A fetch fails when a peer makes no progress for this long.",
+    },
+];
+
+/// Typed configuration. Build it with [`Config::from_pairs`] or take the defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub provider: ProviderChoice,
+    pub pool_bytes: usize,
+    pub buffer_size: usize,
+    pub pool_grow_bytes: usize,
+    pub pool_lock: bool,
+    pub pool_wait: Duration,
+    pub inflight_bytes: usize,
+    pub inline_bytes: usize,
+    pub io_threads: usize,
+    pub compression: Compression,
+    pub secret: Option<Vec<u8>>,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_pairs(std::iter::empty::<(&str, &str)>()).expect("defaults are valid")
+    }
+}
+
+impl Config {
+    /// Parses `key=value` pairs over the defaults. An unknown key or a bad value
+    /// is an error that names the key.
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Config>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut values: BTreeMap<&'static str, String> = KEYS
+            .iter()
+            .map(|k| (k.name, k.default.to_string()))
+            .collect();
+        for (key, value) in pairs {
+            let key = key.as_ref().trim();
+            let known = KEYS.iter().find(|k| k.name == key).ok_or_else(|| {
+                Error::config(key, "unknown key (see `ferry info` for the valid keys)")
+            })?;
+            values.insert(known.name, value.as_ref().trim().to_string());
+        }
+        let get = |key: &str| values[key].as_str();
+        let config = Config {
+            provider: match get("ferry.provider") {
+                "auto" => ProviderChoice::Auto,
+                "tcp" => ProviderChoice::Tcp,
+                "verbs" => ProviderChoice::Verbs,
+                other => return Err(bad("ferry.provider", other, "auto, tcp or verbs")),
+            },
+            pool_bytes: parse_size("ferry.pool.bytes", get("ferry.pool.bytes"))?,
+            buffer_size: parse_size("ferry.pool.buffer.size", get("ferry.pool.buffer.size"))?,
+            pool_grow_bytes: parse_size("ferry.pool.grow.bytes", get("ferry.pool.grow.bytes"))?,
+            pool_lock: parse_bool("ferry.pool.lock", get("ferry.pool.lock"))?,
+            pool_wait: parse_millis("ferry.pool.wait.ms", get("ferry.pool.wait.ms"))?,
+            inflight_bytes: parse_size(
+                "ferry.fetch.inflight.bytes",
+                get("ferry.fetch.inflight.bytes"),
+            )?,
+            inline_bytes: match get("ferry.fetch.inline.bytes") {
+                "0" => 0,
+                other => parse_size("ferry.fetch.inline.bytes", other)?,
+            },
+            io_threads: parse_count("ferry.io.threads", get("ferry.io.threads"), 1, 64)?,
+            compression: match get("ferry.compression") {
+                "none" => Compression::None,
+                "lz4" => Compression::Lz4,
+                other => return Err(bad("ferry.compression", other, "none or lz4")),
+            },
+            secret: Some(get("ferry.auth.secret"))
+                .filter(|s| !s.is_empty())
+                .map(|s| s.as_bytes().to_vec()),
+            connect_timeout: parse_millis(
+                "ferry.connect.timeout.ms",
+                get("ferry.connect.timeout.ms"),
+            )?,
+            request_timeout: parse_millis(
+                "ferry.request.timeout.ms",
+                get("ferry.request.timeout.ms"),
+            )?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        const MAX_BUFFER: usize = 64 << 20;
+        if !(4096..=MAX_BUFFER).contains(&self.buffer_size) {
+            return Err(Error::config(
+                "ferry.pool.buffer.size",
+                format!("must be between 4k and 64m, got {}", self.buffer_size),
+            ));
+        }
+        if self.pool_bytes < self.buffer_size {
+            return Err(Error::config(
+                "ferry.pool.bytes",
+                "must hold at least one buffer (ferry.pool.buffer.size)",
+            ));
+        }
+        if self.pool_grow_bytes < self.buffer_size {
+            return Err(Error::config(
+                "ferry.pool.grow.bytes",
+                "must hold at least one buffer (ferry.pool.buffer.size)",
+            ));
+        }
+        if self.inflight_bytes < self.buffer_size {
+            return Err(Error::config(
+                "ferry.fetch.inflight.bytes",
+                "must allow at least one buffer (ferry.pool.buffer.size)",
+            ));
+        }
+        if self.inline_bytes > self.buffer_size {
+            return Err(Error::config(
+                "ferry.fetch.inline.bytes",
+                "must not exceed ferry.pool.buffer.size",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective value of every key, secrets masked, for `ferry info` and logs.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let provider = match self.provider {
+            ProviderChoice::Auto => "auto",
+            ProviderChoice::Tcp => "tcp",
+            ProviderChoice::Verbs => "verbs",
+        };
+        let compression = match self.compression {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+        };
+        vec![
+            ("ferry.provider", provider.to_string()),
+            ("ferry.pool.bytes", self.pool_bytes.to_string()),
+            ("ferry.pool.buffer.size", self.buffer_size.to_string()),
+            ("ferry.pool.grow.bytes", self.pool_grow_bytes.to_string()),
+            ("ferry.pool.lock", self.pool_lock.to_string()),
+            ("ferry.pool.wait.ms", self.pool_wait.as_millis().to_string()),
+            (
+                "ferry.fetch.inflight.bytes",
+                self.inflight_bytes.to_string(),
+            ),
+            ("ferry.fetch.inline.bytes", self.inline_bytes.to_string()),
+            ("ferry.io.threads", self.io_threads.to_string()),
+            ("ferry.compression", compression.to_string()),
+            (
+                "ferry.auth.secret",
+                if self.secret.is_some() {
+                    "<set>"
+                } else {
+                    "<unset>"
+                }
+                .to_string(),
+            ),
+            (
+                "ferry.connect.timeout.ms",
+                self.connect_timeout.as_millis().to_string(),
+            ),
+            (
+                "ferry.request.timeout.ms",
+                self.request_timeout.as_millis().to_string(),
+            ),
+        ]
+    }
+}
+
+fn bad(key: &str, value: &str, expected: &str) -> Error {
+    Error::config(key, format!("invalid value `{value}`, expected {expected}"))
+}
+
+/// Parses `123`, `64k`, `16m`, `2g` (powers of 1024).
+pub fn parse_size(key: &str, value: &str) -> Result<usize> {
+    let lower = value.to_ascii_lowercase();
+    let shift = match lower.chars().last() {
+        Some('k') => 10,
+        Some('m') => 20,
+        Some('g') => 30,
+        _ => 0,
+    };
+    let digits = if shift == 0 {
+        &lower[..]
+    } else {
+        &lower[..lower.len() - 1]
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1usize << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| bad(key, value, "a positive size such as 65536, 64k, 16m or 1g"))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(key, value, "true or false")),
+    }
+}
+
+fn parse_millis(key: &str, value: &str) -> Result<Duration> {
+    parse_count(key, value, 1, 24 * 3600 * 1000).map(|ms| Duration::from_millis(ms as u64))
+}
+
+fn parse_count(key: &str, value: &str, min: usize, max: usize) -> Result<usize> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| bad(key, value, &format!("a whole number from {min} to {max}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented() {
+        let c = Config::default();
+        assert_eq!(c.provider, ProviderChoice::Auto);
+        assert_eq!(c.buffer_size, 1 << 20);
+        assert_eq!(c.describe().len(), KEYS.len());
+    }
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("k", "4096").unwrap(), 4096);
+        assert_eq!(parse_size("k", "64K").unwrap(), 64 << 10);
+        assert_eq!(parse_size("k", "16m").unwrap(), 16 << 20);
+        assert_eq!(parse_size("k", "2g").unwrap(), 2 << 30);
+        assert!(parse_size("k", "").is_err());
+        assert!(parse_size("k", "0").is_err());
+        assert!(parse_size("k", "12q").is_err());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_pairs([("ferry.pool.byts", "1m")]).unwrap_err();
+        assert!(err.to_string().contains("ferry.pool.byts"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::from_pairs([("ferry.provider", "carrier-pigeon")]).unwrap_err();
+        assert!(err.to_string().contains("ferry.provider"), "{err}");
+        let err = Config::from_pairs([("ferry.io.threads", "0")]).unwrap_err();
+        assert!(err.to_string().contains("ferry.io.threads"), "{err}");
+        let err = Config::from_pairs([("ferry.pool.bytes", "4k")]).unwrap_err();
+        assert!(err.to_string().contains("ferry.pool.bytes"), "{err}");
+    }
+}

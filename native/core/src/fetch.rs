@@ -1,0 +1,372 @@
+//! Batched, pipelined block fetch with bounded bytes in flight.
+//!
+//! One lookup per peer per batch of ids, then one READ per buffer-sized piece
+//! of each block, posted while the in-flight budget and the pinned pool allow.
+//! The caller pulls results; pulling is what posts more READs, so a slow
+//! consumer holds back the transfer instead of growing memory. Every byte
+//! counts against the pool until the consumer drops the [`Chunk`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::block::{BlockId, RemoteSlice};
+use crate::error::{Error, Result};
+use crate::memory::{BufferPool, PooledBuffer};
+use crate::metrics::Metrics;
+use crate::protocol::{Located, LookupResult, MAX_IDS};
+use crate::provider::Connection;
+use crate::Config;
+
+/// A piece of a block, in order within its block. The block is complete when
+/// `offset + data.len() == block_len`.
+#[derive(Debug)]
+pub struct Chunk {
+    /// Index of the block in the order the fetch listed them.
+    pub block: usize,
+    pub offset: u64,
+    pub block_len: u64,
+    pub data: PooledBuffer,
+}
+
+impl Chunk {
+    pub fn is_last(&self) -> bool {
+        self.offset + self.data.len() as u64 == self.block_len
+    }
+}
+
+/// A block that could not be fetched; chunks of it already delivered must be discarded.
+#[derive(Debug)]
+pub struct BlockFailure {
+    pub block: usize,
+    pub error: Error,
+}
+
+/// Where each requested block is to be fetched from.
+pub struct PeerBatch {
+    pub connection: Result<Arc<dyn Connection>>,
+    pub ids: Vec<BlockId>,
+}
+
+enum Event {
+    Looked {
+        peer: usize,
+        first_block: usize,
+        count: usize,
+        result: Result<Vec<LookupResult>>,
+    },
+    Read {
+        job: ReadJob,
+        result: Result<PooledBuffer>,
+    },
+}
+
+struct ReadJob {
+    block: usize,
+    peer: usize,
+    slice: RemoteSlice,
+    offset: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BlockState {
+    Looking,
+    Reading { len: u64, received: u64 },
+    Finished,
+}
+
+pub struct Fetch {
+    pool: BufferPool,
+    metrics: Arc<Metrics>,
+    connections: Vec<Option<Arc<dyn Connection>>>,
+    blocks: Vec<BlockState>,
+    queue: VecDeque<ReadJob>,
+    ready: VecDeque<std::result::Result<Chunk, BlockFailure>>,
+    events: Receiver<Event>,
+    sender: Sender<Event>,
+    in_flight: usize,
+    inflight_limit: usize,
+    inline_max: u32,
+    timeout: Duration,
+    unfinished: usize,
+}
+
+impl Fetch {
+    pub(crate) fn start(
+        pool: BufferPool,
+        metrics: Arc<Metrics>,
+        batches: Vec<PeerBatch>,
+        config: &Config,
+    ) -> Fetch {
+        let (sender, events) = unbounded();
+        let total = batches.iter().map(|b| b.ids.len()).sum();
+        let mut fetch = Fetch {
+            pool,
+            metrics,
+            connections: Vec::with_capacity(batches.len()),
+            blocks: vec![BlockState::Looking; total],
+            queue: VecDeque::new(),
+            ready: VecDeque::new(),
+            events,
+            sender,
+            in_flight: 0,
+            inflight_limit: config.inflight_bytes,
+            inline_max: config.inline_bytes as u32,
+            timeout: config.request_timeout,
+            unfinished: total,
+        };
+        let mut first_block = 0;
+        for (peer, batch) in batches.into_iter().enumerate() {
+            let count = batch.ids.len();
+            match batch.connection {
+                Ok(connection) => {
+                    fetch.lookup(peer, &connection, first_block, batch.ids);
+                    fetch.connections.push(Some(connection));
+                }
+                Err(error) => {
+                    fetch.connections.push(None);
+                    for block in first_block..first_block + count {
+                        fetch.fail(block, error.clone());
+                    }
+                }
+            }
+            first_block += count;
+        }
+        fetch
+    }
+
+    fn lookup(
+        &self,
+        peer: usize,
+        connection: &Arc<dyn Connection>,
+        first: usize,
+        ids: Vec<BlockId>,
+    ) {
+        let mut ids = ids.into_iter().peekable();
+        let mut first_block = first;
+        while ids.peek().is_some() {
+            let group: Vec<BlockId> = ids.by_ref().take(MAX_IDS).collect();
+            let count = group.len();
+            let sender = self.sender.clone();
+            connection.lookup(
+                group,
+                self.inline_max,
+                Box::new(move |result| {
+                    let _ = sender.send(Event::Looked {
+                        peer,
+                        first_block,
+                        count,
+                        result,
+                    });
+                }),
+            );
+            first_block += count;
+        }
+    }
+
+    fn fail(&mut self, block: usize, error: Error) {
+        if self.blocks[block] != BlockState::Finished {
+            self.blocks[block] = BlockState::Finished;
+            self.unfinished -= 1;
+            self.ready.push_back(Err(BlockFailure { block, error }));
+        }
+    }
+
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Looked {
+                peer,
+                first_block,
+                count,
+                result,
+            } => match result {
+                Ok(results) if results.len() == count => {
+                    for (i, result) in results.into_iter().enumerate() {
+                        self.located(peer, first_block + i, result);
+                    }
+                }
+                Ok(results) => {
+                    let error = Error::Malformed(format!(
+                        "lookup of {count} blocks answered with {} results",
+                        results.len()
+                    ));
+                    for block in first_block..first_block + count {
+                        self.fail(block, error.clone());
+                    }
+                }
+                Err(error) => {
+                    for block in first_block..first_block + count {
+                        self.fail(block, error.clone());
+                    }
+                }
+            },
+            Event::Read { job, result } => {
+                self.in_flight -= job.slice.len as usize;
+                match result {
+                    Ok(data) => self.received(job, data),
+                    Err(error) => self.fail(job.block, error),
+                }
+            }
+        }
+    }
+
+    fn located(&mut self, peer: usize, block: usize, result: LookupResult) {
+        let Located { slice, inline } = match result {
+            Ok(located) => located,
+            Err(code) => {
+                let peer = self.connections[peer]
+                    .as_ref()
+                    .map_or("?", |c| c.peer())
+                    .to_string();
+                let message = format!("lookup of block {block} refused");
+                return self.fail(
+                    block,
+                    Error::Remote {
+                        peer,
+                        code,
+                        message,
+                    },
+                );
+            }
+        };
+        self.blocks[block] = BlockState::Reading {
+            len: slice.len,
+            received: 0,
+        };
+        if let Some(data) = inline.filter(|d| d.len() <= self.pool.buffer_size()) {
+            // Without a free buffer now, fall back to READs rather than wait here.
+            if let Ok(Some(mut buffer)) = self.pool.try_acquire() {
+                buffer.spare()[..data.len()].copy_from_slice(&data);
+                buffer.set_len(data.len());
+                let job = ReadJob {
+                    block,
+                    peer,
+                    slice,
+                    offset: 0,
+                };
+                return self.received(job, buffer);
+            }
+        }
+        let piece = self.pool.buffer_size() as u64;
+        let mut offset = 0;
+        loop {
+            let len = piece.min(slice.len - offset);
+            self.queue.push_back(ReadJob {
+                block,
+                peer,
+                slice: RemoteSlice {
+                    key: slice.key,
+                    addr: slice.addr + offset,
+                    len,
+                },
+                offset,
+            });
+            offset += len;
+            if offset >= slice.len {
+                break;
+            }
+        }
+    }
+
+    fn received(&mut self, job: ReadJob, data: PooledBuffer) {
+        let BlockState::Reading { len, received } = self.blocks[job.block] else {
+            return; // the block already failed; dropping `data` returns it to the pool
+        };
+        self.metrics.fetched(data.len() as u64);
+        let received = received + data.len() as u64;
+        self.blocks[job.block] = if received == len {
+            self.unfinished -= 1;
+            BlockState::Finished
+        } else {
+            BlockState::Reading { len, received }
+        };
+        self.ready.push_back(Ok(Chunk {
+            block: job.block,
+            offset: job.offset,
+            block_len: len,
+            data,
+        }));
+    }
+
+    /// Posts READs while the in-flight budget and the pool allow.
+    fn pump(&mut self) {
+        while let Some(job) = self.queue.front() {
+            if !matches!(self.blocks[job.block], BlockState::Reading { .. }) {
+                self.queue.pop_front();
+                continue;
+            }
+            let len = job.slice.len as usize;
+            if self.in_flight > 0 && self.in_flight + len > self.inflight_limit {
+                return;
+            }
+            // With nothing in flight, nothing will free a buffer but the consumer: wait for it.
+            let buffer = if self.in_flight == 0 {
+                self.pool.acquire().map(Some)
+            } else {
+                self.pool.try_acquire()
+            };
+            let mut buffer = match buffer {
+                Ok(Some(buffer)) => buffer,
+                Ok(None) => return,
+                Err(error) => {
+                    let job = self.queue.pop_front().expect("front exists");
+                    self.fail(job.block, error);
+                    continue;
+                }
+            };
+            let job = self.queue.pop_front().expect("front exists");
+            if len == 0 {
+                buffer.set_len(0);
+                self.received(job, buffer);
+                continue;
+            }
+            let Some(connection) = self.connections[job.peer].clone() else {
+                continue;
+            };
+            self.in_flight += len;
+            let sender = self.sender.clone();
+            let slice = job.slice;
+            connection.read(
+                slice,
+                buffer,
+                Box::new(move |result| {
+                    let _ = sender.send(Event::Read { job, result });
+                }),
+            );
+        }
+    }
+}
+
+impl Iterator for Fetch {
+    type Item = std::result::Result<Chunk, BlockFailure>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            if self.unfinished == 0 {
+                return None;
+            }
+            self.pump();
+            if !self.ready.is_empty() {
+                continue;
+            }
+            match self.events.recv_timeout(self.timeout) {
+                Ok(event) => self.apply(event),
+                Err(RecvTimeoutError::Timeout) => {
+                    let message = format!(
+                        "no progress for {:?} (ferry.request.timeout.ms)",
+                        self.timeout
+                    );
+                    for block in 0..self.blocks.len() {
+                        self.fail(block, Error::Timeout(message.clone()));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the fetch holds a sender"),
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Ferry's native core: pinned memory, registered regions, the wire protocol,
+//! transport providers and batched block fetch.
+//!
+//! The entry point is [`Node`]: one per process, it serves the blocks the
+//! process registers and fetches blocks from peers.
+
+pub mod block;
+pub mod config;
+pub mod error;
+pub mod fetch;
+pub mod memory;
+pub mod metrics;
+pub mod node;
+pub mod protocol;
+pub mod provider;
+
+pub use block::{BlockId, BlockLocation, BlockRegistry, BlockResolver, RemoteSlice};
+pub use config::Config;
+pub use error::{Error, ErrorCode, Result};
+pub use fetch::{BlockFailure, Chunk, Fetch};
+pub use memory::{BufferPool, PoolStats, PooledBuffer, RegionId};
+pub use metrics::MetricsSnapshot;
+pub use node::Node;

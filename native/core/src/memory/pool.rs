@@ -1,0 +1,310 @@
+//! A bounded pool of pinned, fixed-size buffers.
+//!
+//! Memory is mapped in slabs of `grow_bytes` (NetACC grows its registered memory
+//! the same way), locked with mlock when the process may, and never beyond the
+//! cap: asking for a buffer when all are out waits, then fails clearly. A buffer
+//! returns to the pool when its [`PooledBuffer`] is dropped; slabs are unmapped
+//! when the last buffer and the pool itself are gone.
+
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use memmap2::MmapMut;
+
+use crate::error::{Error, Result};
+
+/// Counters describing the pool, for `ferry info`, metrics and leak tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub buffer_size: usize,
+    pub capacity_bytes: usize,
+    pub mapped_bytes: usize,
+    pub locked_bytes: usize,
+    pub in_use_bytes: usize,
+}
+
+#[derive(Clone)]
+pub struct BufferPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    buffer_size: usize,
+    max_buffers: usize,
+    grow_buffers: usize,
+    lock: bool,
+    wait: Duration,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+    warned_lock: AtomicBool,
+}
+
+struct PoolState {
+    slabs: Vec<MmapMut>,
+    free: Vec<NonNull<u8>>,
+    mapped_buffers: usize,
+    locked_bytes: usize,
+}
+
+// SAFETY: the raw pointers in `free` point into slabs owned by the same state and
+// are handed out to exactly one PooledBuffer at a time.
+unsafe impl Send for PoolState {}
+
+impl BufferPool {
+    pub fn new(
+        buffer_size: usize,
+        cap_bytes: usize,
+        grow_bytes: usize,
+        lock: bool,
+        wait: Duration,
+    ) -> Self {
+        let max_buffers = (cap_bytes / buffer_size).max(1);
+        BufferPool {
+            inner: Arc::new(PoolInner {
+                buffer_size,
+                max_buffers,
+                grow_buffers: (grow_bytes / buffer_size).clamp(1, max_buffers),
+                lock,
+                wait,
+                state: Mutex::new(PoolState {
+                    slabs: Vec::new(),
+                    free: Vec::new(),
+                    mapped_buffers: 0,
+                    locked_bytes: 0,
+                }),
+                freed: Condvar::new(),
+                warned_lock: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self::new(
+            config.buffer_size,
+            config.pool_bytes,
+            config.pool_grow_bytes,
+            config.pool_lock,
+            config.pool_wait,
+        )
+    }
+
+    pub fn buffer_size(&self) -> usize {
+        self.inner.buffer_size
+    }
+
+    /// A free buffer now, or `None` when all are out.
+    pub fn try_acquire(&self) -> Result<Option<PooledBuffer>> {
+        let mut state = self.inner.state.lock().unwrap();
+        self.take(&mut state)
+    }
+
+    /// A free buffer, waiting up to the configured time for one to be released.
+    pub fn acquire(&self) -> Result<PooledBuffer> {
+        let deadline = Instant::now() + self.inner.wait;
+        let mut state = self.inner.state.lock().unwrap();
+        loop {
+            if let Some(buffer) = self.take(&mut state)? {
+                return Ok(buffer);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let stats = self.stats_locked(&state);
+                return Err(Error::PoolExhausted(format!(
+                    "all {} buffers of {} bytes are in use (ferry.pool.bytes={}); \
+                     release fetched buffers sooner or raise the cap",
+                    self.inner.max_buffers, self.inner.buffer_size, stats.capacity_bytes
+                )));
+            }
+            state = self
+                .inner
+                .freed
+                .wait_timeout(state, deadline - now)
+                .unwrap()
+                .0;
+        }
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.stats_locked(&self.inner.state.lock().unwrap())
+    }
+
+    fn stats_locked(&self, state: &PoolState) -> PoolStats {
+        let size = self.inner.buffer_size;
+        PoolStats {
+            buffer_size: size,
+            capacity_bytes: self.inner.max_buffers * size,
+            mapped_bytes: state.mapped_buffers * size,
+            locked_bytes: state.locked_bytes,
+            in_use_bytes: (state.mapped_buffers - state.free.len()) * size,
+        }
+    }
+
+    fn take(&self, state: &mut PoolState) -> Result<Option<PooledBuffer>> {
+        if state.free.is_empty() && state.mapped_buffers < self.inner.max_buffers {
+            self.grow(state)?;
+        }
+        Ok(state.free.pop().map(|ptr| PooledBuffer {
+            pool: self.inner.clone(),
+            ptr,
+            len: 0,
+        }))
+    }
+
+    fn grow(&self, state: &mut PoolState) -> Result<()> {
+        let inner = &self.inner;
+        let count = inner
+            .grow_buffers
+            .min(inner.max_buffers - state.mapped_buffers);
+        let bytes = count * inner.buffer_size;
+        let mut slab = MmapMut::map_anon(bytes)?;
+        if inner.lock {
+            match slab.lock() {
+                Ok(()) => state.locked_bytes += bytes,
+                Err(e) if !inner.warned_lock.swap(true, Ordering::Relaxed) => log::warn!(
+                    "ferry: cannot mlock pinned buffers ({e}); continuing unlocked. \
+                     Raise RLIMIT_MEMLOCK (ulimit -l) to pin them"
+                ),
+                Err(_) => {}
+            }
+        }
+        let base = slab.as_mut_ptr();
+        for i in (0..count).rev() {
+            // SAFETY: i * buffer_size < bytes, inside the mapping just made.
+            let ptr = unsafe { base.add(i * inner.buffer_size) };
+            state
+                .free
+                .push(NonNull::new(ptr).expect("mmap never returns null"));
+        }
+        state.slabs.push(slab);
+        state.mapped_buffers += count;
+        log::debug!(
+            "ferry: pinned pool grew to {} bytes",
+            state.mapped_buffers * inner.buffer_size
+        );
+        Ok(())
+    }
+}
+
+/// One pinned buffer, owned exclusively; returns to its pool on drop.
+/// Derefs to the filled part (`len`); [`PooledBuffer::spare`] gives the whole capacity.
+pub struct PooledBuffer {
+    pool: Arc<PoolInner>,
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the buffer's memory is owned by this value alone until it is dropped.
+unsafe impl Send for PooledBuffer {}
+unsafe impl Sync for PooledBuffer {}
+
+impl PooledBuffer {
+    pub fn capacity(&self) -> usize {
+        self.pool.buffer_size
+    }
+
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.capacity(), "length beyond buffer capacity");
+        self.len = len;
+    }
+
+    /// The whole buffer, filled or not, for receiving into.
+    pub fn spare(&mut self) -> &mut [u8] {
+        // SAFETY: ptr points at buffer_size bytes owned by this buffer.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.pool.buffer_size) }
+    }
+
+    /// Start of the buffer, for native consumers (JNI direct buffers, RDMA).
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Deref for PooledBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: len <= capacity, memory owned by this buffer.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl DerefMut for PooledBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::fmt::Debug for PooledBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PooledBuffer({} of {})", self.len, self.capacity())
+    }
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        let mut state = self.pool.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.free.push(self.ptr);
+        drop(state);
+        self.pool.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(cap: usize) -> BufferPool {
+        BufferPool::new(4096, cap, 8192, true, Duration::from_millis(50))
+    }
+
+    #[test]
+    fn grows_in_steps_up_to_the_cap() {
+        let p = pool(4 * 4096);
+        let a = p.acquire().unwrap();
+        assert_eq!(p.stats().mapped_bytes, 8192);
+        let b = p.acquire().unwrap();
+        let c = p.acquire().unwrap();
+        assert_eq!(p.stats().mapped_bytes, 16384);
+        let d = p.acquire().unwrap();
+        assert_eq!(p.stats().in_use_bytes, 16384);
+        assert!(p.try_acquire().unwrap().is_none());
+        drop((a, b, c, d));
+        assert_eq!(p.stats().in_use_bytes, 0);
+    }
+
+    #[test]
+    fn full_pool_fails_clearly_after_waiting() {
+        let p = pool(4096);
+        let _held = p.acquire().unwrap();
+        let err = p.acquire().unwrap_err();
+        assert!(matches!(err, Error::PoolExhausted(_)), "{err}");
+        assert!(err.to_string().contains("ferry.pool.bytes"));
+    }
+
+    #[test]
+    fn waiter_gets_a_released_buffer() {
+        let p = BufferPool::new(4096, 4096, 4096, false, Duration::from_secs(5));
+        let held = p.acquire().unwrap();
+        let p2 = p.clone();
+        let waiter = std::thread::spawn(move || p2.acquire().map(|b| b.capacity()));
+        std::thread::sleep(Duration::from_millis(20));
+        drop(held);
+        assert_eq!(waiter.join().unwrap().unwrap(), 4096);
+    }
+
+    #[test]
+    fn buffers_are_distinct_and_writable() {
+        let p = pool(4 * 4096);
+        let mut a = p.acquire().unwrap();
+        let mut b = p.acquire().unwrap();
+        a.spare().fill(1);
+        b.spare().fill(2);
+        a.set_len(4096);
+        b.set_len(10);
+        assert!(a.iter().all(|&x| x == 1));
+        assert_eq!(&b[..], &[2u8; 10]);
+    }
+}

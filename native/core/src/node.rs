@@ -1,0 +1,179 @@
+//! A node: one per process. It serves the process's registered blocks and
+//! fetches blocks from peers, sharing one pool, one reactor and one
+//! connection per peer across all fetches.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::block::{BlockId, BlockLocation, BlockRegistry, BlockResolver};
+use crate::config::{Compression, Config, ProviderChoice};
+use crate::error::{Error, Result};
+use crate::fetch::{Fetch, PeerBatch};
+use crate::memory::{BufferPool, PoolStats, RegionId, RegionRegistry};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::protocol::CAP_LZ4;
+use crate::provider::reactor::Reactor;
+use crate::provider::tcp::TcpProvider;
+use crate::provider::{Connection, Provider, ServeContext};
+
+type PeerSlot = Arc<Mutex<Option<Arc<dyn Connection>>>>;
+
+pub struct Node {
+    config: Config,
+    pool: BufferPool,
+    regions: Arc<RegionRegistry>,
+    blocks: Arc<BlockRegistry>,
+    metrics: Arc<Metrics>,
+    provider: Box<dyn Provider>,
+    peers: Mutex<HashMap<SocketAddr, PeerSlot>>,
+    // Last: dropping it stops the I/O threads and fails what still waits on them.
+    _reactor: Reactor,
+}
+
+impl Node {
+    pub fn new(config: Config) -> Result<Node> {
+        let reactor = Reactor::start(config.io_threads)?;
+        let metrics = Arc::new(Metrics::default());
+        let provider: Box<dyn Provider> = match config.provider {
+            ProviderChoice::Verbs => {
+                return Err(Error::ProviderUnavailable(
+                    "ferry.provider=verbs: this build has no verbs provider; use auto or tcp"
+                        .into(),
+                ))
+            }
+            ProviderChoice::Auto | ProviderChoice::Tcp => {
+                Box::new(TcpProvider::new(reactor.handle().clone(), &config))
+            }
+        };
+        let regions = Arc::new(RegionRegistry::default());
+        log::info!(
+            "ferry: node started, provider {}, pool {} bytes in buffers of {}, {} I/O threads",
+            provider.name(),
+            config.pool_bytes,
+            config.buffer_size,
+            config.io_threads
+        );
+        Ok(Node {
+            pool: BufferPool::from_config(&config),
+            blocks: Arc::new(BlockRegistry::new(regions.clone())),
+            regions,
+            metrics,
+            provider,
+            peers: Mutex::new(HashMap::new()),
+            config,
+            _reactor: reactor,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn provider_name(&self) -> &'static str {
+        self.provider.name()
+    }
+
+    /// Serves this node's [`BlockRegistry`] on `addr`; returns the bound address.
+    pub fn serve(&self, addr: SocketAddr) -> Result<SocketAddr> {
+        self.serve_with(addr, self.blocks.clone())
+    }
+
+    /// Serves blocks that `resolver` names (Spark resolves ids through its index files).
+    pub fn serve_with(
+        &self,
+        addr: SocketAddr,
+        resolver: Arc<dyn BlockResolver>,
+    ) -> Result<SocketAddr> {
+        let caps = match self.config.compression {
+            Compression::Lz4 => CAP_LZ4,
+            Compression::None => 0,
+        } | CAP_LZ4; // a server can always compress for a requester that asks
+        let context = Arc::new(ServeContext {
+            regions: self.regions.clone(),
+            blocks: resolver,
+            secret: self.config.secret.clone(),
+            caps,
+            metrics: self.metrics.clone(),
+        });
+        self.provider.listen(addr, context)
+    }
+
+    pub fn regions(&self) -> &Arc<RegionRegistry> {
+        &self.regions
+    }
+
+    pub fn blocks(&self) -> &BlockRegistry {
+        &self.blocks
+    }
+
+    /// Registers `[offset, offset + len)` of a file as block `id` and returns its region.
+    pub fn register_file_block(
+        &self,
+        id: BlockId,
+        path: &Path,
+        offset: u64,
+        len: u64,
+    ) -> Result<RegionId> {
+        let region = self.regions.register_file(path, offset, Some(len))?;
+        self.register_region_block(id, region, 0, len)?;
+        Ok(region)
+    }
+
+    /// Names a range of a registered region as a block.
+    pub fn register_region_block(
+        &self,
+        id: BlockId,
+        region: RegionId,
+        offset: u64,
+        len: u64,
+    ) -> Result<()> {
+        self.blocks.register(
+            id,
+            BlockLocation {
+                region,
+                offset,
+                len,
+            },
+        )
+    }
+
+    /// The shared connection to `addr`, made on first use and again after it breaks.
+    pub fn connection(&self, addr: SocketAddr) -> Result<Arc<dyn Connection>> {
+        let slot = self.peers.lock().unwrap().entry(addr).or_default().clone();
+        let mut slot = slot.lock().unwrap();
+        if let Some(connection) = slot.as_ref().filter(|c| c.is_open()) {
+            return Ok(connection.clone());
+        }
+        let connection = self.provider.connect(addr)?;
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Fetches blocks from several peers as one pipelined batch. Results come in
+    /// completion order; each chunk names its block by its index in `requests`.
+    pub fn fetch(&self, requests: Vec<(SocketAddr, Vec<BlockId>)>) -> Fetch {
+        let batches = requests
+            .into_iter()
+            .map(|(addr, ids)| PeerBatch {
+                connection: self.connection(addr),
+                ids,
+            })
+            .collect();
+        Fetch::start(
+            self.pool.clone(),
+            self.metrics.clone(),
+            batches,
+            &self.config,
+        )
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+}

@@ -1,0 +1,314 @@
+//! The serving side of a tcp connection: handshake, lookups and READs of
+//! registered regions, answered from the regions' own memory.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mio::event::Source;
+use mio::net::{TcpListener, TcpStream};
+
+use super::outbox::Outbox;
+use crate::block::RemoteSlice;
+use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::handshake::ServerHandshake;
+use crate::protocol::{
+    decode, Frame, KeyTable, Located, LookupResult, CAP_LZ4, MAX_FRAME_BODY, MAX_INLINE_REPLY,
+};
+use crate::provider::reactor::{Driven, ReactorHandle};
+use crate::provider::ServeContext;
+
+/// Stop reading requests while this much output waits, so a peer that does not
+/// read its replies cannot make the server buffer without bound.
+const OUTPUT_HIGH_WATER: usize = 4 << 20;
+/// The largest READ the server answers; the requester splits larger blocks.
+pub(crate) const MAX_READ: u64 = 64 << 20;
+const READ_CHUNK: usize = 64 * 1024;
+
+pub(crate) struct Listener {
+    pub listener: TcpListener,
+    pub context: Arc<ServeContext>,
+}
+
+impl Driven for Listener {
+    fn source(&mut self) -> &mut dyn Source {
+        &mut self.listener
+    }
+
+    fn drive(&mut self, reactor: &ReactorHandle) -> Result<()> {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    self.context.metrics.accepted_connection();
+                    log::debug!("ferry: accepted connection from {peer}");
+                    let context = self.context.clone();
+                    reactor.add(move |_| Box::new(ServerConn::new(stream, peer, context)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Running out of descriptors must not stop the listener for good.
+                Err(e) => {
+                    log::warn!("ferry: accept failed: {e}");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn closed(&mut self, error: Error) {
+        log::info!("ferry: listener closed: {error}");
+    }
+}
+
+enum State {
+    Handshake(ServerHandshake),
+    Ready { keys: KeyTable, lz4: bool },
+}
+
+pub(crate) struct ServerConn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<ServeContext>,
+    inbox: Vec<u8>,
+    outbox: Outbox,
+    state: State,
+    /// A fatal error frame is queued; the connection closes once it is written.
+    closing: Option<Error>,
+}
+
+impl ServerConn {
+    fn new(stream: TcpStream, peer: SocketAddr, context: Arc<ServeContext>) -> Self {
+        let handshake = ServerHandshake::new(context.caps, context.secret.clone());
+        let mut outbox = Outbox::default();
+        outbox.frame(&handshake.hello());
+        ServerConn {
+            stream,
+            peer,
+            context,
+            inbox: Vec::with_capacity(READ_CHUNK),
+            outbox,
+            state: State::Handshake(handshake),
+            closing: None,
+        }
+    }
+
+    /// Reads what is available into the inbox; false at end of stream.
+    fn fill_inbox(&mut self) -> io::Result<Option<bool>> {
+        let start = self.inbox.len();
+        self.inbox.resize(start + READ_CHUNK, 0);
+        let result = self.stream.read(&mut self.inbox[start..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        self.inbox.truncate(start + n);
+        match result {
+            Ok(0) => Ok(Some(false)),
+            Ok(_) => Ok(Some(true)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(true)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn handle_frames(&mut self) {
+        let mut used = 0;
+        while self.closing.is_none() {
+            match decode(&self.inbox[used..]) {
+                Ok(Some((frame, n))) => {
+                    used += n;
+                    if let Err(error) = self.handle(frame) {
+                        self.fail(error);
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => self.fail(error),
+            }
+        }
+        self.inbox.drain(..used);
+    }
+
+    /// Queues an error frame for the peer and closes after it is written.
+    fn fail(&mut self, error: Error) {
+        log::warn!("ferry: closing connection from {}: {error}", self.peer);
+        self.context.metrics.rejected_connection();
+        self.outbox.frame(&Frame::Error {
+            code: error.code(),
+            message: error.to_string(),
+        });
+        self.closing = Some(error);
+    }
+
+    fn handle(&mut self, frame: Frame) -> Result<()> {
+        let (keys, lz4) = match &mut self.state {
+            State::Handshake(handshake) => {
+                let (welcome, agreed) = handshake.accept(frame)?;
+                self.outbox.frame(&welcome);
+                log::debug!("ferry: {} speaks version {}", self.peer, agreed.version);
+                self.state = State::Ready {
+                    keys: KeyTable::default(),
+                    lz4: agreed.caps & CAP_LZ4 != 0,
+                };
+                return Ok(());
+            }
+            State::Ready { keys, lz4 } => (keys, *lz4),
+        };
+        match frame {
+            Frame::Lookup {
+                request,
+                inline_max,
+                ids,
+            } => {
+                let mut inline_budget = MAX_INLINE_REPLY.min(MAX_FRAME_BODY / 2) as u64;
+                let results = ids
+                    .iter()
+                    .map(|id| lookup(&self.context, keys, id, inline_max, &mut inline_budget))
+                    .collect();
+                self.outbox.frame(&Frame::LookupReply { request, results });
+            }
+            Frame::Read {
+                tag,
+                key,
+                addr,
+                len,
+                compress,
+            } => match read(&self.context, keys, key, addr, len) {
+                Ok((region, start, end)) => {
+                    self.context.metrics.served(len);
+                    let payload = &region.bytes()[start..end];
+                    let packed = (compress && lz4)
+                        .then(|| lz4_flex::block::compress(payload))
+                        .filter(|packed| packed.len() < payload.len());
+                    self.outbox.frame(&Frame::ReadData {
+                        tag,
+                        len: packed.as_ref().map_or(len, |p| p.len() as u64),
+                        compressed: packed.is_some(),
+                        raw_len: len,
+                    });
+                    match packed {
+                        Some(packed) => self.outbox.bytes(packed),
+                        None => self.outbox.region(region, start, end),
+                    }
+                }
+                Err((code, message)) => {
+                    self.context.metrics.rejected_read();
+                    log::debug!("ferry: refused READ from {}: {message}", self.peer);
+                    self.outbox.frame(&Frame::ReadFailed { tag, code, message });
+                }
+            },
+            other => {
+                return Err(Error::Malformed(format!(
+                    "a client may not send {}",
+                    other.name()
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+fn lookup(
+    context: &ServeContext,
+    keys: &mut KeyTable,
+    id: &[u8],
+    inline_max: u32,
+    inline_budget: &mut u64,
+) -> LookupResult {
+    let location = context.blocks.resolve(id)?;
+    let region = context
+        .regions
+        .get(location.region)
+        .ok_or(ErrorCode::UnknownBlock)?;
+    let bytes = region
+        .slice(location.offset, location.len)
+        .ok_or(ErrorCode::OutOfRange)?;
+    let inline = (location.len <= inline_max as u64 && location.len <= *inline_budget).then(|| {
+        *inline_budget -= location.len;
+        context.metrics.served_inline(location.len);
+        bytes.to_vec()
+    });
+    Ok(Located {
+        slice: RemoteSlice {
+            key: keys.issue(region.id()),
+            addr: location.offset,
+            len: location.len,
+        },
+        inline,
+    })
+}
+
+type ReadRange = (Arc<crate::memory::Region>, usize, usize);
+
+fn read(
+    context: &ServeContext,
+    keys: &mut KeyTable,
+    key: u64,
+    addr: u64,
+    len: u64,
+) -> std::result::Result<ReadRange, (ErrorCode, String)> {
+    let region_id = keys.region(key).map_err(|code| {
+        (
+            code,
+            format!("remote key {key:#x} was never issued on this connection"),
+        )
+    })?;
+    let Some(region) = context.regions.get(region_id) else {
+        keys.revoke(key);
+        return Err((
+            ErrorCode::StaleKey,
+            format!("remote key {key:#x} names a deregistered region"),
+        ));
+    };
+    if len > MAX_READ {
+        return Err((
+            ErrorCode::TooLarge,
+            format!("READ of {len} bytes exceeds the limit of {MAX_READ}"),
+        ));
+    }
+    if region.slice(addr, len).is_none() {
+        return Err((
+            ErrorCode::OutOfRange,
+            format!(
+                "READ {addr}+{len} is outside the region of {} bytes",
+                region.len()
+            ),
+        ));
+    }
+    Ok((region, addr as usize, (addr + len) as usize))
+}
+
+impl Driven for ServerConn {
+    fn source(&mut self) -> &mut dyn Source {
+        &mut self.stream
+    }
+
+    fn drive(&mut self, _: &ReactorHandle) -> Result<()> {
+        loop {
+            self.outbox.flush(&mut self.stream)?;
+            if self.closing.is_some() {
+                return match self.outbox.is_empty() {
+                    true => Err(self.closing.take().expect("checked")),
+                    false => Ok(()),
+                };
+            }
+            if self.outbox.queued() > OUTPUT_HIGH_WATER {
+                return Ok(()); // resumed by the next writable event
+            }
+            match self.fill_inbox()? {
+                None => return Ok(()),
+                Some(false) => {
+                    return Err(Error::PeerClosed {
+                        peer: self.peer.to_string(),
+                        reason: "closed by peer".into(),
+                    })
+                }
+                Some(true) => self.handle_frames(),
+            }
+        }
+    }
+
+    fn closed(&mut self, error: Error) {
+        match error {
+            Error::PeerClosed { .. } => log::debug!("ferry: {} disconnected", self.peer),
+            other => log::debug!("ferry: connection from {} ended: {other}", self.peer),
+        }
+    }
+}

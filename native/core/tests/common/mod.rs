@@ -1,0 +1,165 @@
+//! Shared helpers for the integration tests: nodes on loopback and a raw
+//! protocol client that can send whatever bytes a test wants.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ferry_core::protocol::handshake::ClientHandshake;
+use ferry_core::protocol::{decode, encode, Frame};
+use ferry_core::{Chunk, Config, Node};
+
+pub const LOOPBACK: &str = "127.0.0.1:0";
+
+pub fn config(pairs: &[(&str, &str)]) -> Config {
+    Config::from_pairs(pairs.iter().copied()).unwrap()
+}
+
+/// A node serving on loopback; returns it with its address.
+pub fn server(pairs: &[(&str, &str)]) -> (Node, SocketAddr) {
+    let node = Node::new(config(pairs)).unwrap();
+    let addr = node.serve(LOOPBACK.parse().unwrap()).unwrap();
+    (node, addr)
+}
+
+/// Deterministic bytes that differ per seed.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Registers `data` as block `id` in its own region.
+pub fn put(node: &Node, id: &str, data: Vec<u8>) {
+    let len = data.len() as u64;
+    let region = node.regions().register_bytes(data);
+    node.register_region_block(id.as_bytes().to_vec(), region, 0, len)
+        .unwrap();
+}
+
+/// Fetches and reassembles every block; `Err` entries keep the failure text.
+pub fn fetch_all(
+    node: &Node,
+    requests: Vec<(SocketAddr, Vec<&str>)>,
+) -> Vec<Result<Vec<u8>, String>> {
+    let total: usize = requests.iter().map(|(_, ids)| ids.len()).sum();
+    let requests = requests
+        .into_iter()
+        .map(|(addr, ids)| (addr, ids.iter().map(|id| id.as_bytes().to_vec()).collect()))
+        .collect();
+    let mut blocks: Vec<Option<Result<Vec<u8>, String>>> = (0..total).map(|_| None).collect();
+    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); total];
+    for item in node.fetch(requests) {
+        match item {
+            Ok(Chunk {
+                block,
+                offset,
+                block_len,
+                data,
+            }) => {
+                assert_eq!(
+                    offset,
+                    partial[block].len() as u64,
+                    "chunks arrive in order"
+                );
+                partial[block].extend_from_slice(&data);
+                if partial[block].len() as u64 == block_len {
+                    assert!(blocks[block].is_none(), "block {block} completed twice");
+                    blocks[block] = Some(Ok(std::mem::take(&mut partial[block])));
+                }
+            }
+            Err(failure) => {
+                assert!(
+                    blocks[failure.block].is_none(),
+                    "block {} reported twice",
+                    failure.block
+                );
+                blocks[failure.block] = Some(Err(failure.error.to_string()));
+            }
+        }
+    }
+    blocks
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| b.unwrap_or_else(|| panic!("block {i} never completed")))
+        .collect()
+}
+
+/// A hand-driven protocol client over a blocking socket.
+pub struct RawClient {
+    pub stream: TcpStream,
+    inbox: Vec<u8>,
+}
+
+impl RawClient {
+    /// Connects without answering the server's hello.
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        RawClient {
+            stream,
+            inbox: Vec::new(),
+        }
+    }
+
+    /// Connects and completes the handshake with `secret`.
+    pub fn handshake(addr: SocketAddr, secret: Option<&str>) -> RawClient {
+        let mut client = RawClient::connect(addr);
+        let hello = client.recv().expect("server hello");
+        let (handshake, reply) =
+            ClientHandshake::answer(hello, 0, secret.map(|s| s.as_bytes().to_vec())).unwrap();
+        client.send(&reply);
+        handshake.finish(client.recv().expect("welcome")).unwrap();
+        client
+    }
+
+    pub fn send(&mut self, frame: &Frame) {
+        let mut bytes = Vec::new();
+        encode(frame, &mut bytes);
+        self.stream.write_all(&bytes).unwrap();
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// The next frame, or `None` once the server closed the connection.
+    pub fn recv(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((frame, n)) = decode(&self.inbox).unwrap() {
+                self.inbox.drain(..n);
+                return Some(frame);
+            }
+            let mut buf = [0u8; 65536];
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// Reads `len` payload bytes that follow a ReadData frame.
+    pub fn payload(&mut self, len: usize) -> Vec<u8> {
+        while self.inbox.len() < len {
+            let mut buf = [0u8; 65536];
+            let n = self.stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed inside a payload");
+            self.inbox.extend_from_slice(&buf[..n]);
+        }
+        self.inbox.drain(..len).collect()
+    }
+
+    /// True when the server has closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        self.recv().is_none()
+    }
+}

@@ -1,0 +1,183 @@
+//! Block fetch over the tcp provider on loopback: real sockets, real nodes.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+
+#[test]
+fn blocks_of_every_size_arrive_intact() {
+    let (server, addr) = server(&[]);
+    let sizes = [
+        0usize,
+        1,
+        4096,
+        32 << 10,
+        (32 << 10) + 1,
+        1 << 20,
+        (1 << 20) + 7,
+        5 << 20,
+    ];
+    let names: Vec<String> = sizes.iter().map(|s| format!("b{s}")).collect();
+    for (i, (name, &size)) in names.iter().zip(&sizes).enumerate() {
+        put(&server, name, pattern(i as u64, size));
+    }
+    let client = ferry_core::Node::new(config(&[])).unwrap();
+    let got = fetch_all(
+        &client,
+        vec![(addr, names.iter().map(String::as_str).collect())],
+    );
+    for (i, (block, &size)) in got.iter().zip(&sizes).enumerate() {
+        assert_eq!(
+            block.as_ref().unwrap(),
+            &pattern(i as u64, size),
+            "block of {size} bytes"
+        );
+    }
+    assert_eq!(client.pool_stats().in_use_bytes, 0, "every buffer returned");
+    let served: u64 = sizes.iter().map(|&s| s as u64).sum();
+    assert_eq!(server.metrics().bytes_served, served);
+    assert_eq!(client.metrics().bytes_fetched, served);
+}
+
+#[test]
+fn file_ranges_are_served_without_copies() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let data = pattern(42, 3_000_001);
+    file.write_all(&data).unwrap();
+    let (server, addr) = server(&[]);
+    let cuts = [(0u64, 1000u64), (1000, 2_000_000), (2_001_000, 999_001)];
+    for (i, (offset, len)) in cuts.iter().enumerate() {
+        server
+            .register_file_block(format!("f{i}").into_bytes(), file.path(), *offset, *len)
+            .unwrap();
+    }
+    let client = ferry_core::Node::new(config(&[])).unwrap();
+    let got = fetch_all(&client, vec![(addr, vec!["f0", "f1", "f2"])]);
+    for (block, (offset, len)) in got.iter().zip(cuts) {
+        let want = &data[offset as usize..(offset + len) as usize];
+        assert!(block.as_ref().unwrap() == want);
+    }
+}
+
+#[test]
+fn many_blocks_from_two_peers_with_a_small_budget() {
+    let (a, addr_a) = server(&[]);
+    let (b, addr_b) = server(&[]);
+    let ids: Vec<String> = (0..400).map(|i| format!("k{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        put(node, id, pattern(i as u64, 1000 + i * 997));
+    }
+    // 8 buffers of 64 KiB and 256 KiB in flight: far less than the 80 MB requested.
+    let client = ferry_core::Node::new(config(&[
+        ("ferry.pool.buffer.size", "64k"),
+        ("ferry.pool.bytes", "512k"),
+        ("ferry.pool.grow.bytes", "128k"),
+        ("ferry.fetch.inflight.bytes", "256k"),
+    ]))
+    .unwrap();
+    let even: Vec<&str> = ids.iter().step_by(2).map(String::as_str).collect();
+    let odd: Vec<&str> = ids.iter().skip(1).step_by(2).map(String::as_str).collect();
+    let got = fetch_all(&client, vec![(addr_a, even), (addr_b, odd)]);
+    for (j, block) in got.iter().enumerate() {
+        let i = if j < 200 { j * 2 } else { (j - 200) * 2 + 1 };
+        assert_eq!(
+            block.as_ref().unwrap(),
+            &pattern(i as u64, 1000 + i * 997),
+            "block k{i}"
+        );
+    }
+    let stats = client.pool_stats();
+    assert!(
+        stats.mapped_bytes <= 512 << 10,
+        "pool stayed under its cap: {stats:?}"
+    );
+    assert_eq!(stats.in_use_bytes, 0);
+}
+
+#[test]
+fn concurrent_fetches_share_one_connection_per_peer() {
+    let (server, addr) = server(&[]);
+    for i in 0..50 {
+        put(&server, &format!("c{i}"), pattern(i, 70_000));
+    }
+    let client = std::sync::Arc::new(ferry_core::Node::new(config(&[])).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let ids: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+                let got = fetch_all(
+                    &client,
+                    vec![(addr, ids.iter().map(String::as_str).collect())],
+                );
+                for (i, block) in got.iter().enumerate() {
+                    assert_eq!(block.as_ref().unwrap(), &pattern(i as u64, 70_000));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        server.metrics().connections_accepted,
+        1,
+        "one connection, shared"
+    );
+    assert_eq!(server.metrics().connections_rejected, 0);
+}
+
+#[test]
+fn lz4_and_plain_reads_agree() {
+    let (server, addr) = server(&[]);
+    let compressible: Vec<u8> = (0..3_000_000u32).map(|i| (i / 1000) as u8).collect();
+    put(&server, "squeezable", compressible.clone());
+    put(&server, "noise", pattern(7, 2_000_000));
+    for mode in ["none", "lz4"] {
+        let client = ferry_core::Node::new(config(&[
+            ("ferry.compression", mode),
+            ("ferry.fetch.inline.bytes", "0"),
+        ]))
+        .unwrap();
+        let got = fetch_all(&client, vec![(addr, vec!["squeezable", "noise"])]);
+        assert_eq!(got[0].as_ref().unwrap(), &compressible, "{mode}");
+        assert_eq!(got[1].as_ref().unwrap(), &pattern(7, 2_000_000), "{mode}");
+    }
+}
+
+#[test]
+fn inline_and_read_paths_agree() {
+    let (server, addr) = server(&[]);
+    for i in 0..20u64 {
+        put(
+            &server,
+            &format!("s{i}"),
+            pattern(i, 100 + i as usize * 3000),
+        );
+    }
+    let ids: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    // Blocks 0..=10 are at most 32k: they ride in the lookup reply, the rest need READs.
+    for (inline, want_inlined, want_reads) in [("0", 0, 20), ("32k", 11, 9)] {
+        let client =
+            ferry_core::Node::new(config(&[("ferry.fetch.inline.bytes", inline)])).unwrap();
+        let before = server.metrics();
+        let got = fetch_all(&client, vec![(addr, ids.clone())]);
+        for (i, block) in got.iter().enumerate() {
+            assert_eq!(block.as_ref().unwrap(), &pattern(i as u64, 100 + i * 3000));
+        }
+        let after = server.metrics();
+        assert_eq!(
+            after.blocks_inlined - before.blocks_inlined,
+            want_inlined,
+            "inline {inline}"
+        );
+        assert_eq!(
+            after.reads_served - before.reads_served,
+            want_reads,
+            "inline {inline}"
+        );
+    }
+}
