@@ -61,6 +61,8 @@ pub enum Error {
     PeerClosed { peer: String, reason: String },
     #[error("provider unavailable: {0}")]
     ProviderUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("i/o error: {0}")]

@@ -181,8 +181,10 @@ fn run_worker(mut poll: Poll, inbox: Receiver<Command>, handle: &ReactorHandle) 
                 continue;
             };
             // A bug in one connection's handling closes that connection, not the thread.
-            let outcome = catch_unwind(AssertUnwindSafe(|| driven.drive(handle)))
-                .unwrap_or_else(|_| Err(Error::Malformed("internal error while driving".into())));
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| driven.drive(handle))).unwrap_or_else(|_| {
+                    Err(Error::Internal("panic while driving a connection".into()))
+                });
             if let Err(error) = outcome {
                 let mut driven = entries.remove(&token).expect("present above");
                 let _ = poll.registry().deregister(driven.source());

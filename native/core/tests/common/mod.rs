@@ -111,6 +111,14 @@ impl RawClient {
         }
     }
 
+    /// Wraps an accepted socket, for tests that play the server side.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
+        RawClient {
+            stream,
+            inbox: Vec::new(),
+        }
+    }
+
     /// Connects and completes the handshake with `secret`.
     pub fn handshake(addr: SocketAddr, secret: Option<&str>) -> RawClient {
         let mut client = RawClient::connect(addr);
