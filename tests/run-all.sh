@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every test: formatting and lints, the Rust workspace (unit, integration,
+# property, fault and leak tests, CLI tests over loopback), and the JVM build
+# with its JUnit tests. Installs what it needs first. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/setup.sh
+
+echo "== format and lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== Rust tests"
+cargo test --workspace --locked
+
+echo "== JVM build and tests (Gradle)"
+gradle --no-daemon --console=plain build
+
+echo "== all tests passed"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing Ferry needs on a fresh Debian machine.
+# Idempotent: a second run installs nothing. Needs root for apt-get.
+set -euo pipefail
+
+missing=()
+command -v gradle >/dev/null || missing+=(gradle)
+command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
+command -v cc >/dev/null || missing+=(gcc)
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]} from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust with rustup (stable, with clippy and rustfmt)" >&2
+  exit 1
+fi
+for component in clippy rustfmt; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" \
+    || rustup component add "$component"
+done

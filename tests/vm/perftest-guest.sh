@@ -1,0 +1,66 @@
+#!/bin/bash
+# Guest script for run.sh: perftest RDMA READ over Soft-RoCE (rdma_cm), the reference that ferry's
+# verbs provider is measured against in the same VM run. Writes $FERRY_VM_OUT/perftest.txt, one line
+# per measurement: "ib_read_bw <size> <MB/s average>" or "ib_read_lat <size> <usec typical>".
+# Raw perftest output goes to $FERRY_VM_OUT/perftest/. Figures vary between runs by tens of percent
+# under TCG: compare only figures from the same run.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/guest-net.sh"
+
+OUT=$FERRY_VM_OUT
+SUMMARY=$OUT/perftest.txt
+RAW=$OUT/perftest
+mkdir -p "$RAW"
+: > "$SUMMARY"
+
+# Wait until a perftest server has its rdma_cm listener up: with -R there is no TCP port to poll.
+wait_listen() {
+  local pid=$1
+  for _ in $(seq 200); do
+    rdma resource show cm_id 2>/dev/null | grep -q 'state LISTEN' && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# measure TOOL SIZE ITERATIONS: one server/client pair, both on rxe0; logs go to $RAW.
+measure() {
+  local tool=$1 size=$2 iters=$3 srv cli spid
+  srv=$RAW/$tool-$size-server.txt
+  cli=$RAW/$tool-$size-client.txt
+  timeout 120 "$tool" -R -F -d "$FERRY_RDMA_DEV" -s "$size" -n "$iters" > "$srv" 2>&1 &
+  spid=$!
+  wait_listen "$spid" || { echo "$tool $size: server did not start" >&2; cat "$srv" >&2; return 1; }
+  if ! timeout 120 "$tool" -R -F -d "$FERRY_RDMA_DEV" -s "$size" -n "$iters" "$FERRY_SERVER_IP" > "$cli" 2>&1; then
+    echo "$tool $size: client failed" >&2; cat "$cli" >&2; kill "$spid" 2>/dev/null || true; return 1
+  fi
+  wait "$spid" || { echo "$tool $size: server failed" >&2; cat "$srv" >&2; return 1; }
+}
+
+# The result row is the one whose first field is the message size.
+# ib_read_bw: #bytes #iterations BW_peak BW_average MsgRate -> field 4 (MB/sec).
+# ib_read_lat: #bytes #iterations t_min t_max t_typical ... -> field 5 (usec).
+row_field() { awk -v s="$1" -v f="$2" '$1 == s && NF >= f { print $f; found = 1 } END { exit !found }' "$3"; }
+
+# Wall time since $1 (an $EPOCHREALTIME), to see where the VM's time goes.
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Iterations kept small: TCG runs tens of times slower than native hardware.
+for spec in 4096:3000 65536:300 1048576:40; do
+  size=${spec%:*}
+  t0=$EPOCHREALTIME
+  measure ib_read_bw "$size" "${spec#*:}"
+  v=$(row_field "$size" 4 "$RAW/ib_read_bw-$size-client.txt")
+  echo "ib_read_bw $size $v" >> "$SUMMARY"
+  echo "ib_read_bw $size $v MB/s ($(elapsed "$t0") s)"
+done
+for spec in 4096:500 65536:200; do
+  size=${spec%:*}
+  t0=$EPOCHREALTIME
+  measure ib_read_lat "$size" "${spec#*:}"
+  v=$(row_field "$size" 5 "$RAW/ib_read_lat-$size-client.txt")
+  echo "ib_read_lat $size $v" >> "$SUMMARY"
+  echo "ib_read_lat $size $v usec ($(elapsed "$t0") s)"
+done
