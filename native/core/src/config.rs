@@ -46,7 +46,7 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "ferry.pool.grow.bytes",
-        default: "16m",
+        default: "4m",
         doc: "Pinned memory is mapped and locked in steps of this size, up to ferry.pool.bytes.",
     },
     Key {

@@ -83,6 +83,14 @@ impl Error {
         }
     }
 
+    /// The text a server sends with the code: without the prefix the code already says.
+    pub fn wire_message(&self) -> String {
+        match self {
+            Error::Malformed(m) | Error::UnsupportedVersion(m) | Error::AuthFailed(m) => m.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// The code a server sends when this error ends a request.
     pub fn code(&self) -> ErrorCode {
         match self {

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 
@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::memory::{BufferPool, PooledBuffer};
 use crate::metrics::Metrics;
 use crate::protocol::{Located, LookupResult, MAX_IDS};
-use crate::provider::Connection;
+use crate::provider::{Connection, ReadRequest};
 use crate::Config;
 
 /// A piece of a block, in order within its block. The block is complete when
@@ -290,8 +290,10 @@ impl Fetch {
         }));
     }
 
-    /// Posts READs while the in-flight budget and the pool allow.
+    /// Posts READs while the in-flight budget and the pool allow, one batch per peer.
     fn pump(&mut self) {
+        let mut batches: Vec<Vec<ReadRequest>> =
+            self.connections.iter().map(|_| Vec::new()).collect();
         while let Some(job) = self.queue.front() {
             if !matches!(self.blocks[job.block], BlockState::Reading { .. }) {
                 self.queue.pop_front();
@@ -299,7 +301,7 @@ impl Fetch {
             }
             let len = job.slice.len as usize;
             if self.in_flight > 0 && self.in_flight + len > self.inflight_limit {
-                return;
+                break;
             }
             // With nothing in flight, nothing will free a buffer but the consumer: wait for it.
             let buffer = if self.in_flight == 0 {
@@ -309,7 +311,7 @@ impl Fetch {
             };
             let mut buffer = match buffer {
                 Ok(Some(buffer)) => buffer,
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(error) => {
                     let job = self.queue.pop_front().expect("front exists");
                     self.fail(job.block, error);
@@ -322,19 +324,52 @@ impl Fetch {
                 self.received(job, buffer);
                 continue;
             }
-            let Some(connection) = self.connections[job.peer].clone() else {
-                continue;
-            };
             self.in_flight += len;
             let sender = self.sender.clone();
-            let slice = job.slice;
-            connection.read(
-                slice,
-                buffer,
-                Box::new(move |result| {
+            let (peer, src) = (job.peer, job.slice);
+            batches[peer].push(ReadRequest {
+                src,
+                dst: buffer,
+                done: Box::new(move |result| {
                     let _ = sender.send(Event::Read { job, result });
                 }),
-            );
+            });
+        }
+        for (connection, batch) in self.connections.iter().zip(batches) {
+            if let (Some(connection), false) = (connection, batch.is_empty()) {
+                connection.read(batch);
+            }
+        }
+    }
+}
+
+impl Fetch {
+    /// The next event, or `None` after the request timeout. A fetch from one
+    /// peer reads that peer's replies on this thread while it would wait anyway.
+    fn wait(&self) -> Option<Event> {
+        const SLICE: Duration = Duration::from_millis(20);
+        let deadline = Instant::now() + self.timeout;
+        let mut peers = self.connections.iter().flatten();
+        let only_peer = match (peers.next(), peers.next()) {
+            (Some(peer), None) => Some(peer),
+            _ => None,
+        };
+        loop {
+            if let Ok(event) = self.events.try_recv() {
+                return Some(event);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if only_peer.is_some_and(|peer| peer.receive_here(left.min(SLICE))) {
+                continue;
+            }
+            match self.events.recv_timeout(left) {
+                Ok(event) => return Some(event),
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the fetch holds a sender"),
+            }
         }
     }
 }
@@ -354,9 +389,9 @@ impl Iterator for Fetch {
             if !self.ready.is_empty() {
                 continue;
             }
-            match self.events.recv_timeout(self.timeout) {
-                Ok(event) => self.apply(event),
-                Err(RecvTimeoutError::Timeout) => {
+            match self.wait() {
+                Some(event) => self.apply(event),
+                None => {
                     let message = format!(
                         "no progress for {:?} (ferry.request.timeout.ms)",
                         self.timeout
@@ -365,7 +400,6 @@ impl Iterator for Fetch {
                         self.fail(block, Error::Timeout(message.clone()));
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => unreachable!("the fetch holds a sender"),
             }
         }
     }

@@ -47,6 +47,8 @@ struct PoolState {
     free: Vec<NonNull<u8>>,
     mapped_buffers: usize,
     locked_bytes: usize,
+    /// Threads blocked in `acquire`; releases wake one only when there are any.
+    waiters: usize,
 }
 
 // SAFETY: the raw pointers in `free` point into slabs owned by the same state and
@@ -74,6 +76,7 @@ impl BufferPool {
                     free: Vec::new(),
                     mapped_buffers: 0,
                     locked_bytes: 0,
+                    waiters: 0,
                 }),
                 freed: Condvar::new(),
                 warned_lock: AtomicBool::new(false),
@@ -118,12 +121,14 @@ impl BufferPool {
                     self.inner.max_buffers, self.inner.buffer_size, stats.capacity_bytes
                 )));
             }
+            state.waiters += 1;
             state = self
                 .inner
                 .freed
                 .wait_timeout(state, deadline - now)
                 .unwrap()
                 .0;
+            state.waiters -= 1;
         }
     }
 
@@ -247,8 +252,11 @@ impl Drop for PooledBuffer {
     fn drop(&mut self) {
         let mut state = self.pool.state.lock().unwrap_or_else(|e| e.into_inner());
         state.free.push(self.ptr);
+        let wake = state.waiters > 0;
         drop(state);
-        self.pool.freed.notify_one();
+        if wake {
+            self.pool.freed.notify_one();
+        }
     }
 }
 

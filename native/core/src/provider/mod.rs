@@ -20,15 +20,29 @@ use crate::protocol::LookupResult;
 pub type LookupDone = Box<dyn FnOnce(Result<Vec<LookupResult>>) + Send>;
 pub type ReadDone = Box<dyn FnOnce(Result<PooledBuffer>) + Send>;
 
+/// One READ: `src.len` bytes of the peer's region into `dst`; `done` gets the filled buffer.
+pub struct ReadRequest {
+    pub src: RemoteSlice,
+    pub dst: PooledBuffer,
+    pub done: ReadDone,
+}
+
 /// A connection to one peer process, shared by every fetch to that peer.
 pub trait Connection: Send + Sync {
     fn peer(&self) -> &str;
     /// Resolves up to [`crate::protocol::MAX_IDS`] block ids in one round trip;
     /// blocks of at most `inline_max` bytes come back with their data.
     fn lookup(&self, ids: Vec<BlockId>, inline_max: u32, done: LookupDone);
-    /// READs `src` into `dst` (which must hold `src.len` bytes); `done` gets the filled buffer.
-    fn read(&self, src: RemoteSlice, dst: PooledBuffer, done: ReadDone);
+    /// Posts a batch of READs at once (one write, one wake-up, for the whole batch).
+    fn read(&self, batch: Vec<ReadRequest>);
     fn is_open(&self) -> bool;
+    /// Lets a thread about to wait for this connection's replies read them
+    /// itself for up to `wait`, sparing a hand-off from an I/O thread.
+    /// Returns false, at once, when it cannot (another thread is reading).
+    fn receive_here(&self, wait: std::time::Duration) -> bool {
+        let _ = wait;
+        false
+    }
 }
 
 /// What a serving node exposes to its peers.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
+
 use mio::{event::Source, Events, Interest, Poll, Token, Waker};
 
 use crate::error::{Error, Result};
@@ -18,9 +19,11 @@ const WAKE: Token = Token(0);
 /// Something the reactor drives: a connection or a listener.
 pub(crate) trait Driven: Send {
     fn source(&mut self) -> &mut dyn Source;
-    /// Does all the I/O possible now (read and write until they would block).
+    /// Does all the I/O possible now. A short read may be taken to mean the
+    /// socket is empty, except when `hangup` says the peer closed or failed:
+    /// then read to the end, as no further event will come.
     /// An error closes the connection.
-    fn drive(&mut self, reactor: &ReactorHandle) -> Result<()>;
+    fn drive(&mut self, reactor: &ReactorHandle, hangup: bool) -> Result<()>;
     /// The connection is gone: fail whatever waits on it.
     fn closed(&mut self, error: Error);
 }
@@ -140,10 +143,11 @@ fn run_worker(mut poll: Poll, inbox: Receiver<Command>, handle: &ReactorHandle) 
             log::error!("ferry: I/O thread stops, poll failed: {e}");
             break;
         }
-        let mut ready: Vec<Token> = Vec::with_capacity(events.iter().count());
+        let mut ready: Vec<(Token, bool)> = Vec::with_capacity(events.iter().count());
         for event in events.iter() {
             if event.token() != WAKE {
-                ready.push(event.token());
+                let hangup = event.is_read_closed() || event.is_error();
+                ready.push((event.token(), hangup));
                 continue;
             }
             for command in inbox.try_iter() {
@@ -156,12 +160,12 @@ fn run_worker(mut poll: Poll, inbox: Receiver<Command>, handle: &ReactorHandle) 
                         ) {
                             Ok(()) => {
                                 entries.insert(token, driven);
-                                ready.push(token);
+                                ready.push((token, false));
                             }
                             Err(e) => driven.closed(e.into()),
                         }
                     }
-                    Command::Drive(token) => ready.push(token),
+                    Command::Drive(token) => ready.push((token, false)),
                     Command::Shutdown => {
                         for (_, mut driven) in entries.drain() {
                             driven.closed(Error::PeerClosed {
@@ -175,14 +179,18 @@ fn run_worker(mut poll: Poll, inbox: Receiver<Command>, handle: &ReactorHandle) 
             }
         }
         ready.sort_unstable();
-        ready.dedup();
-        for token in ready {
+        ready.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            earlier.1 |= same && later.1;
+            same
+        });
+        for (token, hangup) in ready {
             let Some(driven) = entries.get_mut(&token) else {
                 continue;
             };
             // A bug in one connection's handling closes that connection, not the thread.
-            let outcome =
-                catch_unwind(AssertUnwindSafe(|| driven.drive(handle))).unwrap_or_else(|_| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| driven.drive(handle, hangup)))
+                .unwrap_or_else(|_| {
                     Err(Error::Internal("panic while driving a connection".into()))
                 });
             if let Err(error) = outcome {

@@ -1,25 +1,33 @@
 //! The requesting side of a tcp connection. Requests are written by the
-//! calling thread straight to the socket (no hop through an I/O thread on the
-//! way out); replies are read by the reactor, payloads directly into the
-//! destination's pinned buffer.
+//! calling thread straight to the socket, a whole batch per write (no hop
+//! through an I/O thread on the way out); replies are read by the reactor.
+//! Large payloads are read directly into the destination's pinned buffer;
+//! small ones are copied out of the inbox, so many arrive per syscall.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use mio::event::Source;
 
+use super::inbox::Inbox;
 use super::outbox::Outbox;
 use super::server::MAX_READ;
-use crate::block::{BlockId, RemoteSlice};
+use crate::block::BlockId;
 use crate::error::{Error, Result};
 use crate::memory::PooledBuffer;
 use crate::protocol::handshake::{Agreed, ClientHandshake};
 use crate::protocol::{decode, encode, Frame, CAP_LZ4, MAX_IDS};
 use crate::provider::reactor::{Driven, Notifier, ReactorHandle};
-use crate::provider::{Connection, LookupDone, ReadDone};
+use crate::provider::{Connection, LookupDone, ReadDone, ReadRequest};
+
+/// Payloads at least this large are read straight into their buffer.
+const DIRECT_READ_MIN: usize = 64 * 1024;
 
 struct PendingRead {
     dst: PooledBuffer,
@@ -48,6 +56,7 @@ pub struct TcpConnection {
     peer: String,
     lz4: bool,
     shared: Arc<Mutex<Shared>>,
+    side: OnceLock<Arc<ReceiveSide>>,
     notifier: Mutex<Option<Notifier>>,
 }
 
@@ -59,39 +68,9 @@ impl TcpConnection {
         }
     }
 
-    /// Queues a request and writes it now; what the socket cannot take yet,
-    /// the I/O thread writes when it can.
-    fn submit(&self, frame: Frame, register: impl FnOnce(&mut Shared, u64)) -> Result<()> {
-        let mut shared = self.shared.lock().unwrap();
-        if let Some(reason) = &shared.closed {
-            return Err(self.closed_error(reason));
-        }
-        let id = shared.next_id();
-        let frame = match frame {
-            Frame::Lookup {
-                ids, inline_max, ..
-            } => Frame::Lookup {
-                request: id,
-                inline_max,
-                ids,
-            },
-            Frame::Read {
-                key,
-                addr,
-                len,
-                compress,
-                ..
-            } => Frame::Read {
-                tag: id,
-                key,
-                addr,
-                len,
-                compress,
-            },
-            other => other,
-        };
-        register(&mut shared, id);
-        shared.outbox.frame(&frame);
+    /// Writes what was queued now; what the socket cannot take yet, the I/O
+    /// thread writes when it can.
+    fn send(&self, mut shared: MutexGuard<'_, Shared>) {
         let Shared { writer, outbox, .. } = &mut *shared;
         if let Err(e) = outbox.flush(writer) {
             // The I/O thread sees the same failure and fails every pending request.
@@ -103,7 +82,6 @@ impl TcpConnection {
                 notifier.notify();
             }
         }
-        Ok(())
     }
 }
 
@@ -119,49 +97,196 @@ impl Connection for TcpConnection {
                 ids.len()
             ))));
         }
-        let mut done = Some(done);
-        let frame = Frame::Lookup {
-            request: 0,
+        let mut shared = self.shared.lock().unwrap();
+        if let Some(reason) = &shared.closed {
+            let error = self.closed_error(reason);
+            drop(shared);
+            return done(Err(error));
+        }
+        let request = shared.next_id();
+        shared.outbox.frame(&Frame::Lookup {
+            request,
             inline_max,
             ids,
-        };
-        if let Err(e) = self.submit(frame, |shared, id| {
-            shared.lookups.insert(id, done.take().expect("once"));
-        }) {
-            if let Some(done) = done {
-                done(Err(e));
-            }
-        }
+        });
+        shared.lookups.insert(request, done);
+        self.send(shared);
     }
 
-    fn read(&self, src: RemoteSlice, dst: PooledBuffer, done: ReadDone) {
-        let len = src.len as usize;
-        if src.len > dst.capacity() as u64 || src.len > MAX_READ {
-            return done(Err(Error::InvalidArgument(format!(
-                "READ of {} bytes into a buffer of {}",
-                src.len,
-                dst.capacity()
-            ))));
-        }
-        let frame = Frame::Read {
-            tag: 0,
-            key: src.key,
-            addr: src.addr,
-            len: src.len,
-            compress: self.lz4,
-        };
-        let mut pending = Some(PendingRead { dst, len, done });
-        if let Err(e) = self.submit(frame, |shared, id| {
-            shared.reads.insert(id, pending.take().expect("once"));
-        }) {
-            if let Some(pending) = pending {
-                (pending.done)(Err(e));
+    fn read(&self, batch: Vec<ReadRequest>) {
+        let mut refused = Vec::new();
+        let mut shared = self.shared.lock().unwrap();
+        for ReadRequest { src, dst, done } in batch {
+            if let Some(reason) = &shared.closed {
+                refused.push((done, self.closed_error(reason)));
+            } else if src.len > dst.capacity() as u64 || src.len > MAX_READ {
+                let message = format!(
+                    "READ of {} bytes into a buffer of {}",
+                    src.len,
+                    dst.capacity()
+                );
+                refused.push((done, Error::InvalidArgument(message)));
+            } else {
+                let tag = shared.next_id();
+                shared.outbox.frame(&Frame::Read {
+                    tag,
+                    key: src.key,
+                    addr: src.addr,
+                    len: src.len,
+                    compress: self.lz4,
+                });
+                let len = src.len as usize;
+                shared.reads.insert(tag, PendingRead { dst, len, done });
             }
+        }
+        self.send(shared);
+        for (done, error) in refused {
+            done(Err(error));
         }
     }
 
     fn is_open(&self) -> bool {
         self.shared.lock().unwrap().closed.is_none()
+    }
+
+    fn receive_here(&self, wait: Duration) -> bool {
+        let Some(side) = self.side.get() else {
+            return false;
+        };
+        if !side.role.try_take() {
+            return false;
+        }
+        let mut poll = libc::pollfd {
+            fd: side.fd,
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        let millis = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd; the socket outlives this call (held by `side`).
+        unsafe { libc::poll(&mut poll, 1, millis) };
+        let hangup = poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0;
+        if let Err(error) = side.drain_holding_role(hangup) {
+            side.close(&error);
+            // Let the I/O thread drop its registration of the dead socket.
+            if let Some(notifier) = &*self.notifier.lock().unwrap() {
+                notifier.notify();
+            }
+        }
+        true
+    }
+}
+
+/// Who reads replies: the I/O thread, or a fetching thread that would
+/// otherwise sleep until the I/O thread handed them over. Exactly one holds
+/// the role; whoever finds it taken asks the holder for one more pass, so
+/// bytes that arrive while the holder is finishing are never stranded.
+#[derive(Default)]
+struct ReadRole(AtomicU8);
+
+const IDLE: u8 = 0;
+const BUSY: u8 = 1;
+const AGAIN: u8 = 2;
+
+impl ReadRole {
+    fn try_take(&self) -> bool {
+        self.0.compare_exchange(IDLE, BUSY, AcqRel, Acquire).is_ok()
+    }
+
+    /// Takes the role, or asks its holder to read once more.
+    fn take_or_defer(&self) -> bool {
+        loop {
+            match self.0.compare_exchange(IDLE, BUSY, AcqRel, Acquire) {
+                Ok(_) => return true,
+                Err(BUSY) => {
+                    if self
+                        .0
+                        .compare_exchange(BUSY, AGAIN, AcqRel, Acquire)
+                        .is_ok()
+                    {
+                        return false;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Gives the role back; false (role kept) when another pass was asked for.
+    fn release(&self) -> bool {
+        match self.0.compare_exchange(BUSY, IDLE, AcqRel, Acquire) {
+            Ok(_) => true,
+            Err(_) => {
+                self.0.store(BUSY, Release);
+                false
+            }
+        }
+    }
+}
+
+/// The receiving half, shared by the I/O thread and waiting callers.
+struct ReceiveSide {
+    role: ReadRole,
+    /// The socket, for callers to poll.
+    fd: RawFd,
+    receiver: Mutex<Receiver>,
+}
+
+impl ReceiveSide {
+    /// Reads everything available, holding the role; `None` when another
+    /// thread holds it (and will read instead).
+    fn receive(&self, from_io_thread: bool, hangup: bool) -> Option<Result<()>> {
+        let taken = match from_io_thread {
+            true => self.role.take_or_defer(),
+            false => self.role.try_take(),
+        };
+        taken.then(|| self.drain_holding_role(hangup))
+    }
+
+    fn drain_holding_role(&self, to_the_end: bool) -> Result<()> {
+        loop {
+            let result = self.receiver.lock().unwrap().drain(to_the_end);
+            if result.is_err() {
+                self.role.0.store(IDLE, Release);
+                return result;
+            }
+            if self.role.release() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Fails everything that waits for a reply; later requests fail at once.
+    fn close(&self, error: &Error) {
+        let mut receiver = self.receiver.lock().unwrap();
+        let reason = match error {
+            Error::PeerClosed { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        let (reads, lookups) = {
+            let mut shared = receiver.shared.lock().unwrap();
+            if shared.closed.is_none() {
+                log::debug!("ferry: connection to {} ended: {reason}", receiver.peer);
+                shared.closed = Some(reason.clone());
+            }
+            (
+                std::mem::take(&mut shared.reads),
+                std::mem::take(&mut shared.lookups),
+            )
+        };
+        let _ = receiver.stream.shutdown(std::net::Shutdown::Both);
+        let payload = receiver.payload.take().map(|p| p.read);
+        let lost = || Error::PeerClosed {
+            peer: receiver.peer.clone(),
+            reason: reason.clone(),
+        };
+        // Buffers go back to the pool before anyone hears of the failure.
+        let reads: Vec<ReadDone> = reads.into_values().chain(payload).map(|r| r.done).collect();
+        for done in reads {
+            done(Err(lost()));
+        }
+        for done in lookups.into_values() {
+            done(Err(lost()));
+        }
     }
 }
 
@@ -181,103 +306,128 @@ impl Payload {
             None => &mut self.read.dst.spare()[self.filled..self.wire_len],
         }
     }
+
+    fn missing(&self) -> usize {
+        self.wire_len - self.filled
+    }
 }
 
-struct ClientDriver {
-    stream: mio::net::TcpStream,
+/// What one read got. A short read emptied the socket: epoll reports the
+/// next bytes, but not a hang-up it already reported.
+enum Received {
+    Full,
+    Short,
+    Nothing,
+}
+
+struct Receiver {
+    stream: std::net::TcpStream,
     peer: String,
     shared: Arc<Mutex<Shared>>,
-    inbox: Vec<u8>,
+    inbox: Inbox,
     payload: Option<Payload>,
 }
 
-impl ClientDriver {
+impl Receiver {
     fn malformed(&self, message: String) -> Error {
         Error::Malformed(format!("from {}: {message}", self.peer))
     }
 
-    fn handle_inbox(&mut self) -> Result<()> {
-        let mut used = 0;
-        while self.payload.is_none() {
-            let Some((frame, n)) = decode(&self.inbox[used..])? else {
-                break;
-            };
-            used += n;
-            match frame {
-                Frame::LookupReply { request, results } => {
-                    let done = self.shared.lock().unwrap().lookups.remove(&request);
-                    let done = done.ok_or_else(|| {
-                        self.malformed(format!("reply to unknown lookup {request}"))
-                    })?;
-                    done(Ok(results));
-                }
-                Frame::ReadData {
-                    tag,
-                    len,
-                    compressed,
-                    raw_len,
-                } => {
-                    let read = self.shared.lock().unwrap().reads.remove(&tag);
-                    let read =
-                        read.ok_or_else(|| self.malformed(format!("data for unknown READ {tag}")))?;
-                    let bound = lz4_flex::block::get_maximum_output_size(read.len) as u64;
-                    let fits = raw_len == read.len as u64
-                        && if compressed {
-                            len <= bound
-                        } else {
-                            len == raw_len
-                        };
-                    if !fits {
-                        let message =
-                            format!("READ {tag} of {} answered with {len} bytes", read.len);
-                        (read.done)(Err(self.malformed(message.clone())));
-                        return Err(self.malformed(message));
-                    }
-                    let wire_len = len as usize;
-                    let mut payload = Payload {
-                        read,
-                        wire_len,
-                        filled: 0,
-                        packed: compressed.then(|| vec![0u8; wire_len]),
-                    };
-                    let available = (self.inbox.len() - used).min(wire_len);
-                    payload.target()[..available]
-                        .copy_from_slice(&self.inbox[used..used + available]);
-                    payload.filled = available;
-                    used += available;
-                    self.payload = Some(payload);
-                    self.finish_payload_if_complete()?;
-                }
-                Frame::ReadFailed { tag, code, message } => {
-                    let read = self.shared.lock().unwrap().reads.remove(&tag);
-                    let read = read
-                        .ok_or_else(|| self.malformed(format!("failure for unknown READ {tag}")))?;
-                    (read.done)(Err(Error::Remote {
-                        peer: self.peer.clone(),
-                        code,
-                        message,
-                    }));
-                }
-                Frame::Error { code, message } => {
-                    return Err(Error::Remote {
-                        peer: self.peer.clone(),
-                        code,
-                        message,
-                    })
-                }
-                other => return Err(self.malformed(format!("unexpected {}", other.name()))),
+    /// Reads until the socket is empty: until it would block when
+    /// `to_the_end`, else until a short read.
+    fn drain(&mut self, to_the_end: bool) -> Result<()> {
+        loop {
+            match self.read_some()? {
+                Received::Full => {}
+                Received::Short if to_the_end => {}
+                Received::Short | Received::Nothing => return Ok(()),
             }
         }
-        self.inbox.drain(..used);
+    }
+    /// Parses the inbox: frames, and the payload bytes that follow ReadData headers.
+    fn handle_inbox(&mut self) -> Result<()> {
+        loop {
+            if let Some(payload) = &mut self.payload {
+                let take = self.inbox.data().len().min(payload.missing());
+                payload.target()[..take].copy_from_slice(&self.inbox.data()[..take]);
+                payload.filled += take;
+                self.inbox.consume(take);
+                if payload.missing() > 0 {
+                    return Ok(());
+                }
+                self.finish_payload()?;
+                continue;
+            }
+            let Some((frame, n)) = decode(self.inbox.data())? else {
+                return Ok(());
+            };
+            self.inbox.consume(n);
+            self.handle(frame)?;
+        }
+    }
+
+    fn handle(&mut self, frame: Frame) -> Result<()> {
+        match frame {
+            Frame::LookupReply { request, results } => {
+                let done = self.shared.lock().unwrap().lookups.remove(&request);
+                let done = done
+                    .ok_or_else(|| self.malformed(format!("reply to unknown lookup {request}")))?;
+                done(Ok(results));
+            }
+            Frame::ReadData {
+                tag,
+                len,
+                compressed,
+                raw_len,
+            } => {
+                let read = self.shared.lock().unwrap().reads.remove(&tag);
+                let read =
+                    read.ok_or_else(|| self.malformed(format!("data for unknown READ {tag}")))?;
+                let bound = lz4_flex::block::get_maximum_output_size(read.len) as u64;
+                let fits = raw_len == read.len as u64
+                    && if compressed {
+                        len <= bound
+                    } else {
+                        len == raw_len
+                    };
+                if !fits {
+                    let message = format!("READ {tag} of {} answered with {len} bytes", read.len);
+                    (read.done)(Err(self.malformed(message.clone())));
+                    return Err(self.malformed(message));
+                }
+                let wire_len = len as usize;
+                self.payload = Some(Payload {
+                    read,
+                    wire_len,
+                    filled: 0,
+                    packed: compressed.then(|| vec![0u8; wire_len]),
+                });
+            }
+            Frame::ReadFailed { tag, code, message } => {
+                let read = self.shared.lock().unwrap().reads.remove(&tag);
+                let read =
+                    read.ok_or_else(|| self.malformed(format!("failure for unknown READ {tag}")))?;
+                (read.done)(Err(Error::Remote {
+                    peer: self.peer.clone(),
+                    code,
+                    message,
+                }));
+            }
+            Frame::Error { code, message } => {
+                return Err(Error::Remote {
+                    peer: self.peer.clone(),
+                    code,
+                    message,
+                })
+            }
+            other => return Err(self.malformed(format!("unexpected {}", other.name()))),
+        }
         Ok(())
     }
 
-    fn finish_payload_if_complete(&mut self) -> Result<()> {
-        match &self.payload {
-            Some(payload) if payload.filled == payload.wire_len => {}
-            _ => return Ok(()),
-        }
-        let Payload { read, packed, .. } = self.payload.take().expect("checked");
+    /// Completes the payload whose bytes have all arrived.
+    fn finish_payload(&mut self) -> Result<()> {
+        let Payload { read, packed, .. } = self.payload.take().expect("a complete payload");
         let PendingRead { mut dst, len, done } = read;
         if let Some(packed) = packed {
             if lz4_flex::block::decompress_into(&packed, &mut dst.spare()[..len]).ok() != Some(len)
@@ -291,17 +441,20 @@ impl ClientDriver {
         Ok(())
     }
 
-    /// Reads from the socket; `Ok(false)` when it would block.
-    fn read_some(&mut self) -> Result<bool> {
-        let result = match &mut self.payload {
-            Some(payload) => self.stream.read(payload.target()),
-            None => {
-                let start = self.inbox.len();
-                self.inbox.resize(start + 64 * 1024, 0);
-                let result = self.stream.read(&mut self.inbox[start..]);
-                self.inbox.truncate(start + *result.as_ref().unwrap_or(&0));
-                result
+    /// Reads from the socket once.
+    fn read_some(&mut self) -> Result<Received> {
+        let direct = self
+            .payload
+            .as_mut()
+            .filter(|p| p.missing() >= DIRECT_READ_MIN);
+        let (asked, result) = match direct {
+            Some(payload) => {
+                let target = payload.target();
+                let asked = target.len();
+                let result = self.stream.read(target).inspect(|&n| payload.filled += n);
+                (asked, result)
             }
+            None => (self.inbox.room(), self.inbox.read_from(&mut self.stream)),
         };
         match result {
             Ok(0) => Err(Error::PeerClosed {
@@ -309,73 +462,63 @@ impl ClientDriver {
                 reason: "closed by peer".into(),
             }),
             Ok(n) => {
-                if let Some(payload) = &mut self.payload {
-                    payload.filled += n;
-                    self.finish_payload_if_complete()?;
-                }
-                if self.payload.is_none() {
-                    self.handle_inbox()?;
-                }
-                Ok(true)
+                self.handle_inbox()?;
+                Ok(if n == asked {
+                    Received::Full
+                } else {
+                    Received::Short
+                })
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Received::Nothing),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Received::Full),
             Err(e) => Err(e.into()),
         }
     }
 }
 
+/// What the reactor drives: flushes queued requests and reads replies when
+/// no waiting caller is already reading them.
+struct ClientDriver {
+    registration: mio::net::TcpStream,
+    shared: Arc<Mutex<Shared>>,
+    side: Arc<ReceiveSide>,
+}
+
 impl Driven for ClientDriver {
     fn source(&mut self) -> &mut dyn Source {
-        &mut self.stream
+        &mut self.registration
     }
 
-    fn drive(&mut self, _: &ReactorHandle) -> Result<()> {
+    fn drive(&mut self, _: &ReactorHandle, hangup: bool) -> Result<()> {
         {
             let mut shared = self.shared.lock().unwrap();
+            if let Some(reason) = &shared.closed {
+                return Err(Error::PeerClosed {
+                    peer: String::new(),
+                    reason: reason.clone(),
+                });
+            }
             let Shared { writer, outbox, .. } = &mut *shared;
             outbox.flush(writer)?;
         }
-        while self.read_some()? {}
-        Ok(())
+        self.side.receive(true, hangup).unwrap_or(Ok(()))
     }
 
     fn closed(&mut self, error: Error) {
-        log::debug!("ferry: connection to {} ended: {error}", self.peer);
-        let reason = error.to_string();
-        let (reads, lookups) = {
-            let mut shared = self.shared.lock().unwrap();
-            shared.closed = Some(reason.clone());
-            (
-                std::mem::take(&mut shared.reads),
-                std::mem::take(&mut shared.lookups),
-            )
-        };
-        let lost = |reason: &str| Error::PeerClosed {
-            peer: self.peer.clone(),
-            reason: reason.to_string(),
-        };
-        let payload = self.payload.take().map(|p| p.read);
-        for read in reads.into_values().chain(payload) {
-            (read.done)(Err(lost(&reason)));
-        }
-        for done in lookups.into_values() {
-            done(Err(lost(&reason)));
-        }
+        self.side.close(&error);
     }
 }
 
 /// Reads one frame with a blocking socket (the handshake runs before the reactor takes over).
-fn read_frame(stream: &mut std::net::TcpStream, inbox: &mut Vec<u8>) -> Result<Frame> {
+fn read_frame(stream: &mut std::net::TcpStream, inbox: &mut Inbox) -> Result<Frame> {
     loop {
-        if let Some((frame, n)) = decode(inbox)? {
-            inbox.drain(..n);
+        if let Some((frame, n)) = decode(inbox.data())? {
+            inbox.consume(n);
             return Ok(frame);
         }
-        let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk) {
+        match inbox.read_from(stream) {
             Ok(0) => return Err(Error::Malformed("peer closed during the handshake".into())),
-            Ok(n) => inbox.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),
@@ -410,7 +553,7 @@ impl Dial<'_> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
-        let mut inbox = Vec::new();
+        let mut inbox = Inbox::default();
         let hello = read_frame(&mut stream, &mut inbox)?;
         let caps = if self.lz4 { CAP_LZ4 } else { 0 };
         let (handshake, reply) = ClientHandshake::answer(hello, caps, self.secret)?;
@@ -435,14 +578,26 @@ impl Dial<'_> {
             peer: peer.clone(),
             lz4: agreed.caps & CAP_LZ4 != 0,
             shared: shared.clone(),
+            side: OnceLock::new(),
             notifier: Mutex::new(None),
         });
+        let registration = mio::net::TcpStream::from_std(stream.try_clone()?);
+        let side = Arc::new(ReceiveSide {
+            role: ReadRole::default(),
+            fd: stream.as_raw_fd(),
+            receiver: Mutex::new(Receiver {
+                stream,
+                peer,
+                shared: shared.clone(),
+                inbox,
+                payload: None,
+            }),
+        });
+        connection.side.set(side.clone()).ok();
         let driver = ClientDriver {
-            stream: mio::net::TcpStream::from_std(stream),
-            peer,
+            registration,
             shared,
-            inbox,
-            payload: None,
+            side,
         };
         let handle = connection.clone();
         self.reactor.add(move |notifier| {

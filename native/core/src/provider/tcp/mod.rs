@@ -1,6 +1,7 @@
 //! The tcp provider: one-sided READ semantics over a TCP stream.
 
 mod client;
+mod inbox;
 mod outbox;
 mod server;
 

@@ -26,6 +26,9 @@ impl Chunk {
     }
 }
 
+/// Slices per vectored write: many small READ replies leave in one syscall.
+const MAX_SLICES: usize = 64;
+
 #[derive(Default)]
 pub(crate) struct Outbox {
     chunks: VecDeque<Chunk>,
@@ -78,8 +81,8 @@ impl Outbox {
     /// Writes until empty or the socket would block.
     pub fn flush(&mut self, out: &mut impl Write) -> io::Result<()> {
         while !self.chunks.is_empty() {
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(16);
-            for (i, chunk) in self.chunks.iter().take(16).enumerate() {
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_SLICES);
+            for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
                 let skip = if i == 0 { self.written } else { 0 };
                 slices.push(IoSlice::new(&chunk.bytes()[skip..]));
             }

@@ -1,13 +1,14 @@
 //! The serving side of a tcp connection: handshake, lookups and READs of
 //! registered regions, answered from the regions' own memory.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream};
 
+use super::inbox::Inbox;
 use super::outbox::Outbox;
 use crate::block::RemoteSlice;
 use crate::error::{Error, ErrorCode, Result};
@@ -23,7 +24,6 @@ use crate::provider::ServeContext;
 const OUTPUT_HIGH_WATER: usize = 4 << 20;
 /// The largest READ the server answers; the requester splits larger blocks.
 pub(crate) const MAX_READ: u64 = 64 << 20;
-const READ_CHUNK: usize = 64 * 1024;
 
 pub(crate) struct Listener {
     pub listener: TcpListener,
@@ -35,7 +35,7 @@ impl Driven for Listener {
         &mut self.listener
     }
 
-    fn drive(&mut self, reactor: &ReactorHandle) -> Result<()> {
+    fn drive(&mut self, reactor: &ReactorHandle, _: bool) -> Result<()> {
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
@@ -70,7 +70,7 @@ pub(crate) struct ServerConn {
     stream: TcpStream,
     peer: SocketAddr,
     context: Arc<ServeContext>,
-    inbox: Vec<u8>,
+    inbox: Inbox,
     outbox: Outbox,
     state: State,
     /// A fatal error frame is queued; the connection closes once it is written.
@@ -86,35 +86,31 @@ impl ServerConn {
             stream,
             peer,
             context,
-            inbox: Vec::with_capacity(READ_CHUNK),
+            inbox: Inbox::default(),
             outbox,
             state: State::Handshake(handshake),
             closing: None,
         }
     }
 
-    /// Reads what is available into the inbox; false at end of stream.
-    fn fill_inbox(&mut self) -> io::Result<Option<bool>> {
-        let start = self.inbox.len();
-        self.inbox.resize(start + READ_CHUNK, 0);
-        let result = self.stream.read(&mut self.inbox[start..]);
-        let n = *result.as_ref().unwrap_or(&0);
-        self.inbox.truncate(start + n);
-        match result {
-            Ok(0) => Ok(Some(false)),
-            Ok(_) => Ok(Some(true)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(true)),
-            Err(e) => Err(e),
+    /// Writes what it can. Err once a fatal error frame has gone out; false
+    /// while output is backed up (or closing), so no more requests are read.
+    fn flush(&mut self) -> Result<bool> {
+        self.outbox.flush(&mut self.stream)?;
+        if self.closing.is_some() {
+            return match self.outbox.is_empty() {
+                true => Err(self.closing.take().expect("checked")),
+                false => Ok(false),
+            };
         }
+        Ok(self.outbox.queued() <= OUTPUT_HIGH_WATER)
     }
 
     fn handle_frames(&mut self) {
-        let mut used = 0;
         while self.closing.is_none() {
-            match decode(&self.inbox[used..]) {
+            match decode(self.inbox.data()) {
                 Ok(Some((frame, n))) => {
-                    used += n;
+                    self.inbox.consume(n);
                     if let Err(error) = self.handle(frame) {
                         self.fail(error);
                     }
@@ -123,7 +119,6 @@ impl ServerConn {
                 Err(error) => self.fail(error),
             }
         }
-        self.inbox.drain(..used);
     }
 
     /// Queues an error frame for the peer and closes after it is written.
@@ -132,7 +127,7 @@ impl ServerConn {
         self.context.metrics.rejected_connection();
         self.outbox.frame(&Frame::Error {
             code: error.code(),
-            message: error.to_string(),
+            message: error.wire_message(),
         });
         self.closing = Some(error);
     }
@@ -280,29 +275,30 @@ impl Driven for ServerConn {
         &mut self.stream
     }
 
-    fn drive(&mut self, _: &ReactorHandle) -> Result<()> {
-        loop {
-            self.outbox.flush(&mut self.stream)?;
-            if self.closing.is_some() {
-                return match self.outbox.is_empty() {
-                    true => Err(self.closing.take().expect("checked")),
-                    false => Ok(()),
-                };
-            }
-            if self.outbox.queued() > OUTPUT_HIGH_WATER {
-                return Ok(()); // resumed by the next writable event
-            }
-            match self.fill_inbox()? {
-                None => return Ok(()),
-                Some(false) => {
+    fn drive(&mut self, _: &ReactorHandle, hangup: bool) -> Result<()> {
+        while self.flush()? {
+            let room = self.inbox.room();
+            match self.inbox.read_from(&mut self.stream) {
+                Ok(0) => {
                     return Err(Error::PeerClosed {
                         peer: self.peer.to_string(),
                         reason: "closed by peer".into(),
                     })
                 }
-                Some(true) => self.handle_frames(),
+                Ok(n) => {
+                    self.handle_frames();
+                    // A short read emptied the socket; epoll reports the next bytes.
+                    if n < room && !hangup {
+                        self.flush()?;
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
     }
 
     fn closed(&mut self, error: Error) {

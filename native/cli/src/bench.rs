@@ -1,0 +1,393 @@
+//! `ferry bench`: Ferry against plain TCP over loopback, two processes.
+//!
+//! For each block size, this process fetches every generated block of that size
+//! from a `ferry serve` child (one batch, best of several repetitions) and reads
+//! the same number of bytes as a plain stream from a `ferry baseline-server`
+//! child. Latency compares one 4 KiB block per `Node::fetch` call with a plain
+//! 16-byte request answered by 4096 bytes, first as the scheduler places the
+//! threads, then with this process, both servers and all their threads pinned
+//! to one CPU (`_1cpu` figures: less placement noise, same software path).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ferry_core::Node;
+use serde_json::json;
+
+use crate::child::ServerChild;
+use crate::fetch::fetch_blocks;
+use crate::manifest::{self, Manifest};
+use crate::{affinity, baseline};
+use crate::{mb_per_s, size_name, CliError, Result};
+
+const LATENCY_BLOCK: u64 = 4096;
+const LATENCY_BLOCKS: u64 = 1024;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Block sizes to measure throughput at.
+    #[arg(long, value_delimiter = ',', default_value = "4k,32k,256k,1m,8m", value_parser = crate::size_arg)]
+    pub sizes: Vec<u64>,
+
+    /// Bytes moved per repetition at each size (the number of blocks follows).
+    #[arg(long, default_value = "256m", value_parser = crate::size_arg)]
+    pub bytes_per_size: u64,
+
+    /// Throughput repetitions per size; the best counts.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repetitions: u32,
+
+    /// Timed 4 KiB round trips for the latency figures (after a warmup).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub latency_iterations: u32,
+
+    /// Also write the results as a JSON array here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+/// Where a figure must land, as a ratio ferry / baseline.
+#[derive(Clone, Copy)]
+enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+impl Target {
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Target::AtLeast(t) => ratio >= t,
+            Target::AtMost(t) => ratio <= t,
+        }
+    }
+    fn describe(self) -> String {
+        match self {
+            Target::AtLeast(t) => format!("ratio >= {t}"),
+            Target::AtMost(t) => format!("ratio <= {t}"),
+        }
+    }
+}
+
+struct Record {
+    name: String,
+    ferry: f64,
+    baseline: f64,
+    unit: &'static str,
+    target: Option<Target>,
+    detail: String,
+}
+
+impl Record {
+    fn ratio(&self) -> f64 {
+        if self.baseline > 0.0 {
+            self.ferry / self.baseline
+        } else {
+            0.0
+        }
+    }
+
+    /// One JSON object, fields in a fixed, readable order.
+    fn to_json(&self, command: &str) -> String {
+        let round = |x: f64, places: i32| {
+            let scale = 10f64.powi(places);
+            (x * scale).round() / scale
+        };
+        let mut fields = vec![
+            ("name", json!(self.name)),
+            ("ferry", json!(round(self.ferry, 2))),
+            ("baseline", json!(round(self.baseline, 2))),
+            ("ratio", json!(round(self.ratio(), 3))),
+            ("unit", json!(self.unit)),
+        ];
+        if let Some(target) = self.target {
+            fields.push(("target", json!(target.describe())));
+            fields.push(("met", json!(target.met(self.ratio()))));
+        }
+        fields.push(("detail", json!(self.detail)));
+        fields.push(("command", json!(command)));
+        let body: Vec<String> = fields
+            .into_iter()
+            .map(|(key, value)| format!("    \"{key}\": {value}"))
+            .collect();
+        format!("  {{\n{}\n  }}", body.join(",\n"))
+    }
+}
+
+pub fn run(settings: &[String], pairs: &[(String, String)], args: BenchArgs) -> Result<()> {
+    let config = crate::config(pairs)?;
+    let command = command_line();
+    let node = Node::new(config.clone())?;
+    let provider = node.provider_name();
+    let config_args: Vec<String> = settings
+        .iter()
+        .flat_map(|s| ["-c".to_string(), s.clone()])
+        .collect();
+    let mut records = Vec::new();
+    for &size in &args.sizes {
+        let count = (args.bytes_per_size / size).max(1);
+        let (ferry, baseline) = throughput(&node, &config_args, count, size, &args)?;
+        records.push(Record {
+            name: format!("throughput_{}", size_name(size)),
+            ferry,
+            baseline,
+            unit: "MB/s",
+            target: (size == 1 << 20).then_some(Target::AtLeast(0.8)),
+            detail: format!(
+                "one batched fetch of {count} blocks of {} ({} bytes) vs the same bytes as one \
+                 plain TCP stream (1 MiB writes, read into a reused 1 MiB buffer); best of {}; \
+                 MB = 10^6 bytes",
+                size_name(size),
+                count * size,
+                args.repetitions
+            ),
+        });
+    }
+
+    let iterations = args.latency_iterations;
+    let what = format!(
+        "{iterations} single-block Node::fetch calls of a 4 KiB block vs {iterations} plain \
+         round trips (16 B request, 4096 B reply), alternating, after a warmup"
+    );
+    let (ferry, baseline) = latency(&node, &config_args, iterations)?;
+    records.extend(latency_records(
+        "",
+        ferry,
+        baseline,
+        Some(Target::AtMost(1.5)),
+        &what,
+    ));
+    drop(node);
+
+    // Again with every thread of both sides on one CPU: wake-ups then cost a
+    // context switch, not a cross-CPU interrupt, so the figure shows the cost
+    // of the software path with less scheduler noise.
+    let pinned = affinity::pin_to_one_cpu()
+        .map_err(|e| CliError::new(format!("cannot pin to one CPU: {e}")))?;
+    let cpu = pinned.cpu;
+    let pinned_node = Node::new(config)?;
+    let (ferry, baseline) = latency(&pinned_node, &config_args, iterations)?;
+    drop(pinned_node);
+    drop(pinned);
+    let what = format!("{what}; client, servers and all their threads pinned to CPU {cpu}");
+    records.extend(latency_records("_1cpu", ferry, baseline, None, &what));
+
+    crate::say(table(&records, &args, provider).trim_end())?;
+    if let Some(path) = &args.json {
+        let objects: Vec<String> = records.iter().map(|r| r.to_json(&command)).collect();
+        let text = format!("[\n{}\n]\n", objects.join(",\n"));
+        manifest::write_atomically(path, text.as_bytes())?;
+        crate::say(format_args!("results written to {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn latency_records(
+    suffix: &str,
+    ferry: Latency,
+    baseline: Latency,
+    target: Option<Target>,
+    what: &str,
+) -> [Record; 2] {
+    [
+        Record {
+            name: format!("latency_4k_median{suffix}"),
+            ferry: ferry.median,
+            baseline: baseline.median,
+            unit: "us",
+            target,
+            detail: format!("median of {what}"),
+        },
+        Record {
+            name: format!("latency_4k_p99{suffix}"),
+            ferry: ferry.p99,
+            baseline: baseline.p99,
+            unit: "us",
+            target: None,
+            detail: format!("99th percentile of {what}"),
+        },
+    ]
+}
+
+/// Best Ferry and best plain-stream MB/s for blocks of `size` bytes.
+fn throughput(
+    node: &Node,
+    config_args: &[String],
+    count: u64,
+    size: u64,
+    args: &BenchArgs,
+) -> Result<(f64, f64)> {
+    let total = count * size;
+    log::info!(
+        "throughput at {}: {count} blocks, {total} bytes, best of {}",
+        size_name(size),
+        args.repetitions
+    );
+    let (ferry_server, manifest) = ferry_server(config_args, count, size)?;
+    let plain_server = baseline_server(count, size)?;
+
+    // Untimed warmup that also verifies every block's crc32.
+    let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, true);
+    outcome.check(&manifest.blocks)?;
+    let mut plain = baseline::Client::connect(plain_server.addr)?;
+    plain.stream(total)?;
+
+    let (mut best_ferry, mut best_plain) = (0f64, 0f64);
+    for rep in 1..=args.repetitions {
+        let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, false);
+        outcome.check(&manifest.blocks)?;
+        let ferry = mb_per_s(outcome.bytes, outcome.elapsed.as_secs_f64());
+        let plain_rate = mb_per_s(total, plain.stream(total)?.as_secs_f64());
+        log::info!(
+            "  {} rep {rep}: ferry {ferry:.1} MB/s, plain {plain_rate:.1} MB/s",
+            size_name(size)
+        );
+        best_ferry = best_ferry.max(ferry);
+        best_plain = best_plain.max(plain_rate);
+    }
+    Ok((best_ferry, best_plain))
+}
+
+struct Latency {
+    median: f64,
+    p99: f64,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Latency {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+            samples[i].as_secs_f64() * 1e6
+        };
+        Latency {
+            median: at(0.5),
+            p99: at(0.99),
+        }
+    }
+}
+
+/// 4 KiB single-block fetch latency against a plain 16 B -> 4 KiB round trip.
+fn latency(node: &Node, config_args: &[String], iterations: u32) -> Result<(Latency, Latency)> {
+    log::info!("latency: {iterations} single 4 KiB fetches and plain round trips");
+    let (ferry_server, manifest) = ferry_server(config_args, LATENCY_BLOCKS, LATENCY_BLOCK)?;
+    let plain_server = baseline_server(1, LATENCY_BLOCK)?;
+    let mut plain = baseline::Client::connect(plain_server.addr)?;
+    let warmup = (iterations / 10).max(100);
+
+    let one = |i: u32| -> Result<Duration> {
+        let spec = &manifest.blocks[i as usize % manifest.blocks.len()];
+        let outcome = fetch_blocks(node, ferry_server.addr, std::slice::from_ref(spec), false);
+        outcome.check(std::slice::from_ref(spec))?;
+        Ok(outcome.elapsed)
+    };
+    for i in 0..warmup {
+        one(i)?;
+        plain.round_trip(LATENCY_BLOCK as usize)?;
+    }
+    let mut ferry = Vec::with_capacity(iterations as usize);
+    let mut baseline = Vec::with_capacity(iterations as usize);
+    // Alternate, so both see the same machine conditions.
+    for i in 0..iterations {
+        ferry.push(one(i)?);
+        baseline.push(plain.round_trip(LATENCY_BLOCK as usize)?);
+    }
+    Ok((Latency::of(ferry), Latency::of(baseline)))
+}
+
+fn ferry_server(config_args: &[String], count: u64, size: u64) -> Result<(ServerChild, Manifest)> {
+    let path = std::env::temp_dir().join(format!(
+        "ferry-bench-{}-{}.json",
+        std::process::id(),
+        size_name(size)
+    ));
+    let mut args = vec!["serve".to_string()];
+    args.extend_from_slice(config_args);
+    args.extend([
+        "--generate".into(),
+        count.to_string(),
+        "--size".into(),
+        size.to_string(),
+        "--manifest".into(),
+        path.display().to_string(),
+    ]);
+    let server = ServerChild::spawn("ferry server", &args)?;
+    let manifest = Manifest::read(&path);
+    let _ = std::fs::remove_file(&path);
+    let manifest = manifest?;
+    if manifest.blocks.len() as u64 != count {
+        return Err(CliError::new(format!(
+            "ferry server lists {} blocks, expected {count}",
+            manifest.blocks.len()
+        )));
+    }
+    Ok((server, manifest))
+}
+
+fn baseline_server(count: u64, size: u64) -> Result<ServerChild> {
+    ServerChild::spawn(
+        "baseline server",
+        &[
+            "baseline-server".into(),
+            "--generate".into(),
+            count.to_string(),
+            "--size".into(),
+            size.to_string(),
+        ],
+    )
+}
+
+fn table(records: &[Record], args: &BenchArgs, provider: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "ferry bench: provider {provider}, loopback, {} per size, best of {} (throughput), \
+         {} iterations (latency)",
+        size_name(args.bytes_per_size),
+        args.repetitions,
+        args.latency_iterations
+    );
+    let _ = writeln!(
+        out,
+        "{:<24} {:>10} {:>10} {:>6} {:>8}  target",
+        "name", "ferry", "plain tcp", "unit", "ratio"
+    );
+    for r in records {
+        let target = r.target.map_or(String::new(), |t| {
+            format!(
+                "{} {}",
+                t.describe(),
+                if t.met(r.ratio()) { "met" } else { "MISSED" }
+            )
+        });
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10.1} {:>10.1} {:>6} {:>7.3}x  {target}",
+            r.name,
+            r.ferry,
+            r.baseline,
+            r.unit,
+            r.ratio()
+        );
+    }
+    out
+}
+
+/// This invocation as a shell command line.
+fn command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+            if plain {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
