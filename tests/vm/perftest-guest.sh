@@ -47,20 +47,21 @@ row_field() { awk -v s="$1" -v f="$2" '$1 == s && NF >= f { print $f; found = 1 
 # Wall time since $1 (an $EPOCHREALTIME), to see where the VM's time goes.
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
+# run_tool TOOL COLUMN UNIT SIZE:ITERATIONS...: one measurement per size, the
+# figure taken from COLUMN of the client's result row.
+run_tool() {
+  local tool=$1 column=$2 unit=$3 spec size value t0
+  shift 3
+  for spec in "$@"; do
+    size=${spec%:*}
+    t0=$EPOCHREALTIME
+    measure "$tool" "$size" "${spec#*:}"
+    value=$(row_field "$size" "$column" "$RAW/$tool-$size-client.txt")
+    echo "$tool $size $value" >> "$SUMMARY"
+    echo "$tool $size $value $unit ($(elapsed "$t0") s)"
+  done
+}
+
 # Iterations kept small: TCG runs tens of times slower than native hardware.
-for spec in 4096:3000 65536:300 1048576:40; do
-  size=${spec%:*}
-  t0=$EPOCHREALTIME
-  measure ib_read_bw "$size" "${spec#*:}"
-  v=$(row_field "$size" 4 "$RAW/ib_read_bw-$size-client.txt")
-  echo "ib_read_bw $size $v" >> "$SUMMARY"
-  echo "ib_read_bw $size $v MB/s ($(elapsed "$t0") s)"
-done
-for spec in 4096:500 65536:200; do
-  size=${spec%:*}
-  t0=$EPOCHREALTIME
-  measure ib_read_lat "$size" "${spec#*:}"
-  v=$(row_field "$size" 5 "$RAW/ib_read_lat-$size-client.txt")
-  echo "ib_read_lat $size $v" >> "$SUMMARY"
-  echo "ib_read_lat $size $v usec ($(elapsed "$t0") s)"
-done
+run_tool ib_read_bw 4 MB/s 4096:3000 65536:300 1048576:40
+run_tool ib_read_lat 5 usec 4096:500 65536:200
