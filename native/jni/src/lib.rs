@@ -1,55 +1,38 @@
 //! JNI surface of Ferry, loaded by `io.ferry.NativeLibrary` (module `jvm/core`).
 //!
-//! Every entry point runs its body through [`guard`], so a Rust error or panic becomes a
-//! thrown `io.ferry.FerryException` and never unwinds into the JVM.
+//! Only the boundary lives here: handles are `long`s owning boxed native
+//! objects, data crosses as direct ByteBuffers over native memory (no copies),
+//! and every entry point runs through [`guard`], so a Rust error or panic
+//! becomes a Java exception and never unwinds into the JVM.
 
-use std::any::Any;
-use std::error::Error;
-use std::panic::{self, AssertUnwindSafe};
+mod errors;
+mod fetch;
+mod logging;
+mod node;
+
+use std::ffi::c_void;
+use std::sync::OnceLock;
 
 use jni::objects::JClass;
-use jni::sys::jstring;
-use jni::JNIEnv;
+use jni::sys::{jint, jstring, JNI_VERSION_1_8};
+use jni::{JNIEnv, JavaVM};
 
-/// Java class thrown for every error and panic raised in native code.
-const FERRY_EXCEPTION: &str = "io/ferry/FerryException";
+pub(crate) use errors::{guard, JniResult};
 
-/// What an entry point's body returns; any error becomes a `FerryException`.
-type JniResult<T> = Result<T, Box<dyn Error>>;
+static JVM: OnceLock<JavaVM> = OnceLock::new();
 
-/// Runs `f`, turning an `Err` or a panic into a thrown `FerryException` and returning `default`
-/// in that case (the JVM ignores the return value while an exception is pending).
-///
-/// A Java exception already pending (for example raised by a failed JNI call inside `f`) is left
-/// in place rather than replaced.
-fn guard<'local, T>(
-    env: &mut JNIEnv<'local>,
-    default: T,
-    f: impl FnOnce(&mut JNIEnv<'local>) -> JniResult<T>,
-) -> T {
-    let message = match panic::catch_unwind(AssertUnwindSafe(|| f(env))) {
-        Ok(Ok(value)) => return value,
-        Ok(Err(err)) => err.to_string(),
-        Err(payload) => {
-            let message = format!("panic in native code: {}", panic_message(&*payload));
-            log::error!("{message}");
-            message
-        }
-    };
-    if !env.exception_check().unwrap_or(false) && env.throw_new(FERRY_EXCEPTION, &message).is_err()
-    {
-        log::error!("could not throw {FERRY_EXCEPTION}: {message}");
-    }
-    default
+/// The JVM that loaded this library.
+pub(crate) fn jvm() -> Option<&'static JavaVM> {
+    JVM.get()
 }
 
-/// The text of a panic payload (`panic!` with a literal or a formatted message).
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(non-string panic payload)")
+/// Called by the JVM when the library loads: routes Rust `log` records to SLF4J.
+#[no_mangle]
+pub extern "system" fn JNI_OnLoad(vm: JavaVM, _reserved: *mut c_void) -> jint {
+    if JVM.set(vm).is_ok() {
+        logging::install();
+    }
+    JNI_VERSION_1_8
 }
 
 /// `static native String nativeVersion()`: the version of this crate.
@@ -73,19 +56,4 @@ pub extern "system" fn Java_io_ferry_NativeLibrary_nativePanicForTest<'local>(
     guard(&mut env, (), |_| -> JniResult<()> {
         panic!("deliberate panic from nativePanicForTest")
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::panic_message;
-
-    #[test]
-    fn panic_message_reads_str_and_string_payloads() {
-        let literal = std::panic::catch_unwind(|| panic!("literal")).unwrap_err();
-        assert_eq!(panic_message(&*literal), "literal");
-        let formatted = std::panic::catch_unwind(|| panic!("formatted {}", 42)).unwrap_err();
-        assert_eq!(panic_message(&*formatted), "formatted 42");
-        let other = std::panic::catch_unwind(|| std::panic::panic_any(7_u32)).unwrap_err();
-        assert_eq!(panic_message(&*other), "(non-string panic payload)");
-    }
 }

@@ -57,7 +57,10 @@ impl Driven for Listener {
     }
 
     fn closed(&mut self, error: Error) {
-        log::info!("ferry: listener closed: {error}");
+        log::debug!(
+            "ferry: listener on {:?} closed: {error}",
+            self.listener.local_addr()
+        );
     }
 }
 

@@ -1,0 +1,41 @@
+package io.ferry;
+
+import java.nio.ByteBuffer;
+
+/**
+ * The results of one batched fetch, pulled in completion order. Pulling is what lets more READs
+ * go out, so a slow consumer slows the transfer rather than growing memory. Not for concurrent
+ * use by several threads.
+ */
+public final class FetchStream implements AutoCloseable {
+    private final long[] meta = new long[4];
+    private final NativeResource fetch;
+
+    FetchStream(long handle) {
+        this.fetch = new NativeResource(this, handle, Native::fetchClose);
+    }
+
+    /**
+     * Waits for the next result, at most {@code ferry.request.timeout.ms} without progress (then
+     * the unfinished blocks fail with {@link FerryTimeoutException}).
+     *
+     * @return the next chunk or block failure, or null once every block is done
+     */
+    public synchronized FetchResult next() {
+        Object result = Native.fetchNext(fetch.handle("the fetch"), meta);
+        if (result == null) {
+            return null;
+        }
+        if (result instanceof ByteBuffer) {
+            return FetchResult.of(
+                    new FetchedChunk((int) meta[0], meta[1], meta[2], meta[3], (ByteBuffer) result));
+        }
+        return FetchResult.failed((int) meta[0], (FerryException) result);
+    }
+
+    /** Stops the fetch; chunks already returned stay valid until closed. Idempotent. */
+    @Override
+    public synchronized void close() {
+        fetch.close();
+    }
+}

@@ -1,0 +1,39 @@
+package io.ferry;
+
+import java.nio.ByteBuffer;
+
+/** The native entry points (native/jni). Handles are addresses of native objects; 0 is none. */
+final class Native {
+    static {
+        NativeLibrary.load();
+    }
+
+    private Native() {}
+
+    static native long nodeCreate(String[] keys, String[] values);
+
+    static native void nodeClose(long node);
+
+    static native String nodeServe(long node, String hostPort);
+
+    static native long nodeRegisterFile(long node, String path, long offset, long length);
+
+    static native long nodeRegisterBuffer(long node, ByteBuffer buffer, long position, long length);
+
+    static native boolean nodeDeregister(long node, long region);
+
+    static native void nodeRegisterBlock(long node, byte[] id, long region, long offset, long length);
+
+    static native boolean nodeRemoveBlock(long node, byte[] id);
+
+    static native long[] nodeStats(long node);
+
+    static native long fetchStart(long node, String[] peers, int[] counts, byte[][] ids);
+
+    /** Null at the end; a ByteBuffer for a chunk; a FerryException for a failed block. */
+    static native Object fetchNext(long fetch, long[] meta);
+
+    static native void fetchClose(long fetch);
+
+    static native void chunkRelease(long chunk);
+}

@@ -1,0 +1,128 @@
+//! `io.ferry.Native` fetch entry points. A fetch handle owns a boxed
+//! `ferry_core::Fetch`; a chunk handle owns the pooled buffer a direct
+//! ByteBuffer points into, until Java releases it.
+
+use ferry_core::{Chunk, Fetch, PooledBuffer};
+use jni::objects::{JByteArray, JClass, JIntArray, JLongArray, JObject, JObjectArray, JString};
+use jni::sys::{jlong, jobject};
+use jni::JNIEnv;
+
+use crate::errors::{guard, new_exception, Failure};
+use crate::node::{node, socket_addr};
+
+/// Starts a fetch: `peers[i]` serves the next `counts[i]` ids of `ids`.
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_fetchStart<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    peers: JObjectArray<'local>,
+    counts: JIntArray<'local>,
+    ids: JObjectArray<'local>,
+) -> jlong {
+    guard(&mut env, 0, |env| {
+        let peer_count = env.get_array_length(&peers)?;
+        let mut per_peer = vec![0i32; peer_count as usize];
+        env.get_int_array_region(&counts, 0, &mut per_peer)?;
+        let mut next_id = 0;
+        let mut requests = Vec::with_capacity(per_peer.len());
+        for (i, &count) in per_peer.iter().enumerate() {
+            let peer = JString::from(env.get_object_array_element(&peers, i as i32)?);
+            let address: String = env.get_string(&peer)?.into();
+            let mut block_ids = Vec::with_capacity(count.max(0) as usize);
+            for _ in 0..count {
+                let id = JByteArray::from(env.get_object_array_element(&ids, next_id)?);
+                block_ids.push(env.convert_byte_array(&id)?);
+                env.delete_local_ref(id)?;
+                next_id += 1;
+            }
+            requests.push((socket_addr(&address)?, block_ids));
+        }
+        let fetch = node(handle)?.fetch(requests);
+        Ok(Box::into_raw(Box::new(fetch)) as jlong)
+    })
+}
+
+/// The next result: null at the end; a direct ByteBuffer over a chunk (with
+/// `meta` = block, offset, block length, chunk handle); or, for a block that
+/// failed, an exception object (with `meta[0]` = block).
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    meta: JLongArray<'local>,
+) -> jobject {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        if handle == 0 {
+            return Err(Failure::Argument("the fetch is closed".into()));
+        }
+        // SAFETY: from fetchStart, used by one Java thread at a time until fetchClose.
+        let fetch = unsafe { &mut *(handle as *mut Fetch) };
+        let result: JObject = match fetch.next() {
+            None => JObject::null(),
+            Some(Ok(Chunk {
+                block,
+                offset,
+                block_len,
+                data,
+            })) => {
+                let len = data.len();
+                let ptr = data.as_ptr() as *mut u8;
+                let chunk = Box::into_raw(Box::new(data)) as jlong;
+                let values = [block as jlong, offset as jlong, block_len as jlong, chunk];
+                env.set_long_array_region(&meta, 0, &values)?;
+                // SAFETY: the buffer stays allocated until chunkRelease(chunk).
+                let buffer = unsafe { env.new_direct_byte_buffer(ptr, len) };
+                match buffer {
+                    Ok(buffer) => buffer.into(),
+                    Err(e) => {
+                        release(chunk);
+                        return Err(e.into());
+                    }
+                }
+            }
+            Some(Err(failure)) => {
+                env.set_long_array_region(&meta, 0, &[failure.block as jlong])?;
+                new_exception(env, &failure.error)?
+            }
+        };
+        Ok(result.into_raw())
+    })
+}
+
+fn release(chunk: jlong) {
+    if chunk != 0 {
+        // SAFETY: chunk handles come from fetchNext and Java releases each once.
+        drop(unsafe { Box::from_raw(chunk as *mut PooledBuffer) });
+    }
+}
+
+/// Returns a chunk's buffer to the pool; its ByteBuffer must not be used after.
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    chunk: jlong,
+) {
+    guard(&mut env, (), |_| {
+        release(chunk);
+        Ok(())
+    })
+}
+
+/// Ends a fetch; READs still in flight finish in the background and free their buffers.
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_fetchClose<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) {
+    guard(&mut env, (), |_| {
+        if handle != 0 {
+            // SAFETY: from fetchStart; Java closes it once.
+            drop(unsafe { Box::from_raw(handle as *mut Fetch) });
+        }
+        Ok(())
+    })
+}
