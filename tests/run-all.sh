@@ -17,4 +17,7 @@ cargo test --workspace --locked
 echo "== JVM build and tests (Gradle)"
 gradle --no-daemon --console=plain build
 
+echo "== JVM consumer: the published jar from a separate Gradle build (tests/consumer)"
+bash tests/consumer/run.sh
+
 echo "== all tests passed"
