@@ -7,7 +7,8 @@ use jni::objects::{JByteArray, JClass, JIntArray, JLongArray, JObject, JObjectAr
 use jni::sys::{jlong, jobject};
 use jni::JNIEnv;
 
-use crate::errors::{guard, new_exception, Failure};
+use crate::errors::{guard, new_exception};
+use crate::handle::{borrow, free, into_handle};
 use crate::node::{node, socket_addr};
 
 /// Starts a fetch: `peers[i]` serves the next `counts[i]` ids of `ids`.
@@ -38,8 +39,7 @@ pub extern "system" fn Java_io_ferry_Native_fetchStart<'local>(
             }
             requests.push((socket_addr(&address)?, block_ids));
         }
-        let fetch = node(handle)?.fetch(requests);
-        Ok(Box::into_raw(Box::new(fetch)) as jlong)
+        Ok(into_handle(node(handle)?.fetch(requests)))
     })
 }
 
@@ -54,11 +54,8 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     meta: JLongArray<'local>,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        if handle == 0 {
-            return Err(Failure::Argument("the fetch is closed".into()));
-        }
-        // SAFETY: from fetchStart, used by one Java thread at a time until fetchClose.
-        let fetch = unsafe { &mut *(handle as *mut Fetch) };
+        // SAFETY: FetchStream synchronizes fetchNext and fetchClose.
+        let fetch = unsafe { borrow::<Fetch>(handle, "fetch")? };
         let result: JObject = match fetch.next() {
             None => JObject::null(),
             Some(Ok(Chunk {
@@ -69,7 +66,7 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
             })) => {
                 let len = data.len();
                 let ptr = data.as_ptr() as *mut u8;
-                let chunk = Box::into_raw(Box::new(data)) as jlong;
+                let chunk = into_handle(data);
                 let values = [block as jlong, offset as jlong, block_len as jlong, chunk];
                 env.set_long_array_region(&meta, 0, &values)?;
                 // SAFETY: the buffer stays allocated until chunkRelease(chunk).
@@ -77,7 +74,8 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
                 match buffer {
                     Ok(buffer) => buffer.into(),
                     Err(e) => {
-                        release(chunk);
+                        // SAFETY: Java never saw this handle.
+                        unsafe { free::<PooledBuffer>(chunk) };
                         return Err(e.into());
                     }
                 }
@@ -91,13 +89,6 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     })
 }
 
-fn release(chunk: jlong) {
-    if chunk != 0 {
-        // SAFETY: chunk handles come from fetchNext and Java releases each once.
-        drop(unsafe { Box::from_raw(chunk as *mut PooledBuffer) });
-    }
-}
-
 /// Returns a chunk's buffer to the pool; its ByteBuffer must not be used after.
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
@@ -105,10 +96,8 @@ pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
     _class: JClass<'local>,
     chunk: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        release(chunk);
-        Ok(())
-    })
+    // SAFETY: FetchedChunk releases through a Cleaner, which runs once.
+    guard(&mut env, (), |_| Ok(unsafe { free::<PooledBuffer>(chunk) }))
 }
 
 /// Ends a fetch; READs still in flight finish in the background and free their buffers.
@@ -118,11 +107,6 @@ pub extern "system" fn Java_io_ferry_Native_fetchClose<'local>(
     _class: JClass<'local>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: from fetchStart; Java closes it once.
-            drop(unsafe { Box::from_raw(handle as *mut Fetch) });
-        }
-        Ok(())
-    })
+    // SAFETY: FetchStream closes through a Cleaner, once, synchronized with fetchNext.
+    guard(&mut env, (), |_| Ok(unsafe { free::<Fetch>(handle) }))
 }

@@ -7,6 +7,7 @@
 
 mod errors;
 mod fetch;
+mod handle;
 mod logging;
 mod node;
 

@@ -10,15 +10,13 @@ use jni::sys::{jboolean, jlong, jlongArray, jstring};
 use jni::JNIEnv;
 
 use crate::errors::{guard, Failure, JniResult};
+use crate::handle::{borrow, free, into_handle};
 
 /// The node behind a handle.
 pub(crate) fn node<'a>(handle: jlong) -> JniResult<&'a Node> {
-    if handle == 0 {
-        return Err(Failure::Argument("the node is closed".into()));
-    }
-    // SAFETY: non-zero handles come from nodeCreate and stay valid until nodeClose,
-    // which the Java side never lets overlap another call on the same node.
-    Ok(unsafe { &*(handle as *const Node) })
+    // SAFETY: node handles come from nodeCreate; Java's FerryNode holds a read
+    // lock around every call and the write lock around nodeClose. Node is Sync.
+    unsafe { borrow::<Node>(handle, "node").map(|node| &*node) }
 }
 
 /// Resolves `host:port`.
@@ -52,7 +50,7 @@ pub extern "system" fn Java_io_ferry_Native_nodeCreate<'local>(
         let keys = strings(env, &keys)?;
         let values = strings(env, &values)?;
         let config = Config::from_pairs(keys.iter().zip(&values))?;
-        Ok(Box::into_raw(Box::new(Node::new(config)?)) as jlong)
+        Ok(into_handle(Node::new(config)?))
     })
 }
 
@@ -62,13 +60,8 @@ pub extern "system" fn Java_io_ferry_Native_nodeClose<'local>(
     _class: JClass<'local>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from nodeCreate and Java closes it once.
-            drop(unsafe { Box::from_raw(handle as *mut Node) });
-        }
-        Ok(())
-    })
+    // SAFETY: under FerryNode's write lock, once.
+    guard(&mut env, (), |_| Ok(unsafe { free::<Node>(handle) }))
 }
 
 /// Serves this node's blocks on `host:port`; returns the bound `host:port`.
