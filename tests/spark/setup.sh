@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Spark the Spark tests run on: the PyPI package pyspark, which carries a full Spark
+# (bin/spark-submit, jars/) for Scala 2.13. Idempotent: installs only when the pinned version is
+# missing. Prints SPARK_HOME=<dir> as its last line.
+#
+# The version is the one jvm/spark compiles against (sparkVersion in jvm/spark/build.gradle), so
+# the tests run exactly the Spark the module was compiled for. pyspark 4.3.0 is on PyPI, but
+# spark-core_2.13 4.3.0 is not on Maven Central (newest there: 4.2.0), and Spark 4.3 changed the
+# ShuffleManager interface, so the tests pin 4.2.0. Needs Java 17 (tests/setup.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+version=$(sed -n "s/^def sparkVersion = '\(.*\)'.*/\1/p" jvm/spark/build.gradle)
+[[ -n "$version" ]] || { echo "spark setup: no sparkVersion in jvm/spark/build.gradle" >&2; exit 1; }
+
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null || { echo "spark setup: $python not found" >&2; exit 1; }
+
+installed=$("$python" -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null || true)
+if [[ "$installed" != "$version" ]]; then
+  echo "spark setup: installing pyspark==$version from PyPI (found: ${installed:-none})"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$python" -m pip install -q --root-user-action=ignore \
+    "pyspark==$version"
+fi
+
+spark_home=$("$python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+# spark-submit --version prints its banner on stderr.
+banner=$("$spark_home/bin/spark-submit" --version 2>&1)
+grep -q "version $version\$" <<<"$banner" \
+  || { echo "spark setup: $spark_home is not Spark $version:"; echo "$banner"; exit 1; } >&2
+scala=$(sed -n 's/^Using Scala version \([0-9.]*\),.*/\1/p' <<<"$banner")
+[[ "$scala" == 2.13.* ]] || { echo "spark setup: expected Scala 2.13, got '$scala'" >&2; exit 1; }
+echo "spark setup: Spark $version, Scala $scala, $(java -version 2>&1 | head -1)"
+echo "SPARK_HOME=$spark_home"
