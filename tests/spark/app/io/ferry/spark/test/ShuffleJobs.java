@@ -1,0 +1,240 @@
+package io.ferry.spark.test;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.apache.spark.HashPartitioner;
+import org.apache.spark.SparkConf;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+
+import scala.Tuple2;
+
+/**
+ * Shuffle jobs on a real Spark cluster, each printing one {@code CHECKSUM <job> <records> <hash>}
+ * line that must be identical whatever {@code spark.shuffle.manager} is. tests/spark/run.sh runs it
+ * with Spark's default shuffle and with Ferry's and compares the lines.
+ *
+ * <p>The data: {@value #RECORDS} (key, value) records made from fixed seeds in {@value #MAP_PARTITIONS}
+ * map partitions, one of them empty; keys are even, so the odd reduce partitions of the
+ * {@link HashPartitioner}s below get no records at all. Checksums of unordered results are sums of
+ * per-record hashes (order-free); the sortByKey checksum follows the output order, which the job
+ * also checks.
+ *
+ * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
+ * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless at least two
+ * executors ran tasks, every process uses the shuffle manager given as the first argument (if any),
+ * and shuffle bytes were read remotely.
+ */
+public final class ShuffleJobs {
+    static final int RECORDS = 300_000;
+    static final int MAP_PARTITIONS = 8;
+    static final int EMPTY_MAP_PARTITION = 3;
+    static final int KEYS = 20_000;
+
+    public static void main(String[] args) throws Exception {
+        String expectedManager = args.length > 0 ? args[0] : null;
+        SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
+        try (JavaSparkContext sc = new JavaSparkContext(conf)) {
+            RemoteReads reads = new RemoteReads();
+            sc.sc().addSparkListener(reads);
+            waitForExecutors(sc, 2, 120_000);
+            checkShuffleManagers(sc, expectedManager);
+
+            JavaPairRDD<Integer, Long> data = generate(sc, RECORDS, 1).cache();
+            JavaPairRDD<Integer, Long> other = generate(sc, RECORDS / 3, 2);
+            data.count(); // materialize the cache: later jobs shuffle, they do not regenerate
+
+            job(reads, "reduceByKey", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)));
+
+            job(reads, "groupByKey", () -> unordered(data.groupByKey(new HashPartitioner(7)).mapValues(values -> {
+                List<Long> sorted = new ArrayList<>();
+                values.forEach(sorted::add);
+                Collections.sort(sorted);
+                long h = sorted.size();
+                for (long v : sorted) {
+                    h = h * 1_000_003L + v;
+                }
+                return h;
+            })));
+
+            job(reads, "sortByKey", () -> sorted(data.sortByKey(true, 6)));
+
+            job(reads, "join", () -> unordered(data.join(other, new HashPartitioner(9))
+                    .mapValues(vw -> vw._1() * 31 + vw._2())));
+
+            System.out.println("REMOTE_BYTES_READ " + reads.total.get());
+            if (reads.total.get() <= 0) {
+                throw new IllegalStateException("no shuffle bytes were read remotely: the jobs did not cross executors");
+            }
+        }
+    }
+
+    /** Even keys, deterministic values; partition EMPTY_MAP_PARTITION yields nothing. */
+    static JavaPairRDD<Integer, Long> generate(JavaSparkContext sc, int records, int salt) {
+        List<Integer> slices = new ArrayList<>();
+        for (int i = 0; i < MAP_PARTITIONS; i++) {
+            slices.add(i);
+        }
+        int perPartition = records / (MAP_PARTITIONS - 1);
+        JavaRDD<Integer> seeds = sc.parallelize(slices, MAP_PARTITIONS);
+        return seeds.flatMapToPair(slice -> {
+            List<Tuple2<Integer, Long>> out = new ArrayList<>();
+            if (slice != EMPTY_MAP_PARTITION) {
+                Random random = new Random(slice * 7919L + salt);
+                for (int i = 0; i < perPartition; i++) {
+                    int key = 2 * (int) Math.floor(KEYS * Math.pow(random.nextDouble(), 2)); // skewed, even
+                    out.add(new Tuple2<>(key, random.nextLong() >>> 20));
+                }
+            }
+            return out.iterator();
+        });
+    }
+
+    /** Order-free checksum: record count and the sum of a strong per-record hash. */
+    static String unordered(JavaPairRDD<Integer, Long> rdd) {
+        Tuple2<Long, Long> r = rdd.map(kv -> new Tuple2<>(1L, mix(kv._1() * 0x9E3779B97F4A7C15L + kv._2())))
+                .fold(new Tuple2<>(0L, 0L), (a, b) -> new Tuple2<>(a._1() + b._1(), a._2() + b._2()));
+        return r._1() + " " + Long.toHexString(r._2());
+    }
+
+    /** Order-dependent checksum of a sortByKey result, after checking the order itself. */
+    static String sorted(JavaPairRDD<Integer, Long> rdd) {
+        List<long[]> parts = rdd.mapPartitionsWithIndex((index, it) -> {
+            long count = 0;
+            long h = 0;
+            long first = Long.MAX_VALUE;
+            long last = Long.MIN_VALUE;
+            // Values of one key come in no fixed order: hash each run of equal keys order-free,
+            // then the runs in order.
+            long runCount = 0;
+            long runSum = 0;
+            while (it.hasNext()) {
+                Tuple2<Integer, Long> kv = it.next();
+                if (kv._1() < last) {
+                    throw new IllegalStateException("sortByKey: key " + kv._1() + " after " + last);
+                }
+                if (runCount > 0 && kv._1() != last) {
+                    h = h * 1_000_003L + mix(last) + mix(runCount) + runSum;
+                    runCount = 0;
+                    runSum = 0;
+                }
+                first = Math.min(first, kv._1());
+                last = kv._1();
+                runCount++;
+                runSum += mix(kv._2());
+                count++;
+            }
+            if (runCount > 0) {
+                h = h * 1_000_003L + mix(last) + mix(runCount) + runSum;
+            }
+            return Collections.singletonList(new long[] {index, count, h, first, last}).iterator();
+        }, true).collect();
+        long count = 0;
+        long h = 0;
+        long previousLast = Long.MIN_VALUE;
+        for (long[] p : parts) {
+            if (p[1] > 0) {
+                if (p[3] < previousLast) {
+                    throw new IllegalStateException("sortByKey: partition " + p[0] + " starts below the previous one");
+                }
+                previousLast = p[4];
+            }
+            count += p[1];
+            h = h * 1_000_003L + mix(p[0] * 0x9E3779B97F4A7C15L + p[2]);
+        }
+        return count + " " + Long.toHexString(h);
+    }
+
+    static long mix(long z) { // SplitMix64 finalizer
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    interface Job {
+        String run() throws Exception;
+    }
+
+    static void job(RemoteReads reads, String name, Job job) throws Exception {
+        long before = reads.total.get();
+        long start = System.nanoTime();
+        String checksum = job.run();
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        System.out.println("CHECKSUM " + name + " " + checksum);
+        System.err.printf("job %s: %d ms, %d shuffle bytes read remotely so far (+%d)%n", name, ms,
+                reads.total.get(), reads.total.get() - before);
+    }
+
+    static void waitForExecutors(JavaSparkContext sc, int executors, long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        // getExecutorInfos includes the driver.
+        while (sc.statusTracker().getExecutorInfos().length < executors + 1) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("fewer than " + executors + " executors registered in " + timeoutMs + " ms");
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    /** Asks every executor (by running enough small tasks) which shuffle manager it runs. */
+    static void checkShuffleManagers(JavaSparkContext sc, String expected) {
+        String driver = SparkEnv.get().shuffleManager().getClass().getName();
+        List<Integer> slices = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            slices.add(i);
+        }
+        Map<String, String> managers = new TreeMap<>();
+        Map<String, String> dirs = new TreeMap<>();
+        for (int attempt = 0; attempt < 10 && managers.size() < 2; attempt++) {
+            List<String[]> seen = sc.parallelize(slices, slices.size()).map(i -> {
+                Thread.sleep(50); // spread the tasks over both executors
+                SparkEnv env = SparkEnv.get();
+                return new String[] {env.executorId(), env.shuffleManager().getClass().getName(),
+                        System.getProperty("user.dir")};
+            }).collect();
+            for (String[] s : seen) {
+                managers.put(s[0], s[1]);
+                dirs.put(s[0], s[2]);
+            }
+        }
+        System.out.println("SHUFFLE_MANAGER driver=" + driver + " executors=" + managers);
+        dirs.forEach((id, dir) -> System.out.println("EXECUTOR_DIR " + id + " " + dir));
+        if (managers.size() < 2) {
+            throw new IllegalStateException("tasks ran on fewer than 2 executors: " + managers.keySet());
+        }
+        if (expected != null) {
+            if (!expected.equals(driver)) {
+                throw new IllegalStateException("driver shuffle manager is " + driver + ", not " + expected);
+            }
+            managers.forEach((id, manager) -> {
+                if (!expected.equals(manager)) {
+                    throw new IllegalStateException("executor " + id + " shuffle manager is " + manager + ", not " + expected);
+                }
+            });
+        }
+    }
+
+    /** Sums shuffle bytes that reduce tasks fetched from other executors. */
+    static final class RemoteReads extends SparkListener implements Serializable {
+        private static final long serialVersionUID = 1L;
+        final AtomicLong total = new AtomicLong();
+
+        @Override
+        public void onTaskEnd(SparkListenerTaskEnd taskEnd) {
+            if (taskEnd.taskMetrics() != null) {
+                total.addAndGet(taskEnd.taskMetrics().shuffleReadMetrics().remoteBytesRead());
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Real Spark shuffle jobs (reduceByKey, groupByKey, sortByKey, join) on local-cluster[2,1,1024] with
+# host-local disk reads off, run twice with spark-submit: Spark's default shuffle, then
+# spark.shuffle.manager=io.ferry.spark.FerryShuffleManager with the ferry-spark and ferry-core jars.
+# Fails unless every job's checksum is the same in both runs and the second run really used
+# FerryShuffleManager (the app checks the driver's and every executor's SparkEnv; this script also
+# finds the manager's start line in the driver's and the executors' logs).
+#
+# Installs Spark itself (tests/spark/setup.sh) and builds the jars with Gradle. Loopback only.
+# Output and logs: $FERRY_SPARK_OUT (default build/spark-test).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+start=$SECONDS
+
+spark_home=$(bash tests/spark/setup.sh | tee /dev/stderr | sed -n 's/^SPARK_HOME=//p')
+export SPARK_HOME=$spark_home
+export SPARK_LOCAL_IP=127.0.0.1
+export SPARK_LOCAL_HOSTNAME=localhost
+
+out=${FERRY_SPARK_OUT:-$root/build/spark-test}
+rm -rf "$out"
+mkdir -p "$out/app-classes" "$out/executor-logs"
+
+echo "== building ferry-spark and ferry-core jars (Gradle)"
+gradle --no-daemon --console=plain -q :ferry-spark:jar :ferry-core:jar
+ferry_jars=$(ls "$root"/jvm/spark/build/libs/ferry-spark-*.jar "$root"/jvm/core/build/libs/ferry-core-*.jar \
+  | grep -v -e '-sources' -e '-javadoc' | paste -sd, -)
+echo "ferry jars: $ferry_jars"
+
+echo "== compiling the test application against \$SPARK_HOME/jars"
+javac --release 17 -Xlint:all,-path -Werror -cp "$SPARK_HOME/jars/*" -d "$out/app-classes" \
+  $(find tests/spark/app -name '*.java')
+jar --create --file "$out/shuffle-jobs.jar" -C "$out/app-classes" .
+
+# local-cluster workers always write executor logs under $SPARK_HOME/work/<app>/<executor>/; the
+# app prints those dirs (EXECUTOR_DIR lines): copy the logs to $out and remove the app dirs.
+collect_executor_logs() { # <run name>
+  local id dir apps=()
+  while read -r _ id dir; do
+    [[ "$dir" == "$SPARK_HOME/work/app-"* ]] || continue
+    cp "$dir/stderr" "$out/executor-logs/$1-$id.stderr" 2>/dev/null || true
+    cp "$dir/stdout" "$out/executor-logs/$1-$id.stdout" 2>/dev/null || true
+    apps+=("$(dirname "$dir")")
+  done < <(grep '^EXECUTOR_DIR ' "$out/$1.out" || true)
+  if ((${#apps[@]})); then rm -rf "${apps[@]}"; fi
+}
+
+submit() { # <name> <extra spark-submit args...>
+  local name=$1
+  shift
+  local t0=$SECONDS
+  echo "== run: $name"
+  if ! "$SPARK_HOME/bin/spark-submit" \
+    --master 'local-cluster[2,1,1024]' \
+    --class io.ferry.spark.test.ShuffleJobs \
+    --conf spark.shuffle.readHostLocalDisk=false \
+    --conf spark.ui.enabled=false \
+    --conf spark.driver.host=127.0.0.1 \
+    --conf spark.driver.bindAddress=127.0.0.1 \
+    --conf spark.default.parallelism=8 \
+    --conf "spark.driver.extraJavaOptions=-Djava.net.preferIPv4Stack=true" \
+    --conf "spark.executor.extraJavaOptions=-Djava.net.preferIPv4Stack=true" \
+    "$@" >"$out/$name.out" 2>"$out/$name.log"; then
+    collect_executor_logs "$name"
+    echo "spark-submit ($name) failed; last lines of $out/$name.log:" >&2
+    tail -n 60 "$out/$name.log" >&2
+    cat "$out/$name.out" >&2
+    exit 1
+  fi
+  collect_executor_logs "$name"
+  cat "$out/$name.out"
+  echo "($name: $((SECONDS - t0)) s)"
+}
+
+submit default "$out/shuffle-jobs.jar"
+submit ferry \
+  --jars "$ferry_jars" \
+  --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
+  "$out/shuffle-jobs.jar" io.ferry.spark.FerryShuffleManager
+
+echo "== checks"
+fail=0
+grep '^CHECKSUM ' "$out/default.out" >"$out/default.checksums"
+grep '^CHECKSUM ' "$out/ferry.out" >"$out/ferry.checksums"
+if [[ $(wc -l <"$out/default.checksums") -ne 4 ]]; then
+  echo "FAIL: expected 4 checksums from the default run" >&2
+  fail=1
+fi
+if ! diff -u "$out/default.checksums" "$out/ferry.checksums"; then
+  echo "FAIL: checksums differ between the default shuffle and FerryShuffleManager" >&2
+  fail=1
+fi
+grep -q '^SHUFFLE_MANAGER driver=io.ferry.spark.FerryShuffleManager ' "$out/ferry.out" || {
+  echo "FAIL: the ferry run did not report FerryShuffleManager" >&2
+  fail=1
+}
+grep -q 'FerryShuffleManager started (driver' "$out/ferry.log" || {
+  echo "FAIL: no FerryShuffleManager start line in the driver log" >&2
+  fail=1
+}
+executors=0
+while read -r _ id _; do
+  log=$out/executor-logs/ferry-$id.stderr
+  if grep -q 'FerryShuffleManager started (executor' "$log"; then
+    executors=$((executors + 1))
+  else
+    echo "FAIL: no FerryShuffleManager start line in executor $id's log $log" >&2
+    fail=1
+  fi
+done < <(grep '^EXECUTOR_DIR ' "$out/ferry.out")
+if ((executors < 2)); then
+  echo "FAIL: FerryShuffleManager start line found in $executors executor logs, expected 2" >&2
+  fail=1
+fi
+if ((fail)); then
+  exit 1
+fi
+echo "spark shuffle: 4 jobs, same checksums with FerryShuffleManager on $executors executors ($((SECONDS - start)) s)"
