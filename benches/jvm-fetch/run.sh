@@ -4,10 +4,11 @@
 #
 # Builds the release `ferry` binary and the ferry-core jar (native library inside), compiles
 # JvmFetchBench against the jar, and runs it: for each block size (4k, 32k, 256k, 1m) a
-# `ferry serve --generate` child serves 256 MiB of blocks; `ferry fetch --repeat 5` and the JVM
-# twin (`JvmFetchBench fetch --repeat 5`, each chunk CRC32-checked exactly as `ferry fetch` does)
-# run as fresh child processes, alternating, 3 rounds; the best repetition counts. Then
-# single-block 4 KiB fetch latency, both sides, unpinned and pinned to one CPU.
+# `ferry serve --generate` child serves 256 MiB of blocks; `ferry fetch` and its JVM twin
+# (`JvmFetchBench fetch`, each chunk CRC32-checked exactly as `ferry fetch` does) run as fresh
+# child processes, alternating, 3 rounds of 10 warmup + 5 timed repetitions; the best timed
+# repetition counts. Then single-block 4 KiB fetch latency (10000 warmup + 5000 timed fetches
+# per process), unpinned and with everything pinned to one CPU.
 # Writes benches/results/jvm-fetch.json (committed) and prints the table.
 #
 # Target: JVM throughput >= 0.9x native at 32 KiB blocks and above.

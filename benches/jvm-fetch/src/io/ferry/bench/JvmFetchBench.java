@@ -5,10 +5,14 @@ import io.ferry.FetchRequest;
 import io.ferry.FetchResult;
 import io.ferry.FetchStream;
 import io.ferry.FetchedChunk;
+import java.io.BufferedOutputStream;
 import java.io.BufferedReader;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -68,8 +72,8 @@ public final class JvmFetchBench {
     static void usage() {
         System.err.println("usage: JvmFetchBench fetch --manifest M.json [--repeat R] [--warmup W]\n"
                 + "       JvmFetchBench run --ferry PATH [--json OUT] [--sizes 4k,32k,256k,1m]"
-                + " [--bytes-per-size 256m] [--rounds 3] [--repeat 5]"
-                + " [--latency-iterations 2000] [--latency-warmup 2000] [--no-pinned]");
+                + " [--bytes-per-size 256m] [--rounds 3] [--repeat 5] [--warmup 10]"
+                + " [--latency-iterations 5000] [--latency-warmup 10000] [--no-pinned]");
         System.exit(2);
     }
 
@@ -82,6 +86,9 @@ public final class JvmFetchBench {
         int n = manifest.ids.size();
         long[] lens = manifest.lens;
         long[] crcs = manifest.crcs;
+        PrintStream out = new PrintStream(
+                new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16), false,
+                "UTF-8");
         try (FerryNode node = FerryNode.create()) {
             // Built once, outside the timed region, as ferry fetch builds its id list first.
             List<FetchRequest> request =
@@ -155,13 +162,17 @@ public final class JvmFetchBench {
                     return 1;
                 }
                 if (round >= 1) {
-                    System.out.printf(Locale.ROOT,
-                            "[%d/%d] blocks %d, bytes %d, seconds %.4f, MB/s %.1f, ns %d%n", round,
-                            repeat, n, bytes, nanos / 1e9, bytes / (nanos / 1e9) / 1e6, nanos);
+                    // One write(2) per line, as ferry fetch does (System.out would issue several:
+                    // its buffer is 128 bytes and the formatter writes piece by piece).
+                    // Plain concatenation: String.format would keep the JIT busy for seconds.
+                    long tenths = Math.round(bytes * 1e4 / nanos);
+                    out.print("[" + round + "/" + repeat + "] blocks " + n + ", bytes " + bytes
+                            + ", MB/s " + tenths / 10 + "." + tenths % 10 + ", ns " + nanos + "\n");
+                    out.flush();
                 }
             }
         }
-        System.out.flush();
+        out.flush();
         return 0;
     }
 
@@ -228,6 +239,7 @@ public final class JvmFetchBench {
         final long bytesPerSize;
         final int rounds;
         final int repeat;
+        final int warmup;
         final int latencyIterations;
         final int latencyWarmup;
         final boolean pinned;
@@ -243,8 +255,9 @@ public final class JvmFetchBench {
             bytesPerSize = parseSize(a.get("--bytes-per-size", "256m"));
             rounds = Integer.parseInt(a.get("--rounds", "3"));
             repeat = Integer.parseInt(a.get("--repeat", "5"));
-            latencyIterations = Integer.parseInt(a.get("--latency-iterations", "2000"));
-            latencyWarmup = Integer.parseInt(a.get("--latency-warmup", "2000"));
+            warmup = Integer.parseInt(a.get("--warmup", "10"));
+            latencyIterations = Integer.parseInt(a.get("--latency-iterations", "5000"));
+            latencyWarmup = Integer.parseInt(a.get("--latency-warmup", "10000"));
             pinned = !a.flag("--no-pinned") && Files.isExecutable(Paths.get("/usr/bin/taskset"));
             command = a.get("--command", "bash benches/jvm-fetch/run.sh");
             dir = Files.createTempDirectory("ferry-jvm-fetch");
@@ -285,8 +298,8 @@ public final class JvmFetchBench {
             long blockSize = parseSize(size);
             long count = Math.max(1, bytesPerSize / blockSize);
             Path manifest = dir.resolve("m-" + size + ".json");
-            log("throughput at %s: %d blocks, %d bytes; %d rounds of %d repetitions per side",
-                    size, count, count * blockSize, rounds, repeat);
+            log("throughput at %s: %d blocks, %d bytes; %d rounds of %d repetitions (after %d"
+                    + " warmup) per side", size, count, count * blockSize, rounds, repeat, warmup);
             double bestNative = 0;
             double bestJvm = 0;
             try (Server server = new Server(this, false, count, blockSize, manifest)) {
@@ -298,9 +311,13 @@ public final class JvmFetchBench {
                     double[] jvm = new double[1];
                     for (int side = 0; side < 2; side++) {
                         if ((side == 0) == nativeFirst) {
-                            nat[0] = maxOf(MB_PER_S, runChild(false, nativeFetch(manifest, repeat)));
+                            // ferry fetch has no warmup option: its first lines are dropped instead.
+                            List<String> lines =
+                                    runChild(false, nativeFetch(manifest, warmup + repeat));
+                            nat[0] = maxOf(MB_PER_S, lines.subList(warmup, lines.size()));
                         } else {
-                            jvm[0] = maxOf(MB_PER_S, runChild(false, jvmFetch(manifest, repeat, 0)));
+                            jvm[0] = maxOf(MB_PER_S,
+                                    runChild(false, jvmFetch(manifest, repeat, warmup)));
                         }
                     }
                     log("  %s round %d: native %.1f MB/s, jvm %.1f MB/s", size, round, nat[0],
@@ -315,9 +332,10 @@ public final class JvmFetchBench {
                     String.format(Locale.ROOT, "one batched fetch of %d blocks of %s (%d bytes)"
                             + " per repetition, CRC32 of every chunk checked per block on both"
                             + " sides: JVM FerryNode.fetch/FetchStream vs `ferry fetch --repeat %d`;"
-                            + " best of %d rounds x %d repetitions, fresh client process per round,"
-                            + " alternating; MB = 10^6 bytes", count, size, count * blockSize,
-                            repeat, rounds, repeat));
+                            + " best of %d rounds x %d repetitions after %d warmup repetitions,"
+                            + " fresh client process per round, alternating; MB = 10^6 bytes",
+                            count, size, count * blockSize, warmup + repeat, rounds, repeat,
+                            warmup));
         }
 
         void latency(boolean pin) throws Exception {
