@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the Rust workspace (unit, integration,
 # property, fault and leak tests, CLI tests over loopback), and the JVM build
-# with its JUnit tests. Installs what it needs first. Exits non-zero on any failure.
+# with its JUnit tests, and real Spark jobs with FerryShuffleManager (tests/spark).
+# Installs what it needs first. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ cargo test --workspace --locked
 
 echo "== JVM build and tests (Gradle)"
 gradle --no-daemon --console=plain build
+
+echo "== Spark: real local-cluster shuffle jobs, default shuffle vs FerryShuffleManager"
+bash tests/spark/run.sh
 
 echo "== JVM consumer: the published jar from a separate Gradle build (tests/consumer)"
 bash tests/consumer/run.sh

@@ -14,12 +14,18 @@ version=$(sed -n "s/^def sparkVersion = '\(.*\)'.*/\1/p" jvm/spark/build.gradle)
 [[ -n "$version" ]] || { echo "spark setup: no sparkVersion in jvm/spark/build.gradle" >&2; exit 1; }
 
 python=${PYTHON:-python3}
-command -v "$python" >/dev/null || { echo "spark setup: $python not found" >&2; exit 1; }
+if ! command -v "$python" >/dev/null || ! "$python" -m pip --version >/dev/null 2>&1; then
+  echo "spark setup: installing python3 and pip from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip >/dev/null
+  python=python3
+fi
 
 installed=$("$python" -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null || true)
 if [[ "$installed" != "$version" ]]; then
   echo "spark setup: installing pyspark==$version from PyPI (found: ${installed:-none})"
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$python" -m pip install -q --root-user-action=ignore \
+  # PIP_BREAK_SYSTEM_PACKAGES: Debian's own python3 refuses root installs without it (PEP 668).
+  PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_BREAK_SYSTEM_PACKAGES=1 "$python" -m pip install -q --root-user-action=ignore \
     "pyspark==$version"
 fi
 
