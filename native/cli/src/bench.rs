@@ -46,23 +46,33 @@ pub struct BenchArgs {
     /// Also write the results as a JSON array here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+
+    /// Benchmark the verbs provider instead: serve on this IP (an address on
+    /// the RDMA device) and compare with perftest's figures (--perftest).
+    #[arg(long, value_name = "IP", requires = "perftest")]
+    pub verbs: Option<std::net::IpAddr>,
+
+    /// perftest summary ("ib_read_bw SIZE MB/s", "ib_read_lat SIZE usec" lines,
+    /// from tests/vm/perftest-guest.sh) to compare the verbs provider with.
+    #[arg(long, value_name = "PATH")]
+    pub perftest: Option<PathBuf>,
 }
 
 /// Where a figure must land, as a ratio ferry / baseline.
 #[derive(Clone, Copy)]
-enum Target {
+pub(crate) enum Target {
     AtLeast(f64),
     AtMost(f64),
 }
 
 impl Target {
-    fn met(self, ratio: f64) -> bool {
+    pub fn met(self, ratio: f64) -> bool {
         match self {
             Target::AtLeast(t) => ratio >= t,
             Target::AtMost(t) => ratio <= t,
         }
     }
-    fn describe(self) -> String {
+    pub fn describe(self) -> String {
         match self {
             Target::AtLeast(t) => format!("ratio >= {t}"),
             Target::AtMost(t) => format!("ratio <= {t}"),
@@ -70,17 +80,17 @@ impl Target {
     }
 }
 
-struct Record {
-    name: String,
-    ferry: f64,
-    baseline: f64,
-    unit: &'static str,
-    target: Option<Target>,
-    detail: String,
+pub(crate) struct Record {
+    pub name: String,
+    pub ferry: f64,
+    pub baseline: f64,
+    pub unit: &'static str,
+    pub target: Option<Target>,
+    pub detail: String,
 }
 
 impl Record {
-    fn ratio(&self) -> f64 {
+    pub fn ratio(&self) -> f64 {
         if self.baseline > 0.0 {
             self.ferry / self.baseline
         } else {
@@ -89,7 +99,7 @@ impl Record {
     }
 
     /// One JSON object, fields in a fixed, readable order.
-    fn to_json(&self, command: &str) -> String {
+    pub fn to_json(&self, command: &str) -> String {
         let round = |x: f64, places: i32| {
             let scale = 10f64.powi(places);
             (x * scale).round() / scale
@@ -116,6 +126,9 @@ impl Record {
 }
 
 pub fn run(settings: &[String], pairs: &[(String, String)], args: BenchArgs) -> Result<()> {
+    if let Some(ip) = args.verbs {
+        return crate::bench_verbs::run(settings, pairs, ip, &args);
+    }
     let config = crate::config(pairs)?;
     let command = command_line();
     let node = Node::new(config.clone())?;
@@ -249,13 +262,13 @@ fn throughput(
     Ok((best_ferry, best_plain))
 }
 
-struct Latency {
-    median: f64,
-    p99: f64,
+pub(crate) struct Latency {
+    pub median: f64,
+    pub p99: f64,
 }
 
 impl Latency {
-    fn of(mut samples: Vec<Duration>) -> Latency {
+    pub fn of(mut samples: Vec<Duration>) -> Latency {
         samples.sort_unstable();
         let at = |q: f64| {
             let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
@@ -297,6 +310,16 @@ fn latency(node: &Node, config_args: &[String], iterations: u32) -> Result<(Late
 }
 
 fn ferry_server(config_args: &[String], count: u64, size: u64) -> Result<(ServerChild, Manifest)> {
+    ferry_server_on(config_args, count, size, None)
+}
+
+/// A `ferry serve` child with `count` generated blocks of `size`, on `ip` (loopback by default).
+pub(crate) fn ferry_server_on(
+    config_args: &[String],
+    count: u64,
+    size: u64,
+    ip: Option<std::net::IpAddr>,
+) -> Result<(ServerChild, Manifest)> {
     let path = std::env::temp_dir().join(format!(
         "ferry-bench-{}-{}.json",
         std::process::id(),
@@ -304,6 +327,12 @@ fn ferry_server(config_args: &[String], count: u64, size: u64) -> Result<(Server
     ));
     let mut args = vec!["serve".to_string()];
     args.extend_from_slice(config_args);
+    if let Some(ip) = ip {
+        args.extend([
+            "--listen".into(),
+            std::net::SocketAddr::new(ip, 0).to_string(),
+        ]);
+    }
     args.extend([
         "--generate".into(),
         count.to_string(),
@@ -375,7 +404,7 @@ fn table(records: &[Record], args: &BenchArgs, provider: &str) -> String {
 }
 
 /// This invocation as a shell command line.
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     std::env::args()
         .map(|arg| {
             let plain = !arg.is_empty()

@@ -18,18 +18,32 @@ pub fn run(pairs: &[(String, String)]) -> Result<()> {
     let _ = writeln!(out);
     let _ = writeln!(out, "providers:");
     let _ = writeln!(out, "  tcp    available");
-    let _ = writeln!(
-        out,
-        "  verbs  not in this build (RDMA verbs support comes in a later release)"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "RDMA devices ({SYSFS_INFINIBAND}):");
-    let devices = rdma_devices(Path::new(SYSFS_INFINIBAND));
-    if devices.is_empty() {
-        let _ = writeln!(out, "  none");
+    match ferry_core::provider::verbs::probe() {
+        Ok(names) => {
+            let _ = writeln!(out, "  verbs  available ({})", names.join(", "));
+        }
+        Err(reason) => {
+            let _ = writeln!(out, "  verbs  unavailable: {reason}");
+        }
     }
-    for device in &devices {
-        let _ = write!(out, "{device}");
+    let _ = writeln!(out);
+    match ferry_core::provider::verbs::devices() {
+        Ok(devices) if !devices.is_empty() => {
+            let _ = writeln!(out, "RDMA devices (libibverbs):");
+            for device in &devices {
+                write_verbs_device(&mut out, device);
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "RDMA devices ({SYSFS_INFINIBAND}):");
+            let devices = rdma_devices(Path::new(SYSFS_INFINIBAND));
+            if devices.is_empty() {
+                let _ = writeln!(out, "  none");
+            }
+            for device in &devices {
+                let _ = write!(out, "{device}");
+            }
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(
@@ -52,6 +66,24 @@ pub fn run(pairs: &[(String, String)]) -> Result<()> {
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
+}
+
+/// A device as libibverbs reports it, laid out like `ibv_devinfo -v` (the parts Ferry uses).
+fn write_verbs_device(out: &mut String, device: &ferry_core::provider::verbs::DeviceInfo) {
+    let _ = writeln!(out, "  hca_id: {}", device.name);
+    let _ = writeln!(out, "    fw_ver:          {}", device.fw_ver);
+    let _ = writeln!(out, "    max_qp_wr:       {}", device.max_qp_wr);
+    let _ = writeln!(out, "    max_qp_rd_atom:  {}", device.max_qp_rd_atom);
+    for port in &device.ports {
+        let _ = writeln!(out, "    port: {}", port.number);
+        let _ = writeln!(out, "      state:       {}", port.state);
+        let _ = writeln!(out, "      active_mtu:  {}", port.active_mtu);
+        let _ = writeln!(out, "      lid:         {}", port.lid);
+        let _ = writeln!(out, "      link_layer:  {}", port.link_layer);
+        for (index, gid) in &port.gids {
+            let _ = writeln!(out, "      GID[{index:>3}]:    {gid}");
+        }
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]

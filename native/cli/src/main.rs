@@ -4,6 +4,7 @@
 mod affinity;
 mod baseline;
 mod bench;
+mod bench_verbs;
 mod child;
 mod error;
 mod fetch;

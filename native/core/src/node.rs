@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use crate::block::{BlockId, BlockLocation, BlockRegistry, BlockResolver};
 use crate::config::{Compression, Config, ProviderChoice};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fetch::{Fetch, PeerBatch};
 use crate::memory::{BufferPool, PoolStats, RegionId, RegionRegistry};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::CAP_LZ4;
 use crate::provider::reactor::Reactor;
 use crate::provider::tcp::TcpProvider;
+use crate::provider::verbs::VerbsProvider;
 use crate::provider::{Connection, Provider, ServeContext};
 
 type PeerSlot = Arc<Mutex<Option<Arc<dyn Connection>>>>;
@@ -36,15 +37,21 @@ impl Node {
     pub fn new(config: Config) -> Result<Node> {
         let reactor = Reactor::start(config.io_threads)?;
         let metrics = Arc::new(Metrics::default());
+        let pool = BufferPool::from_config(&config);
+        let handle = reactor.handle().clone();
         let provider: Box<dyn Provider> = match config.provider {
+            ProviderChoice::Tcp => Box::new(TcpProvider::new(handle, &config)),
             ProviderChoice::Verbs => {
-                return Err(Error::ProviderUnavailable(
-                    "ferry.provider=verbs: this build has no verbs provider; use auto or tcp"
-                        .into(),
-                ))
+                Box::new(VerbsProvider::new(handle, &config, pool.clone(), true)?)
             }
-            ProviderChoice::Auto | ProviderChoice::Tcp => {
-                Box::new(TcpProvider::new(reactor.handle().clone(), &config))
+            ProviderChoice::Auto => {
+                match VerbsProvider::new(handle.clone(), &config, pool.clone(), false) {
+                    Ok(verbs) => Box::new(verbs),
+                    Err(error) => {
+                        log::info!("ferry: RDMA verbs unavailable ({error}); using tcp");
+                        Box::new(TcpProvider::new(handle, &config))
+                    }
+                }
             }
         };
         let regions = Arc::new(RegionRegistry::default());
@@ -56,7 +63,7 @@ impl Node {
             config.io_threads
         );
         Ok(Node {
-            pool: BufferPool::from_config(&config),
+            pool,
             blocks: Arc::new(BlockRegistry::new(regions.clone())),
             regions,
             metrics,
@@ -96,6 +103,7 @@ impl Node {
             secret: self.config.secret.clone(),
             caps,
             metrics: self.metrics.clone(),
+            rdma: None, // the verbs provider adds its own
         });
         self.provider.listen(addr, context)
     }
@@ -167,6 +175,11 @@ impl Node {
             batches,
             &self.config,
         )
+    }
+
+    /// The pinned pool fetched bytes land in (registered with RDMA devices in use).
+    pub fn buffer_pool(&self) -> &BufferPool {
+        &self.pool
     }
 
     pub fn pool_stats(&self) -> PoolStats {

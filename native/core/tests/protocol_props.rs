@@ -94,6 +94,8 @@ fn frame() -> impl Strategy<Value = Frame> {
             message
         }),
         (code(), "[a-z ]{0,40}").prop_map(|(code, message)| Frame::Error { code, message }),
+        Just(Frame::VerbsConnect),
+        (any::<u16>(), any::<u64>()).prop_map(|(port, token)| Frame::VerbsAccept { port, token }),
     ]
 }
 

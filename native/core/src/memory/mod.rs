@@ -3,5 +3,5 @@
 mod pool;
 mod region;
 
-pub use pool::{BufferPool, PoolStats, PooledBuffer};
-pub use region::{Region, RegionId, RegionRegistry};
+pub use pool::{BufferPool, PoolStats, PooledBuffer, SlabHook};
+pub use region::{DeregisterHook, Region, RegionId, RegionRegistry};

@@ -42,8 +42,13 @@ struct PoolInner {
     warned_lock: AtomicBool,
 }
 
+/// Called with the start and length of every slab the pool maps (a provider
+/// registers them with its device, so READs can land in any buffer).
+pub type SlabHook = Arc<dyn Fn(*mut u8, usize) + Send + Sync>;
+
 struct PoolState {
     slabs: Vec<MmapMut>,
+    hooks: Vec<SlabHook>,
     free: Vec<NonNull<u8>>,
     mapped_buffers: usize,
     locked_bytes: usize,
@@ -73,6 +78,7 @@ impl BufferPool {
                 wait,
                 state: Mutex::new(PoolState {
                     slabs: Vec::new(),
+                    hooks: Vec::new(),
                     free: Vec::new(),
                     mapped_buffers: 0,
                     locked_bytes: 0,
@@ -96,6 +102,15 @@ impl BufferPool {
 
     pub fn buffer_size(&self) -> usize {
         self.inner.buffer_size
+    }
+
+    /// Runs `hook` on every slab mapped so far and on each one mapped later.
+    pub fn on_slab(&self, hook: SlabHook) {
+        let mut state = self.inner.state.lock().unwrap();
+        for slab in &mut state.slabs {
+            hook(slab.as_mut_ptr(), slab.len());
+        }
+        state.hooks.push(hook);
     }
 
     /// A free buffer now, or `None` when all are out.
@@ -182,6 +197,9 @@ impl BufferPool {
             state
                 .free
                 .push(NonNull::new(ptr).expect("mmap never returns null"));
+        }
+        for hook in &state.hooks {
+            hook(base, bytes);
         }
         state.slabs.push(slab);
         state.mapped_buffers += count;

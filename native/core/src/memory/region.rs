@@ -59,10 +59,15 @@ impl Region {
     }
 }
 
+/// Told of every deregistration, so a provider can revoke what it handed out
+/// for the region (the verbs provider deregisters its memory regions).
+pub type DeregisterHook = Arc<dyn Fn(RegionId) + Send + Sync>;
+
 #[derive(Default)]
 pub struct RegionRegistry {
     next_id: AtomicU64,
     regions: RwLock<HashMap<RegionId, Arc<Region>>>,
+    hooks: RwLock<Vec<DeregisterHook>>,
 }
 
 impl RegionRegistry {
@@ -85,7 +90,16 @@ impl RegionRegistry {
             .map_err(|_| Error::InvalidArgument("file range too large".into()))?;
         // SAFETY: registered files must not be truncated while registered (Spark's
         // committed shuffle files and Kafka's closed segments are immutable).
-        let map = unsafe { MmapOptions::new().offset(offset).len(len).map(&file)? };
+        // MAP_PRIVATE, read-only: reads see the file as with MAP_SHARED, and
+        // kernels before 6.2 can register a private mapping for RDMA (they pin
+        // read-only memory with FOLL_FORCE | FOLL_WRITE, which a shared
+        // read-only mapping refuses with EFAULT).
+        let map = unsafe {
+            MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .map_copy_read_only(&file)?
+        };
         Ok(self.insert(RegionBytes::File(map)))
     }
 
@@ -103,7 +117,18 @@ impl RegionRegistry {
 
     /// Revokes the region: later lookups and reads of it fail. Returns whether it existed.
     pub fn deregister(&self, id: RegionId) -> bool {
-        self.regions.write().unwrap().remove(&id).is_some()
+        let existed = self.regions.write().unwrap().remove(&id).is_some();
+        if existed {
+            for hook in self.hooks.read().unwrap().iter() {
+                hook(id);
+            }
+        }
+        existed
+    }
+
+    /// Calls `hook` after each later deregistration, before `deregister` returns.
+    pub fn on_deregister(&self, hook: DeregisterHook) {
+        self.hooks.write().unwrap().push(hook);
     }
 
     pub fn get(&self, id: RegionId) -> Option<Arc<Region>> {

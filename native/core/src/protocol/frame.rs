@@ -78,6 +78,11 @@ pub enum Frame {
     },
     /// Ends the connection: the sender closes after it.
     Error { code: ErrorCode, message: String },
+    /// Client, after a Welcome with CAP_VERBS: asks for an RDMA queue pair.
+    VerbsConnect,
+    /// Server: connect with rdma_cm to `port` on the control connection's
+    /// address, with `token` as private data; READs then go over that queue pair.
+    VerbsAccept { port: u16, token: u64 },
 }
 
 impl Frame {
@@ -92,6 +97,8 @@ impl Frame {
             Frame::ReadData { .. } => 7,
             Frame::ReadFailed { .. } => 8,
             Frame::Error { .. } => 9,
+            Frame::VerbsConnect => 10,
+            Frame::VerbsAccept { .. } => 11,
         }
     }
 
@@ -106,6 +113,8 @@ impl Frame {
             Frame::ReadData { .. } => "ReadData",
             Frame::ReadFailed { .. } => "ReadFailed",
             Frame::Error { .. } => "Error",
+            Frame::VerbsConnect => "VerbsConnect",
+            Frame::VerbsAccept { .. } => "VerbsAccept",
         }
     }
 
@@ -206,6 +215,11 @@ impl Frame {
                 w.u16(*code as u16);
                 w.bytes16(message.as_bytes());
             }
+            Frame::VerbsConnect => {}
+            Frame::VerbsAccept { port, token } => {
+                w.u16(*port);
+                w.u64(*token);
+            }
         }
     }
 
@@ -298,6 +312,11 @@ impl Frame {
             9 => Frame::Error {
                 code: error_code(r.u16()?)?,
                 message: text(r)?,
+            },
+            10 => Frame::VerbsConnect,
+            11 => Frame::VerbsAccept {
+                port: r.u16()?,
+                token: r.u64()?,
             },
             other => return Err(Error::Malformed(format!("unknown frame kind {other}"))),
         })

@@ -7,13 +7,15 @@
 
 pub(crate) mod reactor;
 pub mod tcp;
+pub mod verbs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::block::{BlockId, BlockResolver, RemoteSlice};
+use crate::error::ErrorCode;
 use crate::error::Result;
-use crate::memory::{PooledBuffer, RegionRegistry};
+use crate::memory::{PooledBuffer, Region, RegionRegistry};
 use crate::metrics::Metrics;
 use crate::protocol::LookupResult;
 
@@ -36,6 +38,10 @@ pub trait Connection: Send + Sync {
     /// Posts a batch of READs at once (one write, one wake-up, for the whole batch).
     fn read(&self, batch: Vec<ReadRequest>);
     fn is_open(&self) -> bool;
+    /// The transport moving READ payloads on this connection: "tcp" or "verbs".
+    fn provider(&self) -> &'static str {
+        "tcp"
+    }
     /// Lets a thread about to wait for this connection's replies read them
     /// itself for up to `wait`, sparing a hand-off from an I/O thread.
     /// Returns false, at once, when it cannot (another thread is reading).
@@ -52,6 +58,23 @@ pub struct ServeContext {
     pub secret: Option<Vec<u8>>,
     pub caps: u32,
     pub metrics: Arc<Metrics>,
+    /// RDMA serving, when the verbs provider listens: control connections
+    /// that ask for it get a queue pair, and their lookups return RDMA keys.
+    pub rdma: Option<Arc<dyn RdmaServe>>,
+}
+
+/// The serving half of an RDMA provider, as the tcp control path sees it.
+pub trait RdmaServe: Send + Sync {
+    /// A session waiting for the peer's rdma_cm connect: (port, token, session).
+    fn offer(&self, peer: &str) -> Result<(u16, u64, Arc<dyn RdmaSession>)>;
+}
+
+/// One peer's queue pair on the serving side.
+pub trait RdmaSession: Send + Sync {
+    /// True once the queue pair is accepted: lookups then return RDMA keys.
+    fn active(&self) -> bool;
+    /// The remote key and base address under which the peer may READ `region`.
+    fn key(&self, region: &Arc<Region>) -> std::result::Result<(u64, u64), ErrorCode>;
 }
 
 pub trait Provider: Send + Sync {

@@ -22,7 +22,7 @@ use crate::block::BlockId;
 use crate::error::{Error, Result};
 use crate::memory::PooledBuffer;
 use crate::protocol::handshake::{Agreed, ClientHandshake};
-use crate::protocol::{decode, encode, Frame, CAP_LZ4, MAX_IDS};
+use crate::protocol::{decode, encode, Frame, CAP_LZ4, CAP_VERBS, MAX_IDS};
 use crate::provider::reactor::{Driven, Notifier, ReactorHandle};
 use crate::provider::{Connection, LookupDone, ReadDone, ReadRequest};
 
@@ -61,6 +61,13 @@ pub struct TcpConnection {
 }
 
 impl TcpConnection {
+    /// Shuts the socket down: the peer sees the connection end, and whatever
+    /// still waits on it here fails.
+    pub fn close(&self) {
+        let shared = self.shared.lock().unwrap();
+        let _ = shared.writer.shutdown(std::net::Shutdown::Both);
+    }
+
     fn closed_error(&self, reason: &str) -> Error {
         Error::PeerClosed {
             peer: self.peer.clone(),
@@ -537,11 +544,21 @@ pub(crate) struct Dial<'a> {
     pub secret: Option<Vec<u8>>,
     pub lz4: bool,
     pub timeout: Duration,
+    /// Advertise CAP_VERBS and, when the server agrees, ask it for a queue pair.
+    pub verbs: bool,
+}
+
+/// The server's answer to VerbsConnect: where and with what token to rdma_connect.
+#[derive(Clone, Copy, Debug)]
+pub struct VerbsOffer {
+    pub port: u16,
+    pub token: u64,
 }
 
 impl Dial<'_> {
-    /// Connects, agrees on version and proves the secret, then hands the socket to the reactor.
-    pub fn connect(self, addr: SocketAddr) -> Result<Arc<TcpConnection>> {
+    /// Connects, agrees on version and proves the secret, then hands the socket
+    /// to the reactor; with `verbs`, also returns the server's queue-pair offer.
+    pub fn connect(self, addr: SocketAddr) -> Result<(Arc<TcpConnection>, Option<VerbsOffer>)> {
         let peer = addr.to_string();
         let mut stream =
             std::net::TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| {
@@ -555,13 +572,36 @@ impl Dial<'_> {
         stream.set_write_timeout(Some(self.timeout))?;
         let mut inbox = Inbox::default();
         let hello = read_frame(&mut stream, &mut inbox)?;
-        let caps = if self.lz4 { CAP_LZ4 } else { 0 };
+        let caps = if self.lz4 { CAP_LZ4 } else { 0 } | if self.verbs { CAP_VERBS } else { 0 };
         let (handshake, reply) = ClientHandshake::answer(hello, caps, self.secret)?;
         let mut bytes = Vec::new();
         encode(&reply, &mut bytes);
         stream.write_all(&bytes)?;
         let agreed: Agreed = handshake.finish(read_frame(&mut stream, &mut inbox)?)?;
         log::debug!("ferry: connected to {peer}, version {}", agreed.version);
+        let offer = if self.verbs && agreed.caps & CAP_VERBS != 0 {
+            let mut bytes = Vec::new();
+            encode(&Frame::VerbsConnect, &mut bytes);
+            stream.write_all(&bytes)?;
+            match read_frame(&mut stream, &mut inbox)? {
+                Frame::VerbsAccept { port, token } => Some(VerbsOffer { port, token }),
+                Frame::Error { code, message } => {
+                    return Err(Error::Remote {
+                        peer,
+                        code,
+                        message,
+                    })
+                }
+                other => {
+                    return Err(Error::Malformed(format!(
+                        "expected VerbsAccept, got {}",
+                        other.name()
+                    )))
+                }
+            }
+        } else {
+            None
+        };
         stream.set_read_timeout(None)?;
         stream.set_write_timeout(None)?;
         stream.set_nonblocking(true)?;
@@ -604,6 +644,6 @@ impl Dial<'_> {
             *handle.notifier.lock().unwrap() = Some(notifier);
             Box::new(driver)
         });
-        Ok(connection)
+        Ok((connection, offer))
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client::TcpConnection;
+pub use client::{TcpConnection, VerbsOffer};
 
 use super::reactor::ReactorHandle;
 use super::{Connection, Provider, ServeContext};
@@ -33,31 +33,68 @@ impl TcpProvider {
     }
 }
 
+impl TcpProvider {
+    /// A control connection; with `verbs`, also the server's queue-pair offer, if it made one.
+    pub(crate) fn dial(
+        &self,
+        addr: SocketAddr,
+        verbs: bool,
+    ) -> Result<(Arc<TcpConnection>, Option<VerbsOffer>)> {
+        let dial = client::Dial {
+            reactor: &self.reactor,
+            secret: self.secret.clone(),
+            lz4: self.lz4,
+            timeout: self.connect_timeout,
+            verbs,
+        };
+        dial.connect(addr)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+}
+
 impl Provider for TcpProvider {
     fn name(&self) -> &'static str {
         "tcp"
     }
 
     fn connect(&self, addr: SocketAddr) -> Result<Arc<dyn Connection>> {
-        let dial = client::Dial {
-            reactor: &self.reactor,
-            secret: self.secret.clone(),
-            lz4: self.lz4,
-            timeout: self.connect_timeout,
-        };
-        Ok(dial.connect(addr)?)
+        Ok(self.dial(addr, false)?.0)
     }
 
     fn listen(&self, addr: SocketAddr, context: Arc<ServeContext>) -> Result<SocketAddr> {
+        let listener = self.listen_bound(addr)?;
+        self.serve_bound(listener, context)
+    }
+}
+
+impl TcpProvider {
+    pub(crate) fn listen_bound(&self, addr: SocketAddr) -> Result<std::net::TcpListener> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
+        Ok(listener)
+    }
+
+    /// Serves control connections (and, with `context.rdma`, RDMA set-up) on a bound listener.
+    pub(crate) fn serve_bound(
+        &self,
+        listener: std::net::TcpListener,
+        context: Arc<ServeContext>,
+    ) -> Result<SocketAddr> {
         let bound = listener.local_addr()?;
+        let rdma = context.rdma.is_some();
         let listener = server::Listener {
             listener: mio::net::TcpListener::from_std(listener),
             context,
         };
         self.reactor.add(move |_| Box::new(listener));
-        log::info!("ferry: serving blocks on {bound} (tcp provider)");
+        if rdma {
+            log::info!("ferry: serving blocks on {bound} (verbs provider, tcp control path)");
+        } else {
+            log::info!("ferry: serving blocks on {bound} (tcp provider)");
+        }
         Ok(bound)
     }
 }

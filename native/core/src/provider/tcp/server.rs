@@ -14,10 +14,11 @@ use crate::block::RemoteSlice;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::handshake::ServerHandshake;
 use crate::protocol::{
-    decode, Frame, KeyTable, Located, LookupResult, CAP_LZ4, MAX_FRAME_BODY, MAX_INLINE_REPLY,
+    decode, Frame, KeyTable, Located, LookupResult, CAP_LZ4, CAP_VERBS, MAX_FRAME_BODY,
+    MAX_INLINE_REPLY,
 };
 use crate::provider::reactor::{Driven, ReactorHandle};
-use crate::provider::ServeContext;
+use crate::provider::{RdmaSession, ServeContext};
 
 /// Stop reading requests while this much output waits, so a peer that does not
 /// read its replies cannot make the server buffer without bound.
@@ -66,7 +67,12 @@ impl Driven for Listener {
 
 enum State {
     Handshake(ServerHandshake),
-    Ready { keys: KeyTable, lz4: bool },
+    Ready {
+        keys: KeyTable,
+        lz4: bool,
+        verbs: bool,
+        rdma: Option<Arc<dyn RdmaSession>>,
+    },
 }
 
 pub(crate) struct ServerConn {
@@ -136,7 +142,7 @@ impl ServerConn {
     }
 
     fn handle(&mut self, frame: Frame) -> Result<()> {
-        let (keys, lz4) = match &mut self.state {
+        let (keys, lz4, verbs, rdma) = match &mut self.state {
             State::Handshake(handshake) => {
                 let (welcome, agreed) = handshake.accept(frame)?;
                 self.outbox.frame(&welcome);
@@ -144,10 +150,17 @@ impl ServerConn {
                 self.state = State::Ready {
                     keys: KeyTable::default(),
                     lz4: agreed.caps & CAP_LZ4 != 0,
+                    verbs: agreed.caps & CAP_VERBS != 0,
+                    rdma: None,
                 };
                 return Ok(());
             }
-            State::Ready { keys, lz4 } => (keys, *lz4),
+            State::Ready {
+                keys,
+                lz4,
+                verbs,
+                rdma,
+            } => (keys, *lz4, *verbs, rdma),
         };
         match frame {
             Frame::Lookup {
@@ -156,11 +169,36 @@ impl ServerConn {
                 ids,
             } => {
                 let mut inline_budget = MAX_INLINE_REPLY.min(MAX_FRAME_BODY / 2) as u64;
+                let session = rdma.as_deref().filter(|s| s.active());
                 let results = ids
                     .iter()
-                    .map(|id| lookup(&self.context, keys, id, inline_max, &mut inline_budget))
+                    .map(|id| {
+                        lookup(
+                            &self.context,
+                            keys,
+                            session,
+                            id,
+                            inline_max,
+                            &mut inline_budget,
+                        )
+                    })
                     .collect();
                 self.outbox.frame(&Frame::LookupReply { request, results });
+            }
+            Frame::VerbsConnect => {
+                let serve = self
+                    .context
+                    .rdma
+                    .as_ref()
+                    .filter(|_| verbs && rdma.is_none());
+                let Some(serve) = serve else {
+                    return Err(Error::Malformed(
+                        "VerbsConnect without an agreed CAP_VERBS, or twice".into(),
+                    ));
+                };
+                let (port, token, session) = serve.offer(&self.peer.to_string())?;
+                *rdma = Some(session);
+                self.outbox.frame(&Frame::VerbsAccept { port, token });
             }
             Frame::Read {
                 tag,
@@ -206,6 +244,7 @@ impl ServerConn {
 fn lookup(
     context: &ServeContext,
     keys: &mut KeyTable,
+    rdma: Option<&dyn RdmaSession>,
     id: &[u8],
     inline_max: u32,
     inline_budget: &mut u64,
@@ -218,19 +257,28 @@ fn lookup(
     let bytes = region
         .slice(location.offset, location.len)
         .ok_or(ErrorCode::OutOfRange)?;
+    let slice = match rdma {
+        // RDMA: the NIC checks the key and range against this connection's memory region.
+        Some(session) => {
+            let (key, base) = session.key(&region)?;
+            RemoteSlice {
+                key,
+                addr: base + location.offset,
+                len: location.len,
+            }
+        }
+        None => RemoteSlice {
+            key: keys.issue(region.id()),
+            addr: location.offset,
+            len: location.len,
+        },
+    };
     let inline = (location.len <= inline_max as u64 && location.len <= *inline_budget).then(|| {
         *inline_budget -= location.len;
         context.metrics.served_inline(location.len);
         bytes.to_vec()
     });
-    Ok(Located {
-        slice: RemoteSlice {
-            key: keys.issue(region.id()),
-            addr: location.offset,
-            len: location.len,
-        },
-        inline,
-    })
+    Ok(Located { slice, inline })
 }
 
 type ReadRange = (Arc<crate::memory::Region>, usize, usize);

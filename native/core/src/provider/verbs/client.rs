@@ -1,0 +1,783 @@
+//! The requesting side: an RC queue pair per peer (set up with rdma_cm),
+//! RDMA READs straight into the pinned pool's buffers, and completions.
+//!
+//! Every slab of the pinned pool is registered (local write) in one
+//! protection domain per device, when the device is first used and whenever
+//! the pool grows, so any pooled buffer can be a READ target.
+//!
+//! Completions: a fetching thread that would otherwise wait polls the CQ
+//! itself for a bounded spin (`receive_here`); past that, one completion
+//! thread per device sleeps on the completion channel and hands completions
+//! over. The same thread checks every 100 ms that each queue pair's control
+//! connection is still open and flushes the queue pair of a dead peer, so its
+//! READs fail at once instead of waiting for transport retries.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::sys::{self, Lib};
+use super::{sockaddr, timeout_ms};
+use crate::block::BlockId;
+use crate::error::{Error, ErrorCode, Result};
+use crate::memory::{BufferPool, PooledBuffer};
+use crate::provider::tcp::TcpConnection;
+use crate::provider::{Connection, LookupDone, ReadDone, ReadRequest};
+
+/// Work requests one queue pair keeps posted; more READs wait in a backlog.
+const QUEUE_DEPTH: u32 = 128;
+/// Completions taken per poll.
+const POLL_BATCH: usize = 32;
+
+/// One device context (as rdma_cm opened it): its PD, the pool's MRs in it,
+/// its completion channel and the queue pairs on it.
+pub(crate) struct Device {
+    lib: &'static Lib,
+    context: *mut sys::ibv_context,
+    pd: *mut sys::ibv_pd,
+    channel: *mut sys::ibv_comp_channel,
+    slabs: RwLock<Vec<(usize, usize, *mut sys::ibv_mr)>>,
+    qps: Mutex<HashMap<usize, Weak<Qp>>>,
+    max_qp_wr: u32,
+    init_rd_atom: u8,
+    rd_atom: u8,
+}
+
+// SAFETY: the handles are thread-safe verbs objects; the maps are behind locks.
+unsafe impl Send for Device {}
+unsafe impl Sync for Device {}
+
+impl Device {
+    fn open(lib: &'static Lib, context: *mut sys::ibv_context) -> Result<Device> {
+        let fail =
+            |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
+        let mut attr = [0u8; sys::DEVICE_ATTR_SIZE];
+        // SAFETY: a device context from rdma_cm; the buffer is larger than ibv_device_attr.
+        unsafe {
+            if (lib.ibv_query_device)(context, attr.as_mut_ptr()) != 0 {
+                return Err(fail("ibv_query_device"));
+            }
+            let pd = (lib.ibv_alloc_pd)(context);
+            if pd.is_null() {
+                return Err(fail("ibv_alloc_pd"));
+            }
+            let channel = (lib.ibv_create_comp_channel)(context);
+            if channel.is_null() {
+                let error = fail("ibv_create_comp_channel");
+                (lib.ibv_dealloc_pd)(pd);
+                return Err(error);
+            }
+            let fd = (*channel).fd;
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+            let int_at = |at: usize| i32::from_ne_bytes(attr[at..at + 4].try_into().unwrap());
+            Ok(Device {
+                lib,
+                context,
+                pd,
+                channel,
+                slabs: RwLock::new(Vec::new()),
+                qps: Mutex::new(HashMap::new()),
+                max_qp_wr: int_at(sys::DEV_MAX_QP_WR).max(1) as u32,
+                init_rd_atom: int_at(sys::DEV_MAX_QP_INIT_RD_ATOM).clamp(1, 128) as u8,
+                rd_atom: int_at(sys::DEV_MAX_QP_RD_ATOM).clamp(1, 128) as u8,
+            })
+        }
+    }
+
+    fn register_slab(&self, start: *mut u8, len: usize) {
+        // SAFETY: a pool slab, mapped until the pool is gone; the MR pins its
+        // pages, so even a slab unmapped first cannot be written after reuse.
+        let mr = unsafe {
+            (self.lib.ibv_reg_mr)(
+                self.pd,
+                start as *mut libc::c_void,
+                len,
+                sys::IBV_ACCESS_LOCAL_WRITE,
+            )
+        };
+        if mr.is_null() {
+            log::warn!(
+                "ferry: cannot register {len} bytes of pinned buffers for RDMA: {} \
+                 (raise RLIMIT_MEMLOCK); READs into them will fail",
+                sys::errno_text()
+            );
+            return;
+        }
+        self.slabs.write().unwrap().push((start as usize, len, mr));
+    }
+
+    fn lkey(&self, ptr: *const u8, len: usize) -> Option<u32> {
+        let at = ptr as usize;
+        self.slabs
+            .read()
+            .unwrap()
+            .iter()
+            .find(|(start, slab_len, _)| at >= *start && at + len <= start + slab_len)
+            // SAFETY: a live MR.
+            .map(|(_, _, mr)| unsafe { (**mr).lkey })
+    }
+
+    /// The completion thread: CQ events, then a liveness sweep every 100 ms.
+    fn run(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        while !stop.load(Ordering::Relaxed) {
+            // SAFETY: the channel lives as long as the device.
+            let mut poll = libc::pollfd {
+                fd: unsafe { (*self.channel).fd },
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut poll, 1, 100) } > 0;
+            if ready {
+                loop {
+                    let mut cq = std::ptr::null_mut();
+                    let mut context = std::ptr::null_mut();
+                    // SAFETY: non-blocking channel; each event is acked at once.
+                    if unsafe { (self.lib.ibv_get_cq_event)(self.channel, &mut cq, &mut context) }
+                        != 0
+                    {
+                        break;
+                    }
+                    // SAFETY: the CQ outlives its queue pair's entry in `qps`.
+                    unsafe { (self.lib.ibv_ack_cq_events)(cq, 1) };
+                    let qp = self
+                        .qps
+                        .lock()
+                        .unwrap()
+                        .get(&(cq as usize))
+                        .and_then(Weak::upgrade);
+                    if let Some(qp) = qp {
+                        qp.drain_and_arm();
+                    }
+                }
+            }
+            let qps: Vec<Arc<Qp>> = self
+                .qps
+                .lock()
+                .unwrap()
+                .values()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for qp in qps {
+                qp.sweep();
+            }
+        }
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // SAFETY: every queue pair (and CQ) on this device is gone: they hold an Arc to it.
+        unsafe {
+            for (_, _, mr) in self.slabs.get_mut().unwrap().drain(..) {
+                (self.lib.ibv_dereg_mr)(mr);
+            }
+            (self.lib.ibv_destroy_comp_channel)(self.channel);
+            (self.lib.ibv_dealloc_pd)(self.pd);
+        }
+    }
+}
+
+/// The devices in use and their completion threads.
+pub(crate) struct ClientSide {
+    lib: &'static Lib,
+    pool: BufferPool,
+    spin: Duration,
+    devices: Mutex<Vec<Arc<Device>>>,
+    stop: Arc<AtomicBool>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for ClientSide {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.get_mut().unwrap().drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl ClientSide {
+    pub fn new(lib: &'static Lib, pool: BufferPool, spin: Duration) -> Self {
+        ClientSide {
+            lib,
+            pool,
+            spin,
+            devices: Mutex::new(Vec::new()),
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn device(&self, context: *mut sys::ibv_context) -> Result<Arc<Device>> {
+        let mut devices = self.devices.lock().unwrap();
+        if let Some(device) = devices.iter().find(|d| d.context == context) {
+            return Ok(device.clone());
+        }
+        let device = Arc::new(Device::open(self.lib, context)?);
+        let weak = Arc::downgrade(&device);
+        self.pool.on_slab(Arc::new(move |start, len| {
+            if let Some(device) = weak.upgrade() {
+                device.register_slab(start, len);
+            }
+        }));
+        let thread = {
+            let (device, stop) = (device.clone(), self.stop.clone());
+            std::thread::Builder::new()
+                .name("ferry-rdma-cq".into())
+                .spawn(move || device.run(stop))?
+        };
+        self.threads.lock().unwrap().push(thread);
+        devices.push(device.clone());
+        Ok(device)
+    }
+
+    /// Connects a queue pair to the server's rdma_cm port, presenting `token`.
+    pub fn connect(
+        &self,
+        peer: &str,
+        addr: SocketAddr,
+        token: u64,
+        control: Arc<TcpConnection>,
+        timeout: Duration,
+    ) -> Result<Arc<Qp>> {
+        let lib = self.lib;
+        let fail =
+            |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
+        let mut qp = Qp {
+            lib,
+            peer: peer.to_string(),
+            control,
+            device: None,
+            channel: std::ptr::null_mut(),
+            id: std::ptr::null_mut(),
+            cq: std::ptr::null_mut(),
+            qp: std::ptr::null_mut(),
+            depth: 0,
+            spin: self.spin,
+            poll_lock: Mutex::new(()),
+            state: Mutex::new(QpState::default()),
+            disconnected: AtomicBool::new(false),
+        };
+        // SAFETY: rdma_cm and verbs calls on handles made here; on any error,
+        // Qp's Drop frees whatever was made so far.
+        unsafe {
+            qp.channel = (lib.rdma_create_event_channel)();
+            if qp.channel.is_null() {
+                return Err(fail("rdma_create_event_channel"));
+            }
+            if (lib.rdma_create_id)(
+                qp.channel,
+                &mut qp.id,
+                std::ptr::null_mut(),
+                sys::RDMA_PS_TCP,
+            ) != 0
+            {
+                qp.id = std::ptr::null_mut();
+                return Err(fail("rdma_create_id"));
+            }
+            let (dst, _) = sockaddr(addr);
+            let ms = timeout_ms(timeout);
+            if (lib.rdma_resolve_addr)(
+                qp.id,
+                std::ptr::null(),
+                &dst as *const _ as *const libc::sockaddr,
+                ms,
+            ) != 0
+            {
+                return Err(fail(&format!("rdma_resolve_addr {addr}")));
+            }
+            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ADDR_RESOLVED, timeout)?;
+            if (lib.rdma_resolve_route)(qp.id, ms) != 0 {
+                return Err(fail("rdma_resolve_route"));
+            }
+            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ROUTE_RESOLVED, timeout)?;
+            let device = self.device((*qp.id).verbs)?;
+            qp.depth = QUEUE_DEPTH.min(device.max_qp_wr);
+            qp.cq = (lib.ibv_create_cq)(
+                device.context,
+                qp.depth as i32 + 1,
+                std::ptr::null_mut(),
+                device.channel,
+                0,
+            );
+            if qp.cq.is_null() {
+                return Err(fail("ibv_create_cq"));
+            }
+            let mut attr = sys::ibv_qp_init_attr {
+                qp_context: std::ptr::null_mut(),
+                send_cq: qp.cq,
+                recv_cq: qp.cq,
+                srq: std::ptr::null_mut(),
+                cap: sys::ibv_qp_cap {
+                    max_send_wr: qp.depth,
+                    max_recv_wr: 1,
+                    max_send_sge: 1,
+                    max_recv_sge: 1,
+                    max_inline_data: 0,
+                },
+                qp_type: sys::IBV_QPT_RC,
+                sq_sig_all: 0,
+            };
+            let (init_rd_atom, rd_atom) = (device.init_rd_atom, device.rd_atom);
+            qp.device = Some(device);
+            if (lib.rdma_create_qp)(qp.id, qp.device.as_ref().unwrap().pd, &mut attr) != 0 {
+                return Err(fail("rdma_create_qp"));
+            }
+            qp.qp = (*qp.id).qp;
+            let token_bytes = token.to_le_bytes();
+            let mut param = sys::rdma_conn_param {
+                private_data: token_bytes.as_ptr() as *const libc::c_void,
+                private_data_len: 8,
+                responder_resources: rd_atom,
+                initiator_depth: init_rd_atom,
+                flow_control: 0,
+                retry_count: 7,
+                rnr_retry_count: 7,
+                srq: 0,
+                qp_num: 0,
+            };
+            if (lib.rdma_connect)(qp.id, &mut param) != 0 {
+                return Err(fail("rdma_connect"));
+            }
+            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ESTABLISHED, timeout)?;
+        }
+        let qp = Arc::new(qp);
+        let device = qp.device.as_ref().unwrap();
+        device
+            .qps
+            .lock()
+            .unwrap()
+            .insert(qp.cq as usize, Arc::downgrade(&qp));
+        qp.drain_and_arm();
+        log::debug!(
+            "ferry: RDMA queue pair to {peer} ({addr}) established, {} READs deep",
+            qp.depth
+        );
+        Ok(qp)
+    }
+}
+
+/// Waits for one rdma_cm event of kind `want` on a connecting id's own channel.
+fn wait_event(
+    lib: &Lib,
+    channel: *mut sys::rdma_event_channel,
+    want: libc::c_uint,
+    timeout: Duration,
+) -> Result<()> {
+    // SAFETY: a live channel.
+    let mut poll = libc::pollfd {
+        fd: unsafe { (*channel).fd },
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&mut poll, 1, timeout_ms(timeout)) } <= 0 {
+        return Err(Error::Timeout(format!(
+            "no rdma_cm {} event within {timeout:?}",
+            sys::cstr(unsafe { (lib.rdma_event_str)(want) })
+        )));
+    }
+    let mut event = std::ptr::null_mut();
+    // SAFETY: the channel is readable; the event is acked right after reading it.
+    unsafe {
+        if (lib.rdma_get_cm_event)(channel, &mut event) != 0 {
+            return Err(Error::ProviderUnavailable(format!(
+                "rdma_get_cm_event: {}",
+                sys::errno_text()
+            )));
+        }
+        let (kind, status) = ((*event).event, (*event).status);
+        (lib.rdma_ack_cm_event)(event);
+        if kind != want || status != 0 {
+            return Err(Error::ProviderUnavailable(format!(
+                "rdma_cm: expected {}, got {} (status {status})",
+                sys::cstr((lib.rdma_event_str)(want)),
+                sys::cstr((lib.rdma_event_str)(kind))
+            )));
+        }
+    }
+    Ok(())
+}
+
+struct Pending {
+    dst: PooledBuffer,
+    len: usize,
+    done: ReadDone,
+}
+
+#[derive(Default)]
+struct QpState {
+    slots: Vec<Option<Pending>>,
+    free: Vec<usize>,
+    backlog: VecDeque<ReadRequest>,
+    outstanding: usize,
+    broken: Option<String>,
+}
+
+/// A connected RC queue pair to one peer, shared by every fetch to it.
+pub(crate) struct Qp {
+    lib: &'static Lib,
+    peer: String,
+    control: Arc<TcpConnection>,
+    device: Option<Arc<Device>>,
+    channel: *mut sys::rdma_event_channel,
+    id: *mut sys::rdma_cm_id,
+    cq: *mut sys::ibv_cq,
+    qp: *mut sys::ibv_qp,
+    depth: u32,
+    spin: Duration,
+    poll_lock: Mutex<()>,
+    state: Mutex<QpState>,
+    disconnected: AtomicBool,
+}
+
+// SAFETY: posting and polling are thread-safe in libibverbs; our state is behind locks.
+unsafe impl Send for Qp {}
+unsafe impl Sync for Qp {}
+
+type Failed = Vec<(ReadDone, Error)>;
+
+impl Qp {
+    fn device(&self) -> &Device {
+        self.device
+            .as_ref()
+            .expect("a connected queue pair has a device")
+    }
+
+    fn broken_error(&self, reason: &str) -> Error {
+        Error::PeerClosed {
+            peer: self.peer.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn read(&self, batch: Vec<ReadRequest>) {
+        let mut failed = Vec::new();
+        {
+            let mut state = self.state.lock().unwrap();
+            if let Some(reason) = state.broken.clone() {
+                for request in batch {
+                    failed.push((request.done, self.broken_error(&reason)));
+                }
+            } else {
+                state.backlog.extend(batch);
+                self.post_backlog(&mut state, &mut failed);
+            }
+        }
+        for (done, error) in failed {
+            done(Err(error));
+        }
+    }
+
+    /// Posts READs from the backlog while the send queue has room.
+    fn post_backlog(&self, state: &mut QpState, failed: &mut Failed) {
+        let room = (self.depth as usize).saturating_sub(state.outstanding);
+        if room == 0 || state.backlog.is_empty() {
+            return;
+        }
+        let mut sges: Vec<sys::ibv_sge> = Vec::with_capacity(room);
+        let mut wrs: Vec<sys::ibv_send_wr> = Vec::with_capacity(room);
+        let mut slots = Vec::with_capacity(room);
+        while wrs.len() < room {
+            let Some(ReadRequest { src, dst, done }) = state.backlog.pop_front() else {
+                break;
+            };
+            let len = src.len as usize;
+            if len > dst.capacity() || src.len > u32::MAX as u64 {
+                let message = format!(
+                    "READ of {} bytes into a buffer of {}",
+                    src.len,
+                    dst.capacity()
+                );
+                failed.push((done, Error::InvalidArgument(message)));
+                continue;
+            }
+            let Some(lkey) = self.device().lkey(dst.as_ptr(), len) else {
+                let message = "pinned buffer is not registered with the RDMA device".to_string();
+                failed.push((done, Error::Internal(message)));
+                continue;
+            };
+            let slot = match state.free.pop() {
+                Some(slot) => slot,
+                None => {
+                    state.slots.push(None);
+                    state.slots.len() - 1
+                }
+            };
+            sges.push(sys::ibv_sge {
+                addr: dst.as_ptr() as u64,
+                length: len as u32,
+                lkey,
+            });
+            let mut wr = sys::ibv_send_wr::default();
+            wr.wr_id = slot as u64;
+            wr.num_sge = 1;
+            wr.opcode = sys::IBV_WR_RDMA_READ;
+            wr.send_flags = sys::IBV_SEND_SIGNALED;
+            wr.remote_addr = src.addr;
+            wr.rkey = src.key as u32;
+            wrs.push(wr);
+            state.slots[slot] = Some(Pending { dst, len, done });
+            slots.push(slot);
+        }
+        if wrs.is_empty() {
+            return;
+        }
+        // Chain the work requests (the vectors no longer grow, so pointers stay put).
+        for i in 0..wrs.len() {
+            wrs[i].sg_list = &mut sges[i];
+            if i + 1 < wrs.len() {
+                let next: *mut sys::ibv_send_wr = &mut wrs[i + 1];
+                wrs[i].next = next;
+            }
+        }
+        let mut bad: *mut sys::ibv_send_wr = std::ptr::null_mut();
+        // SAFETY: a connected QP; post_send is the provider's entry from ctx->ops,
+        // exactly what the inline ibv_post_send calls.
+        let rc = unsafe {
+            let post = (*(*self.qp).context).ops.post_send.expect("post_send");
+            post(self.qp, wrs.as_mut_ptr(), &mut bad)
+        };
+        let posted = if rc == 0 {
+            wrs.len()
+        } else {
+            // SAFETY: `bad` points into `wrs`.
+            (unsafe { bad.offset_from(wrs.as_ptr()) }).clamp(0, wrs.len() as isize) as usize
+        };
+        state.outstanding += posted;
+        if rc != 0 {
+            let reason = format!(
+                "ibv_post_send failed: {}",
+                std::io::Error::from_raw_os_error(rc)
+            );
+            for &slot in &slots[posted..] {
+                if let Some(pending) = state.slots[slot].take() {
+                    state.free.push(slot);
+                    failed.push((pending.done, self.broken_error(&reason)));
+                }
+            }
+        }
+    }
+
+    /// Polls the CQ once; runs the callbacks. Call with `poll_lock` held.
+    fn poll_once(&self) -> usize {
+        let mut wcs = [sys::ibv_wc::default(); POLL_BATCH];
+        // SAFETY: a live CQ; poll_cq from ctx->ops, as the inline ibv_poll_cq does.
+        let n = unsafe {
+            let poll = (*(*self.cq).context).ops.poll_cq.expect("poll_cq");
+            poll(self.cq, POLL_BATCH as i32, wcs.as_mut_ptr())
+        };
+        if n <= 0 {
+            return 0;
+        }
+        let mut done = Vec::with_capacity(n as usize);
+        let mut failed = Vec::new();
+        {
+            let mut state = self.state.lock().unwrap();
+            for wc in &wcs[..n as usize] {
+                let slot = wc.wr_id as usize;
+                let Some(pending) = state.slots.get_mut(slot).and_then(Option::take) else {
+                    continue;
+                };
+                state.free.push(slot);
+                state.outstanding -= 1;
+                if wc.status == sys::IBV_WC_SUCCESS {
+                    done.push((pending, Ok(())));
+                    continue;
+                }
+                let error = self.wc_error(wc.status);
+                if state.broken.is_none() {
+                    log::warn!("ferry: RDMA READ from {} failed: {error}", self.peer);
+                    state.broken = Some(format!("queue pair failed: {error}"));
+                }
+                done.push((pending, Err(error)));
+            }
+            if let Some(reason) = state.broken.clone() {
+                for request in state.backlog.drain(..) {
+                    failed.push((request.done, self.broken_error(&reason)));
+                }
+            } else {
+                self.post_backlog(&mut state, &mut failed);
+            }
+        }
+        if done.iter().any(|(_, r)| r.is_err()) {
+            // The queue pair is in the error state: end the control connection
+            // too, so the server frees its side and the next fetch reconnects.
+            self.control.close();
+        }
+        for (pending, result) in done {
+            let Pending { mut dst, len, done } = pending;
+            match result {
+                Ok(()) => {
+                    dst.set_len(len);
+                    done(Ok(dst));
+                }
+                Err(error) => {
+                    drop(dst);
+                    done(Err(error));
+                }
+            }
+        }
+        for (done, error) in failed {
+            done(Err(error));
+        }
+        n as usize
+    }
+
+    fn wc_error(&self, status: libc::c_uint) -> Error {
+        // SAFETY: a status code; the library returns a static string.
+        let text = sys::cstr(unsafe { (self.lib.ibv_wc_status_str)(status) });
+        match status {
+            sys::IBV_WC_REM_ACCESS_ERR => Error::Remote {
+                peer: self.peer.clone(),
+                code: ErrorCode::InvalidKey,
+                message: format!(
+                    "RDMA READ refused by the peer's NIC ({text}): the key is forged, stale \
+                     (region deregistered) or from another connection, or the range is outside \
+                     the region"
+                ),
+            },
+            sys::IBV_WC_WR_FLUSH_ERR => self.broken_error(&format!(
+                "RDMA READ flushed ({text}): the queue pair failed or the peer went away"
+            )),
+            sys::IBV_WC_RETRY_EXC_ERR => {
+                self.broken_error(&format!("peer unreachable over RDMA ({text})"))
+            }
+            _ => self.broken_error(&format!("RDMA READ failed: {text} (status {status})")),
+        }
+    }
+
+    /// Takes every completion, re-arms the CQ, and takes what raced the arming.
+    fn drain_and_arm(&self) {
+        let _guard = self.poll_lock.lock().unwrap();
+        while self.poll_once() > 0 {}
+        // SAFETY: a live CQ; req_notify_cq from ctx->ops.
+        unsafe {
+            let notify = (*(*self.cq).context)
+                .ops
+                .req_notify_cq
+                .expect("req_notify_cq");
+            notify(self.cq, 0);
+        }
+        while self.poll_once() > 0 {}
+    }
+
+    /// Periodic check: a dead control connection flushes the queue pair.
+    fn sweep(&self) {
+        let outstanding = self.state.lock().unwrap().outstanding;
+        if outstanding == 0 {
+            return;
+        }
+        if !self.control.is_open() && !self.disconnected.swap(true, Ordering::AcqRel) {
+            log::debug!(
+                "ferry: control connection to {} lost, flushing its READs",
+                self.peer
+            );
+            // SAFETY: a connected id; this moves the QP to the error state, flushing its WRs.
+            unsafe { (self.lib.rdma_disconnect)(self.id) };
+        }
+        // A missed event must not strand completions.
+        if let Ok(_guard) = self.poll_lock.try_lock() {
+            while self.poll_once() > 0 {}
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.state.lock().unwrap().broken.is_none() && !self.disconnected.load(Ordering::Acquire)
+    }
+
+    fn outstanding(&self) -> usize {
+        self.state.lock().unwrap().outstanding
+    }
+
+    /// Spins on the CQ for up to the configured spin; true if it took completions.
+    fn spin(&self, wait: Duration) -> bool {
+        let Ok(_guard) = self.poll_lock.try_lock() else {
+            return false;
+        };
+        let deadline = Instant::now() + wait.min(self.spin);
+        loop {
+            if self.poll_once() > 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Drop for Qp {
+    fn drop(&mut self) {
+        if let Some(device) = &self.device {
+            device.qps.lock().unwrap().remove(&(self.cq as usize));
+        }
+        // SAFETY: tear down in reverse order of creation; null handles were never made.
+        unsafe {
+            if !self.qp.is_null() {
+                (self.lib.rdma_disconnect)(self.id);
+                (self.lib.rdma_destroy_qp)(self.id);
+            }
+            if !self.cq.is_null() {
+                (self.lib.ibv_destroy_cq)(self.cq);
+            }
+            if !self.id.is_null() {
+                (self.lib.rdma_destroy_id)(self.id);
+            }
+            if !self.channel.is_null() {
+                (self.lib.rdma_destroy_event_channel)(self.channel);
+            }
+        }
+        // No DMA can reach the buffers now: fail what never completed.
+        let state = std::mem::take(self.state.get_mut().unwrap());
+        let reason = "queue pair closed";
+        for pending in state.slots.into_iter().flatten() {
+            (pending.done)(Err(self.broken_error(reason)));
+        }
+        for request in state.backlog {
+            (request.done)(Err(self.broken_error(reason)));
+        }
+    }
+}
+
+/// A verbs connection: lookups over the tcp control connection, READs over the queue pair.
+pub struct VerbsConnection {
+    pub(crate) control: Arc<TcpConnection>,
+    pub(crate) qp: Arc<Qp>,
+}
+
+impl Connection for VerbsConnection {
+    fn peer(&self) -> &str {
+        self.control.peer()
+    }
+
+    fn lookup(&self, ids: Vec<BlockId>, inline_max: u32, done: LookupDone) {
+        self.control.lookup(ids, inline_max, done)
+    }
+
+    fn read(&self, batch: Vec<ReadRequest>) {
+        self.qp.read(batch)
+    }
+
+    fn is_open(&self) -> bool {
+        self.control.is_open() && self.qp.is_open()
+    }
+
+    fn receive_here(&self, wait: Duration) -> bool {
+        if self.qp.outstanding() == 0 {
+            // Only lookups can be pending: their replies come on the control connection.
+            return self.control.receive_here(wait);
+        }
+        self.qp.spin(wait)
+    }
+
+    fn provider(&self) -> &'static str {
+        "verbs"
+    }
+}

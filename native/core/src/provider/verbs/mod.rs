@@ -1,0 +1,320 @@
+//! The verbs provider: RDMA READs over reliable-connected queue pairs set up
+//! with rdma_cm (so it works on InfiniBand, RoCE, iWARP and Alibaba eRDMA).
+//!
+//! The control path stays the tcp provider's connection and frames: the
+//! client advertises CAP_VERBS in its hello; a server that agrees answers
+//! VerbsConnect with an rdma_cm port and a one-time token; the client connects
+//! a queue pair there presenting the token. From then on that connection's
+//! lookups return RDMA keys (per-connection protection domain, see
+//! `server.rs`) and its READs are RDMA READs into the pinned pool (see
+//! `client.rs`). One queue pair per peer carries every fetch to that peer.
+//!
+//! libibverbs and librdmacm are loaded at run time (`sys.rs`): without them,
+//! or without a device, `auto` logs one line and runs on tcp. Under `auto`,
+//! any failure to set up a queue pair falls back to tcp for that connection,
+//! again with one log line; `verbs` makes such failures errors.
+
+mod client;
+mod server;
+pub(crate) mod sys;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use client::VerbsConnection;
+
+use super::reactor::ReactorHandle;
+use super::tcp::TcpProvider;
+use super::{Connection, Provider, ServeContext};
+use crate::error::{Error, Result};
+use crate::memory::BufferPool;
+use crate::protocol::CAP_VERBS;
+
+/// A fetching thread spins on the completion queue this long before it
+/// sleeps and lets the completion thread wake it.
+const SPIN: Duration = Duration::from_micros(100);
+
+pub struct VerbsProvider {
+    tcp: TcpProvider,
+    lib: &'static sys::Lib,
+    client: client::ClientSide,
+    servers: Mutex<Vec<Arc<server::ServerSide>>>,
+    /// `ferry.provider=verbs`: failures are errors rather than tcp fallbacks.
+    forced: bool,
+}
+
+impl VerbsProvider {
+    /// Loads rdma-core and checks that a device exists; the error says why not.
+    pub(crate) fn new(
+        reactor: Arc<ReactorHandle>,
+        config: &crate::Config,
+        pool: BufferPool,
+        forced: bool,
+    ) -> Result<Self> {
+        let lib = sys::lib().map_err(Error::ProviderUnavailable)?;
+        let names = device_names(lib)?;
+        if names.is_empty() {
+            return Err(Error::ProviderUnavailable("no RDMA device found".into()));
+        }
+        log::debug!("ferry: RDMA devices: {}", names.join(", "));
+        Ok(VerbsProvider {
+            tcp: TcpProvider::new(reactor, config),
+            lib,
+            client: client::ClientSide::new(lib, pool, SPIN),
+            servers: Mutex::new(Vec::new()),
+            forced,
+        })
+    }
+
+    fn connect_verbs(&self, addr: SocketAddr) -> Result<Arc<dyn Connection>> {
+        let (control, offer) = self.tcp.dial(addr, true)?;
+        let Some(offer) = offer else {
+            if self.forced {
+                control.close();
+                return Err(Error::ProviderUnavailable(format!(
+                    "ferry.provider=verbs, but peer {addr} offers no RDMA"
+                )));
+            }
+            log::info!("ferry: peer {addr} offers no RDMA; tcp on this connection");
+            return Ok(control);
+        };
+        let rdma_addr = SocketAddr::new(addr.ip(), offer.port);
+        let peer = addr.to_string();
+        match self.client.connect(
+            &peer,
+            rdma_addr,
+            offer.token,
+            control.clone(),
+            self.tcp.connect_timeout(),
+        ) {
+            Ok(qp) => Ok(Arc::new(VerbsConnection { control, qp })),
+            Err(error) => {
+                control.close();
+                if self.forced {
+                    return Err(error);
+                }
+                log::warn!("ferry: RDMA to {addr} failed ({error}); tcp on this connection");
+                Ok(self.tcp.dial(addr, false)?.0)
+            }
+        }
+    }
+}
+
+impl Provider for VerbsProvider {
+    fn name(&self) -> &'static str {
+        "verbs"
+    }
+
+    fn connect(&self, addr: SocketAddr) -> Result<Arc<dyn Connection>> {
+        self.connect_verbs(addr)
+    }
+
+    fn listen(&self, addr: SocketAddr, context: Arc<ServeContext>) -> Result<SocketAddr> {
+        let bound = self.tcp.listen_bound(addr)?;
+        let rdma = match server::ServerSide::start(self.lib, bound.local_addr()?, &context.regions)
+        {
+            Ok(server) => Some(Arc::new(server)),
+            Err(error) if self.forced => return Err(error),
+            Err(error) => {
+                log::warn!("ferry: cannot serve RDMA on {addr} ({error}); serving tcp only");
+                None
+            }
+        };
+        let context = Arc::new(ServeContext {
+            regions: context.regions.clone(),
+            blocks: context.blocks.clone(),
+            secret: context.secret.clone(),
+            caps: context.caps | if rdma.is_some() { CAP_VERBS } else { 0 },
+            metrics: context.metrics.clone(),
+            rdma: rdma.clone().map(|s| s as Arc<dyn super::RdmaServe>),
+        });
+        if let Some(server) = rdma {
+            self.servers.lock().unwrap().push(server);
+        }
+        self.tcp.serve_bound(bound, context)
+    }
+}
+
+/// `ip:port` as a C sockaddr for rdma_cm.
+pub(crate) fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero sockaddr_storage is valid; the family-specific view is filled in.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+pub(crate) fn timeout_ms(timeout: Duration) -> i32 {
+    timeout.as_millis().clamp(1, i32::MAX as u128) as i32
+}
+
+fn device_names(lib: &sys::Lib) -> Result<Vec<String>> {
+    let mut count = 0;
+    // SAFETY: the list is freed below; names are copied out first.
+    unsafe {
+        let list = (lib.ibv_get_device_list)(&mut count);
+        if list.is_null() {
+            return Err(Error::ProviderUnavailable(format!(
+                "ibv_get_device_list: {}",
+                sys::errno_text()
+            )));
+        }
+        let names = (0..count.max(0) as usize)
+            .map(|i| sys::cstr((lib.ibv_get_device_name)(*list.add(i))))
+            .collect();
+        (lib.ibv_free_device_list)(list);
+        Ok(names)
+    }
+}
+
+/// Whether RDMA verbs can be used here: `Ok(device names)` or why not.
+pub fn probe() -> std::result::Result<Vec<String>, String> {
+    let lib = sys::lib()?;
+    let names = device_names(lib).map_err(|e| e.to_string())?;
+    if names.is_empty() {
+        return Err("no RDMA device found".into());
+    }
+    Ok(names)
+}
+
+/// One port of an RDMA device, as `ibv_devinfo` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    pub number: u8,
+    pub state: String,
+    pub link_layer: String,
+    pub active_mtu: u32,
+    pub lid: u16,
+    /// Non-zero GIDs as (index, text).
+    pub gids: Vec<(u32, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub fw_ver: String,
+    pub max_qp_wr: u32,
+    pub max_qp_rd_atom: u32,
+    pub ports: Vec<PortInfo>,
+}
+
+/// Every RDMA device with its ports and GIDs, queried through libibverbs.
+pub fn devices() -> std::result::Result<Vec<DeviceInfo>, String> {
+    let lib = sys::lib()?;
+    let mut count = 0;
+    let mut out = Vec::new();
+    // SAFETY: each device is opened, queried into buffers larger than the C
+    // structs, and closed; the list is freed at the end.
+    unsafe {
+        let list = (lib.ibv_get_device_list)(&mut count);
+        if list.is_null() {
+            return Err(format!("ibv_get_device_list: {}", sys::errno_text()));
+        }
+        for i in 0..count.max(0) as usize {
+            let device = *list.add(i);
+            let name = sys::cstr((lib.ibv_get_device_name)(device));
+            let context = (lib.ibv_open_device)(device);
+            if context.is_null() {
+                out.push(DeviceInfo {
+                    name: format!("{name} (cannot open: {})", sys::errno_text()),
+                    fw_ver: String::new(),
+                    max_qp_wr: 0,
+                    max_qp_rd_atom: 0,
+                    ports: Vec::new(),
+                });
+                continue;
+            }
+            let mut attr = [0u8; sys::DEVICE_ATTR_SIZE];
+            (lib.ibv_query_device)(context, attr.as_mut_ptr());
+            let int_at = |at: usize| u32::from_ne_bytes(attr[at..at + 4].try_into().unwrap());
+            let fw_end = attr[..64].iter().position(|&b| b == 0).unwrap_or(64);
+            let mut info = DeviceInfo {
+                name,
+                fw_ver: String::from_utf8_lossy(&attr[..fw_end]).into_owned(),
+                max_qp_wr: int_at(sys::DEV_MAX_QP_WR),
+                max_qp_rd_atom: int_at(sys::DEV_MAX_QP_RD_ATOM),
+                ports: Vec::new(),
+            };
+            for port in 1..=attr[sys::DEV_PHYS_PORT_CNT] {
+                let mut pa = [0u8; sys::PORT_ATTR_SIZE];
+                if (lib.ibv_query_port)(context, port, pa.as_mut_ptr()) != 0 {
+                    continue;
+                }
+                let u32_at = |at: usize| u32::from_ne_bytes(pa[at..at + 4].try_into().unwrap());
+                let state = match u32_at(sys::PORT_STATE) {
+                    1 => "PORT_DOWN",
+                    2 => "PORT_INIT",
+                    3 => "PORT_ARMED",
+                    4 => "PORT_ACTIVE",
+                    5 => "PORT_ACTIVE_DEFER",
+                    _ => "PORT_NOP",
+                };
+                let link_layer = match pa[sys::PORT_LINK_LAYER] {
+                    sys::IBV_LINK_LAYER_ETHERNET => "Ethernet",
+                    sys::IBV_LINK_LAYER_INFINIBAND | 0 => "InfiniBand",
+                    _ => "unknown",
+                };
+                let mtu = match u32_at(sys::PORT_ACTIVE_MTU) {
+                    m @ 1..=5 => 128u32 << m,
+                    _ => 0,
+                };
+                let at = sys::PORT_GID_TBL_LEN;
+                let gid_len = i32::from_ne_bytes(pa[at..at + 4].try_into().unwrap()).clamp(0, 256);
+                let mut gids = Vec::new();
+                for index in 0..gid_len {
+                    let mut gid = [0u8; 16];
+                    if (lib.ibv_query_gid)(context, port, index, &mut gid) == 0
+                        && gid.iter().any(|&b| b != 0)
+                    {
+                        let text = gid
+                            .chunks(2)
+                            .map(|p| format!("{:02x}{:02x}", p[0], p[1]))
+                            .collect::<Vec<_>>()
+                            .join(":");
+                        gids.push((index as u32, text));
+                    }
+                }
+                info.ports.push(PortInfo {
+                    number: port,
+                    state: state.into(),
+                    link_layer: link_layer.into(),
+                    active_mtu: mtu,
+                    lid: u16::from_ne_bytes([pa[sys::PORT_LID], pa[sys::PORT_LID + 1]]),
+                    gids,
+                });
+            }
+            (lib.ibv_close_device)(context);
+            out.push(info);
+        }
+        (lib.ibv_free_device_list)(list);
+    }
+    Ok(out)
+}

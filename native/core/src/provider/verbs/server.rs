@@ -1,0 +1,438 @@
+//! The serving side: an rdma_cm listener beside the tcp listener, and one
+//! session per control connection that asked for RDMA.
+//!
+//! Keys are scoped per connection: each session has its own protection domain,
+//! and a region is registered (ibv_reg_mr, remote READ only) in that domain
+//! the first time the peer looks up one of its blocks. A key from one
+//! connection therefore means nothing on another connection's queue pair.
+//! Deregistering a region deregisters its memory regions in every session
+//! before `RegionRegistry::deregister` returns, so the NIC refuses later READs.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+
+use super::sockaddr;
+use super::sys::{self, Lib};
+use crate::error::{Error, ErrorCode, Result};
+use crate::memory::{Region, RegionId, RegionRegistry};
+use crate::provider::{RdmaServe, RdmaSession};
+
+/// Owns the rdma_cm event channel and listening id; sessions keep it alive,
+/// since their ids were created on its channel.
+pub(crate) struct Listener {
+    lib: &'static Lib,
+    channel: *mut sys::rdma_event_channel,
+    id: *mut sys::rdma_cm_id,
+    port: u16,
+    pending: Mutex<HashMap<u64, Weak<Session>>>,
+    sessions: Mutex<Vec<Weak<Session>>>,
+}
+
+// SAFETY: the raw handles are used under the locks below or by the one event thread.
+unsafe impl Send for Listener {}
+unsafe impl Sync for Listener {}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // SAFETY: every session id on this channel is gone (sessions hold an Arc to us).
+        unsafe {
+            (self.lib.rdma_destroy_id)(self.id);
+            (self.lib.rdma_destroy_event_channel)(self.channel);
+        }
+    }
+}
+
+/// The listener with its event thread; dropping it stops the thread.
+pub(crate) struct ServerSide {
+    listener: Arc<Listener>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for ServerSide {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl ServerSide {
+    /// Listens with rdma_cm on `ip` (any port) and revokes keys when `regions` deregisters.
+    pub fn start(lib: &'static Lib, addr: SocketAddr, regions: &RegionRegistry) -> Result<Self> {
+        let fail =
+            |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
+        // SAFETY: plain rdma_cm calls; every handle is checked and freed on the error paths.
+        let listener = unsafe {
+            let channel = (lib.rdma_create_event_channel)();
+            if channel.is_null() {
+                return Err(fail("rdma_create_event_channel"));
+            }
+            let mut id = std::ptr::null_mut();
+            if (lib.rdma_create_id)(channel, &mut id, std::ptr::null_mut(), sys::RDMA_PS_TCP) != 0 {
+                let error = fail("rdma_create_id");
+                (lib.rdma_destroy_event_channel)(channel);
+                return Err(error);
+            }
+            let mut listener = Listener {
+                lib,
+                channel,
+                id,
+                port: 0,
+                pending: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(Vec::new()),
+            };
+            let bind = SocketAddr::new(addr.ip(), 0);
+            let (storage, _len) = sockaddr(bind);
+            if (lib.rdma_bind_addr)(id, &storage as *const _ as *const libc::sockaddr) != 0 {
+                return Err(fail(&format!("rdma_bind_addr {bind}")));
+            }
+            if (lib.rdma_listen)(id, 64) != 0 {
+                return Err(fail("rdma_listen"));
+            }
+            listener.port = u16::from_be((lib.rdma_get_src_port)(id));
+            set_nonblocking((*channel).fd);
+            listener
+        };
+        let listener = Arc::new(listener);
+        let weak = Arc::downgrade(&listener);
+        regions.on_deregister(Arc::new(move |region| {
+            if let Some(listener) = weak.upgrade() {
+                listener.revoke(region);
+            }
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (listener, stop) = (listener.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("ferry-rdma-cm".into())
+                .spawn(move || listener.run(&stop))?
+        };
+        log::info!(
+            "ferry: RDMA (rdma_cm) listening on {}:{} beside the tcp control port",
+            addr.ip(),
+            listener.port
+        );
+        Ok(ServerSide {
+            listener,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl RdmaServe for ServerSide {
+    fn offer(&self, peer: &str) -> Result<(u16, u64, Arc<dyn RdmaSession>)> {
+        let mut bytes = [0u8; 8];
+        getrandom::getrandom(&mut bytes).map_err(|e| Error::Internal(e.to_string()))?;
+        let token = u64::from_le_bytes(bytes);
+        let session = Arc::new(Session {
+            listener: self.listener.clone(),
+            token,
+            peer: peer.to_string(),
+            active: AtomicBool::new(false),
+            inner: Mutex::new(SessionInner::default()),
+        });
+        let listener = &self.listener;
+        listener
+            .pending
+            .lock()
+            .unwrap()
+            .insert(token, Arc::downgrade(&session));
+        let mut sessions = listener.sessions.lock().unwrap();
+        sessions.retain(|s| s.strong_count() > 0);
+        sessions.push(Arc::downgrade(&session));
+        Ok((listener.port, token, session))
+    }
+}
+
+fn set_nonblocking(fd: libc::c_int) {
+    // SAFETY: fcntl on a descriptor the library owns; only the flags change.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+impl Listener {
+    fn revoke(&self, region: RegionId) {
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for session in sessions {
+            session.revoke(region);
+        }
+    }
+
+    fn run(&self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            // SAFETY: the channel lives as long as self.
+            let fd = unsafe { (*self.channel).fd };
+            let mut poll = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut poll, 1, 100) } <= 0 {
+                continue;
+            }
+            loop {
+                let mut event = std::ptr::null_mut();
+                // SAFETY: non-blocking channel; a returned event is acked below.
+                if unsafe { (self.lib.rdma_get_cm_event)(self.channel, &mut event) } != 0 {
+                    break;
+                }
+                // Sessions are dropped, and ids destroyed, only after the ack:
+                // rdma_destroy_id waits for its events to be acked.
+                let (_keep, destroy) = self.handle(event);
+                // SAFETY: the event came from rdma_get_cm_event.
+                unsafe { (self.lib.rdma_ack_cm_event)(event) };
+                if let Some(id) = destroy {
+                    // SAFETY: a rejected request's id, no longer used.
+                    unsafe { (self.lib.rdma_destroy_id)(id) };
+                }
+            }
+        }
+    }
+
+    /// Handles one event; returns a session to drop after the ack and an id to destroy.
+    fn handle(
+        &self,
+        event: *mut sys::rdma_cm_event,
+    ) -> (Option<Arc<Session>>, Option<*mut sys::rdma_cm_id>) {
+        // SAFETY: a valid event until acked.
+        let event = unsafe { &*event };
+        match event.event {
+            sys::RDMA_CM_EVENT_CONNECT_REQUEST => {
+                let conn = event.conn;
+                let token =
+                    (conn.private_data_len >= 8 && !conn.private_data.is_null()).then(|| {
+                        // SAFETY: at least 8 bytes of private data.
+                        let bytes = unsafe {
+                            std::slice::from_raw_parts(conn.private_data as *const u8, 8)
+                        };
+                        u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+                    });
+                let session = token
+                    .and_then(|t| self.pending.lock().unwrap().remove(&t))
+                    .and_then(|w| w.upgrade());
+                let Some(session) = session else {
+                    log::warn!("ferry: rdma_cm connect request with an unknown token, rejected");
+                    // SAFETY: a connect request id; destroyed after the ack.
+                    unsafe { (self.lib.rdma_reject)(event.id, std::ptr::null(), 0) };
+                    return (None, Some(event.id));
+                };
+                match session.accept(event.id, &conn) {
+                    Ok(()) => (Some(session), None),
+                    Err(error) => {
+                        log::warn!("ferry: RDMA accept for {} failed: {error}", session.peer);
+                        // SAFETY: as above.
+                        unsafe { (self.lib.rdma_reject)(event.id, std::ptr::null(), 0) };
+                        (Some(session), Some(event.id))
+                    }
+                }
+            }
+            sys::RDMA_CM_EVENT_ESTABLISHED => (None, None),
+            other => {
+                log::debug!(
+                    "ferry: rdma_cm event {} (status {})",
+                    sys::cstr(unsafe { (self.lib.rdma_event_str)(other) }),
+                    event.status
+                );
+                (None, None)
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct SessionInner {
+    id: Option<*mut sys::rdma_cm_id>,
+    pd: Option<*mut sys::ibv_pd>,
+    cq: Option<*mut sys::ibv_cq>,
+    mrs: HashMap<RegionId, (*mut sys::ibv_mr, Arc<Region>)>,
+    closed: bool,
+}
+
+/// One peer's queue pair, protection domain and memory regions.
+pub(crate) struct Session {
+    listener: Arc<Listener>,
+    token: u64,
+    peer: String,
+    active: AtomicBool,
+    inner: Mutex<SessionInner>,
+}
+
+// SAFETY: the raw handles are only touched under `inner`'s lock.
+unsafe impl Send for Session {}
+unsafe impl Sync for Session {}
+
+impl Session {
+    fn accept(&self, id: *mut sys::rdma_cm_id, request: &sys::rdma_conn_param) -> Result<()> {
+        let lib = self.listener.lib;
+        let fail =
+            |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
+        let mut inner = self.inner.lock().unwrap();
+        if inner.closed {
+            return Err(Error::Internal("session already closed".into()));
+        }
+        // SAFETY: `id` is the connect request's id with its device context set.
+        unsafe {
+            let context = (*id).verbs;
+            let mut attr = [0u8; sys::DEVICE_ATTR_SIZE];
+            let max_rd_atom = if (lib.ibv_query_device)(context, attr.as_mut_ptr()) == 0 {
+                let at = sys::DEV_MAX_QP_RD_ATOM;
+                i32::from_ne_bytes(attr[at..at + 4].try_into().unwrap()).clamp(1, 128) as u8
+            } else {
+                1
+            };
+            let pd = (lib.ibv_alloc_pd)(context);
+            if pd.is_null() {
+                return Err(fail("ibv_alloc_pd"));
+            }
+            inner.pd = Some(pd);
+            // The server posts nothing; the queue pair still needs a CQ.
+            let cq = (lib.ibv_create_cq)(context, 2, std::ptr::null_mut(), std::ptr::null_mut(), 0);
+            if cq.is_null() {
+                return Err(fail("ibv_create_cq"));
+            }
+            inner.cq = Some(cq);
+            let mut attr = sys::ibv_qp_init_attr {
+                qp_context: std::ptr::null_mut(),
+                send_cq: cq,
+                recv_cq: cq,
+                srq: std::ptr::null_mut(),
+                cap: sys::ibv_qp_cap {
+                    max_send_wr: 1,
+                    max_recv_wr: 1,
+                    max_send_sge: 1,
+                    max_recv_sge: 1,
+                    max_inline_data: 0,
+                },
+                qp_type: sys::IBV_QPT_RC,
+                sq_sig_all: 0,
+            };
+            if (lib.rdma_create_qp)(id, pd, &mut attr) != 0 {
+                return Err(fail("rdma_create_qp"));
+            }
+            inner.id = Some(id);
+            let mut param = sys::rdma_conn_param {
+                private_data: std::ptr::null(),
+                private_data_len: 0,
+                responder_resources: request.initiator_depth.clamp(1, max_rd_atom),
+                initiator_depth: 0,
+                flow_control: 0,
+                retry_count: 7,
+                rnr_retry_count: 7,
+                srq: 0,
+                qp_num: 0,
+            };
+            // Lookups from here on return RDMA keys: the peer sends its next
+            // lookup only after it sees the connection established.
+            self.active.store(true, Ordering::Release);
+            if (lib.rdma_accept)(id, &mut param) != 0 {
+                self.active.store(false, Ordering::Release);
+                let error = fail("rdma_accept");
+                (lib.rdma_destroy_qp)(id);
+                inner.id = None;
+                return Err(error);
+            }
+        }
+        log::debug!("ferry: RDMA queue pair accepted for {}", self.peer);
+        Ok(())
+    }
+
+    fn revoke(&self, region: RegionId) {
+        let removed = self.inner.lock().unwrap().mrs.remove(&region);
+        if let Some((mr, _region)) = removed {
+            // SAFETY: an MR this session registered; the region outlives it (held until here).
+            unsafe { (self.listener.lib.ibv_dereg_mr)(mr) };
+            log::debug!("ferry: revoked RDMA access to {region:?} for {}", self.peer);
+        }
+    }
+}
+
+impl RdmaSession for Session {
+    fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    fn key(&self, region: &Arc<Region>) -> std::result::Result<(u64, u64), ErrorCode> {
+        if region.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut inner = self.inner.lock().unwrap();
+        if let Some((mr, _)) = inner.mrs.get(&region.id()) {
+            // SAFETY: a live MR of this session.
+            let mr = unsafe { &**mr };
+            return Ok((mr.rkey as u64, mr.addr as u64));
+        }
+        let pd = inner
+            .pd
+            .filter(|_| !inner.closed)
+            .ok_or(ErrorCode::Internal)?;
+        let bytes = region.bytes();
+        // SAFETY: the region's memory stays mapped while the MR exists: the
+        // Arc kept beside it is dropped only after ibv_dereg_mr. READ-only
+        // access, so read-only file mappings register too.
+        let mr = unsafe {
+            (self.listener.lib.ibv_reg_mr)(
+                pd,
+                bytes.as_ptr() as *mut libc::c_void,
+                bytes.len(),
+                sys::IBV_ACCESS_REMOTE_READ,
+            )
+        };
+        if mr.is_null() {
+            log::warn!(
+                "ferry: ibv_reg_mr of {} bytes for {} failed: {} (RLIMIT_MEMLOCK?)",
+                bytes.len(),
+                self.peer,
+                sys::errno_text()
+            );
+            return Err(ErrorCode::Internal);
+        }
+        inner.mrs.insert(region.id(), (mr, region.clone()));
+        // SAFETY: just registered.
+        let mr = unsafe { &*mr };
+        Ok((mr.rkey as u64, mr.addr as u64))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let lib = self.listener.lib;
+        self.listener.pending.lock().unwrap().remove(&self.token);
+        let inner = std::mem::take(&mut *self.inner.lock().unwrap());
+        // SAFETY: the queue pair goes first, so no READ is served from memory
+        // being deregistered; then the MRs, the CQ, the PD and the id.
+        unsafe {
+            if let Some(id) = inner.id {
+                (lib.rdma_disconnect)(id);
+                (lib.rdma_destroy_qp)(id);
+            }
+            for (_, (mr, _region)) in inner.mrs {
+                (lib.ibv_dereg_mr)(mr);
+            }
+            if let Some(cq) = inner.cq {
+                (lib.ibv_destroy_cq)(cq);
+            }
+            if let Some(pd) = inner.pd {
+                (lib.ibv_dealloc_pd)(pd);
+            }
+            if let Some(id) = inner.id {
+                (lib.rdma_destroy_id)(id);
+            }
+        }
+        log::debug!("ferry: RDMA session for {} closed", self.peer);
+    }
+}
