@@ -17,6 +17,9 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
 
 import scala.Tuple2;
 
@@ -31,6 +34,9 @@ import scala.Tuple2;
  * per-record hashes (order-free); the sortByKey checksum follows the output order, which the job
  * also checks.
  *
+ * <p>With {@code --sql} (run.sh passes it when FERRY_SPARK_SQL=1), also DataFrame jobs with
+ * adaptive query execution (see {@link #sqlJobs}).
+ *
  * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
  * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless at least two
  * executors ran tasks, every process uses the shuffle manager given as the first argument (if any),
@@ -43,7 +49,10 @@ public final class ShuffleJobs {
     static final int KEYS = 20_000;
 
     public static void main(String[] args) throws Exception {
-        String expectedManager = args.length > 0 ? args[0] : null;
+        // Arguments: [--sql] [expected shuffle manager class]
+        List<String> arguments = new ArrayList<>(List.of(args));
+        boolean withSql = arguments.remove("--sql");
+        String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             RemoteReads reads = new RemoteReads();
@@ -73,11 +82,74 @@ public final class ShuffleJobs {
             job(reads, "join", () -> unordered(data.join(other, new HashPartitioner(9))
                     .mapValues(vw -> vw._1() * 31 + vw._2())));
 
+            if (withSql) {
+                SparkSession spark = SparkSession.builder().sparkContext(sc.sc()).getOrCreate();
+                sqlJobs(spark, reads);
+            }
+
             System.out.println("REMOTE_BYTES_READ " + reads.total.get());
             if (reads.total.get() <= 0) {
                 throw new IllegalStateException("no shuffle bytes were read remotely: the jobs did not cross executors");
             }
         }
+    }
+
+    /**
+     * DataFrame jobs with adaptive query execution, which reads shuffles through partition ranges
+     * (coalesced partitions), map ranges (local shuffle reads after a runtime broadcast join) and
+     * partial partitions (skew-join splits): the 7-argument ShuffleManager.getReader. Each job
+     * checks that AQE really planned the read it is meant to exercise.
+     */
+    static void sqlJobs(SparkSession spark, RemoteReads reads) throws Exception {
+        spark.conf().set("spark.sql.adaptive.enabled", "true");
+        spark.conf().set("spark.sql.shuffle.partitions", "24");
+        spark.conf().set("spark.sql.adaptive.coalescePartitions.minPartitionSize", "1");
+        spark.conf().set("spark.sql.adaptive.advisoryPartitionSizeInBytes", "64k");
+        // No broadcast joins at planning time: only AQE may turn a sort-merge join into one.
+        spark.conf().set("spark.sql.autoBroadcastJoinThreshold", "-1");
+        spark.conf().set("spark.sql.adaptive.autoBroadcastJoinThreshold", "1m");
+        spark.conf().set("spark.sql.adaptive.skewJoin.skewedPartitionFactor", "2");
+        spark.conf().set("spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes", "64k");
+
+        // 300k rows over 8 input partitions; k is skewed (a third of the rows share k = 0).
+        Dataset<Row> facts = spark.range(0, RECORDS, 1, MAP_PARTITIONS).selectExpr(
+                "id",
+                "CASE WHEN id % 3 = 0 THEN 0 ELSE (id * 7919) % 5000 END AS k",
+                "(id * 104729) % 1000003 AS v");
+        Dataset<Row> dims = spark.range(0, 5000, 1, 4).selectExpr("id AS k", "id * 13 % 97 AS w");
+
+        job(reads, "sqlAggregate", () -> sql(facts.groupBy("k")
+                .agg(org.apache.spark.sql.functions.count("*").as("n"),
+                        org.apache.spark.sql.functions.sum("v").as("s"),
+                        org.apache.spark.sql.functions.max("id").as("m")),
+                "coalesced"));
+
+        job(reads, "sqlJoinBroadcastAtRuntime", () -> sql(facts.join(dims.where("w < 3"), "k")
+                .selectExpr("id", "k", "v + w AS x"), "local"));
+
+        // Both sides too big to broadcast, so AQE keeps the sort-merge join and splits its skewed
+        // partition (k = 0) by map ranges.
+        spark.conf().set("spark.sql.adaptive.autoBroadcastJoinThreshold", "-1");
+        job(reads, "sqlSkewJoin", () -> sql(facts.join(dims, "k").selectExpr("id", "k", "v * w AS x"),
+                "skewed"));
+    }
+
+    /**
+     * Order-free checksum of a DataFrame: row count and the sum of xxhash64 over all columns,
+     * computed by Spark itself. Fails unless the executed adaptive plan reads a shuffle the way
+     * {@code expectedRead} says ("coalesced", "local" or "skewed", as AQEShuffleRead prints it).
+     */
+    static String sql(Dataset<Row> df, String expectedRead) {
+        Dataset<Row> checksum = df.selectExpr("count(*)", "sum(cast(xxhash64(*) AS DECIMAL(38, 0)))");
+        Row r = checksum.collectAsList().get(0);
+        String plan = checksum.queryExecution().executedPlan().toString();
+        if (System.getenv("FERRY_SPARK_PRINT_PLANS") != null) {
+            System.err.println(plan);
+        }
+        if (!plan.contains("AQEShuffleRead") || !plan.contains(expectedRead)) {
+            throw new IllegalStateException("adaptive plan has no '" + expectedRead + "' shuffle read:\n" + plan);
+        }
+        return r.getLong(0) + " " + r.getDecimal(1).toPlainString();
     }
 
     /** Even keys, deterministic values; partition EMPTY_MAP_PARTITION yields nothing. */
