@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the Rust workspace (unit, integration,
 # property, fault and leak tests, CLI tests over loopback), and the JVM build
-# with its JUnit tests, and real Spark jobs with FerryShuffleManager (tests/spark).
+# with its JUnit tests, real Spark jobs with FerryShuffleManager (tests/spark), and the
+# verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
 # Installs what it needs first. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== Rust tests"
 cargo test --workspace --locked
+
+echo "== verbs provider on real RDMA: Soft-RoCE in a qemu VM (tests/vm/verbs.sh)"
+bash tests/vm/verbs.sh
 
 echo "== JVM build and tests (Gradle)"
 gradle --no-daemon --console=plain build

@@ -20,7 +20,7 @@ ferry_net_up() {
   ip addr replace "$FERRY_SERVER_IP/24" dev veth0 || return
   ip addr replace "$FERRY_CLIENT_IP/24" dev veth1 || return
   ip link set veth0 up && ip link set veth1 up || return
-  rdma link show "$FERRY_RDMA_DEV" >/dev/null 2>&1 ||
+  rdma link show "$FERRY_RDMA_DEV/1" >/dev/null 2>&1 ||
     rdma link add "$FERRY_RDMA_DEV" type rxe netdev veth0 || return
   # The port turns ACTIVE once veth0 has carrier; verbs calls before that fail.
   for _ in $(seq 100); do

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Guest script for run.sh (see verbs.sh, which builds what it runs): `ferry info`, then (with
+# FERRY_VM_BENCH=1 in $FERRY_VM_OUT/env) perftest and `ferry bench --verbs` in the same run, then
+# the verbs provider's integration tests (native/core/tests/verbs.rs) on Soft-RoCE.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/guest-net.sh"
+OUT=$FERRY_VM_OUT
+# shellcheck disable=SC1091  # written by verbs.sh on the host
+source "$OUT/env"
+ulimit -l unlimited
+
+echo "== ferry info (verbs view)"
+"$FERRY_BIN" info | sed -n '1,/^configuration/p'
+
+# The benchmark first, on a fresh device, so perftest and ferry see the same conditions.
+if [ "${FERRY_VM_BENCH:-0}" = 1 ]; then
+  echo "== perftest reference"
+  bash "$here/perftest-guest.sh"
+  echo "== ferry bench, verbs provider"
+  "$FERRY_BIN" bench --verbs "$FERRY_SERVER_IP" --perftest "$OUT/perftest.txt" \
+    --bytes-per-size 16m --repetitions 3 --latency-iterations 300 \
+    --json "$OUT/verbs-bench.json" 2>&1 | tee "$OUT/verbs-bench.txt"
+fi
+
+echo "== verbs integration tests"
+FERRY_VERBS_TEST_IP=$FERRY_SERVER_IP RUST_LOG=${RUST_LOG:-warn} \
+  "$FERRY_VERBS_TESTS" --test-threads=1 2>&1 | tee "$OUT/verbs-tests.txt"

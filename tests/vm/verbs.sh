@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Usage: verbs.sh [--bench]
+# Builds the verbs integration tests and `ferry` (release), boots the Soft-RoCE VM and runs them
+# there on rxe0 (tests/vm/verbs-guest.sh). With --bench, also runs perftest and `ferry bench`
+# on the verbs provider and copies the JSON to benches/results/verbs-rxe.json.
+# Exits non-zero if any test fails. Results: $FERRY_VM_OUT (default target/vm-verbs).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+bench=0
+[ "${1:-}" = --bench ] && bench=1
+
+cargo build --release --locked -p ferry-cli
+tests=$(cargo test --release --locked -p ferry-core --test verbs --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+[ -x "$tests" ] || { echo "verbs.sh: cannot find the verbs test executable" >&2; exit 1; }
+
+export FERRY_VM_OUT=${FERRY_VM_OUT:-$root/target/vm-verbs}
+rm -rf "$FERRY_VM_OUT"
+mkdir -p "$FERRY_VM_OUT"
+cat > "$FERRY_VM_OUT/env" <<ENV
+FERRY_BIN=$root/target/release/ferry
+FERRY_VERBS_TESTS=$tests
+FERRY_VM_BENCH=$bench
+ENV
+timeout_s=$((bench ? 900 : 420))
+bash tests/vm/run.sh "$root/tests/vm/verbs-guest.sh" "$timeout_s"
+grep -q '^test result: ok' "$FERRY_VM_OUT/verbs-tests.txt"
+if [ "$bench" = 1 ]; then
+  mkdir -p benches/results
+  cp "$FERRY_VM_OUT/verbs-bench.json" benches/results/verbs-rxe.json
+  echo "verbs.sh: benchmark written to benches/results/verbs-rxe.json"
+fi
