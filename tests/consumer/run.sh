@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The published ferry-core jar, used the way an application uses it:
-#   1. `gradle publishToMavenLocal` at the repository root (builds the native library with cargo
-#      and puts io.ferry:ferry-core:0.1.0, .so inside, into ~/.m2);
+#   1. `gradle :ferry-core:publishToMavenLocal` at the repository root (builds the native library
+#      with cargo and puts io.ferry:ferry-core:0.1.0, .so inside, into ~/.m2; only ferry-core,
+#      the one artifact this consumer needs);
 #   2. a separate Gradle build (this directory) that depends on io.ferry:ferry-core:0.1.0 from
 #      mavenLocal() and runs ConsumerMain: it spawns a server JVM serving a generated file as
 #      file-backed blocks, fetches them back and checks the CRC32 of every block.
@@ -13,7 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 echo "== consumer: publish ferry-core to the local Maven repository"
-timeout 1800 gradle --no-daemon --console=plain publishToMavenLocal
+timeout 1800 gradle --no-daemon --console=plain :ferry-core:publishToMavenLocal
 
 echo "== consumer: separate build against io.ferry:ferry-core:0.1.0 from mavenLocal()"
 consumer_args=()
