@@ -15,10 +15,13 @@ echo "== ferry info (verbs view)"
 
 # The benchmark first, on a fresh device, so perftest and ferry see the same conditions.
 if [ "${FERRY_VM_BENCH:-0}" = 1 ]; then
-  echo "== perftest reference"
-  bash "$here/perftest-guest.sh"
+  # Two perftest passes; the bench compares with the better figure of the two (TCG is noisy).
+  echo "== perftest reference, two passes"
+  FERRY_PERFTEST_NAME=perftest-1 bash "$here/perftest-guest.sh"
+  FERRY_PERFTEST_NAME=perftest-2 bash "$here/perftest-guest.sh"
   echo "== ferry bench, verbs provider"
-  "$FERRY_BIN" bench --verbs "$FERRY_SERVER_IP" --perftest "$OUT/perftest.txt" \
+  "$FERRY_BIN" bench --verbs "$FERRY_SERVER_IP" \
+    --perftest "$OUT/perftest-1.txt" --perftest "$OUT/perftest-2.txt" \
     --bytes-per-size 16m --repetitions 3 --latency-iterations 300 \
     --json "$OUT/verbs-bench.json" 2>&1 | tee "$OUT/verbs-bench.txt"
 fi

@@ -54,8 +54,9 @@ pub struct BenchArgs {
 
     /// perftest summary ("ib_read_bw SIZE MB/s", "ib_read_lat SIZE usec" lines,
     /// from tests/vm/perftest-guest.sh) to compare the verbs provider with.
+    /// Repeatable: the best figure of all passes counts.
     #[arg(long, value_name = "PATH")]
-    pub perftest: Option<PathBuf>,
+    pub perftest: Vec<PathBuf>,
 }
 
 /// Where a figure must land, as a ratio ferry / baseline.

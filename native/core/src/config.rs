@@ -85,6 +85,11 @@ pub const KEYS: &[Key] = &[
         doc: "Shared secret. When set, peers prove it (HMAC-SHA256 challenge) before anything is served.",
     },
     Key {
+        name: "ferry.verbs.spin.us",
+        default: "200",
+        doc: "verbs provider: a fetching thread polls the completion queue this long before it sleeps on the completion channel. 0 never spins.",
+    },
+    Key {
         name: "ferry.connect.timeout.ms",
         default: "10000",
         doc: "Connect and handshake timeout.",
@@ -110,6 +115,7 @@ pub struct Config {
     pub io_threads: usize,
     pub compression: Compression,
     pub secret: Option<Vec<u8>>,
+    pub verbs_spin: Duration,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
 }
@@ -169,6 +175,14 @@ impl Config {
             secret: Some(get("ferry.auth.secret"))
                 .filter(|s| !s.is_empty())
                 .map(|s| s.as_bytes().to_vec()),
+            verbs_spin: match get("ferry.verbs.spin.us") {
+                "0" => Duration::ZERO,
+                other => {
+                    Duration::from_micros(
+                        parse_count("ferry.verbs.spin.us", other, 1, 1_000_000)? as u64
+                    )
+                }
+            },
             connect_timeout: parse_millis(
                 "ferry.connect.timeout.ms",
                 get("ferry.connect.timeout.ms"),
@@ -250,6 +264,10 @@ impl Config {
                     "<unset>"
                 }
                 .to_string(),
+            ),
+            (
+                "ferry.verbs.spin.us",
+                self.verbs_spin.as_micros().to_string(),
             ),
             (
                 "ferry.connect.timeout.ms",

@@ -31,10 +31,6 @@ use crate::error::{Error, Result};
 use crate::memory::BufferPool;
 use crate::protocol::CAP_VERBS;
 
-/// A fetching thread spins on the completion queue this long before it
-/// sleeps and lets the completion thread wake it.
-const SPIN: Duration = Duration::from_micros(100);
-
 pub struct VerbsProvider {
     tcp: TcpProvider,
     lib: &'static sys::Lib,
@@ -61,7 +57,7 @@ impl VerbsProvider {
         Ok(VerbsProvider {
             tcp: TcpProvider::new(reactor, config),
             lib,
-            client: client::ClientSide::new(lib, pool, SPIN),
+            client: client::ClientSide::new(lib, pool, config.verbs_spin),
             servers: Mutex::new(Vec::new()),
             forced,
         })
