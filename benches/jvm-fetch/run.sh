@@ -6,7 +6,7 @@
 # JvmFetchBench against the jar, and runs it: for each block size (4k, 32k, 256k, 1m) a
 # `ferry serve --generate` child serves 256 MiB of blocks; `ferry fetch` and its JVM twin
 # (`JvmFetchBench fetch`, each chunk CRC32-checked exactly as `ferry fetch` does) run as fresh
-# child processes, alternating, 3 rounds of 10 warmup + 5 timed repetitions; the best timed
+# child processes, alternating, 5 rounds of 10 warmup + 5 timed repetitions; the best timed
 # repetition counts. Then single-block 4 KiB fetch latency (10000 warmup + 5000 timed fetches
 # per process), unpinned and with everything pinned to one CPU.
 # Writes benches/results/jvm-fetch.json (committed) and prints the table.
@@ -39,4 +39,5 @@ javac --release 11 -Xlint:all -Werror -cp "$jar" -d "$classes" \
   benches/jvm-fetch/src/io/ferry/bench/JvmFetchBench.java
 
 RUST_LOG="${RUST_LOG:-warn}" java -cp "$classes:$jar:$slf4j" io.ferry.bench.JvmFetchBench run \
-  --ferry target/release/ferry --json benches/results/jvm-fetch.json "$@"
+  --ferry target/release/ferry --json benches/results/jvm-fetch.json \
+  --command "bash benches/jvm-fetch/run.sh${*:+ $*}" "$@"

@@ -72,7 +72,7 @@ public final class JvmFetchBench {
     static void usage() {
         System.err.println("usage: JvmFetchBench fetch --manifest M.json [--repeat R] [--warmup W]\n"
                 + "       JvmFetchBench run --ferry PATH [--json OUT] [--sizes 4k,32k,256k,1m]"
-                + " [--bytes-per-size 256m] [--rounds 3] [--repeat 5] [--warmup 10]"
+                + " [--bytes-per-size 256m] [--rounds 5] [--repeat 5] [--warmup 10]"
                 + " [--latency-iterations 5000] [--latency-warmup 10000] [--no-pinned]");
         System.exit(2);
     }
@@ -247,13 +247,14 @@ public final class JvmFetchBench {
         final Path dir;
         final List<String> records = new ArrayList<>();
         final List<String[]> table = new ArrayList<>();
+        String loadAtStart;
 
         Runner(Args a) throws IOException {
             ferry = a.get("--ferry", "target/release/ferry");
             json = a.get("--json", null);
             sizes = Arrays.asList(a.get("--sizes", "4k,32k,256k,1m").split(","));
             bytesPerSize = parseSize(a.get("--bytes-per-size", "256m"));
-            rounds = Integer.parseInt(a.get("--rounds", "3"));
+            rounds = Integer.parseInt(a.get("--rounds", "5"));
             repeat = Integer.parseInt(a.get("--repeat", "5"));
             warmup = Integer.parseInt(a.get("--warmup", "10"));
             latencyIterations = Integer.parseInt(a.get("--latency-iterations", "5000"));
@@ -264,6 +265,7 @@ public final class JvmFetchBench {
         }
 
         void run() throws Exception {
+            loadAtStart = loadAverage();
             try {
                 for (String size : sizes) {
                     throughput(size.trim());
@@ -433,6 +435,9 @@ public final class JvmFetchBench {
         void record(String name, double jvm, double nat, String unit, String target, Boolean met,
                 String detail) {
             double ratio = jvm / nat;
+            // Other work on the machine moves these figures: say how busy it was.
+            detail = detail + "; load average " + loadAtStart + " at the start, " + loadAverage()
+                    + " here";
             StringBuilder b = new StringBuilder();
             b.append("  {\n");
             b.append(String.format(Locale.ROOT, "    \"name\": \"%s\",\n", name));
@@ -537,7 +542,7 @@ public final class JvmFetchBench {
         }
 
         String get(String name, String fallback) {
-            int i = args.indexOf(name);
+            int i = args.lastIndexOf(name); // the last one wins: run.sh passes defaults first
             if (i >= 0 && i + 1 < args.size()) {
                 return args.get(i + 1);
             }
@@ -588,6 +593,16 @@ public final class JvmFetchBench {
     static double rank(double[] sorted, double q) {
         int i = (int) Math.ceil(sorted.length * q);
         return sorted[Math.max(1, Math.min(i, sorted.length)) - 1];
+    }
+
+    /** The 1-minute load average, or "?" where /proc/loadavg is missing. */
+    static String loadAverage() {
+        try {
+            return new String(Files.readAllBytes(Paths.get("/proc/loadavg")),
+                    StandardCharsets.US_ASCII).split(" ")[0];
+        } catch (IOException | RuntimeException e) {
+            return "?";
+        }
     }
 
     static String fmt(double v) {
