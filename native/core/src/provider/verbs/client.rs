@@ -566,20 +566,27 @@ impl Qp {
 
     /// Polls the CQ once; runs the callbacks. Call with `poll_lock` held.
     fn poll_once(&self) -> usize {
-        let mut wcs = [sys::ibv_wc::default(); POLL_BATCH];
+        let mut wcs = std::mem::MaybeUninit::<[sys::ibv_wc; POLL_BATCH]>::uninit();
         // SAFETY: a live CQ; poll_cq from ctx->ops, as the inline ibv_poll_cq does.
         let n = unsafe {
             let poll = (*(*self.cq).context).ops.poll_cq.expect("poll_cq");
-            poll(self.cq, POLL_BATCH as i32, wcs.as_mut_ptr())
+            poll(
+                self.cq,
+                POLL_BATCH as i32,
+                wcs.as_mut_ptr() as *mut sys::ibv_wc,
+            )
         };
         if n <= 0 {
             return 0;
         }
+        // SAFETY: poll_cq filled the first n entries.
+        let wcs =
+            unsafe { std::slice::from_raw_parts(wcs.as_ptr() as *const sys::ibv_wc, n as usize) };
         let mut done = Vec::with_capacity(n as usize);
         let mut failed = Vec::new();
         {
             let mut state = self.state.lock().unwrap();
-            for wc in &wcs[..n as usize] {
+            for wc in wcs {
                 let slot = wc.wr_id as usize;
                 let Some(pending) = state.slots.get_mut(slot).and_then(Option::take) else {
                     continue;
@@ -696,13 +703,18 @@ impl Qp {
     }
 
     /// Spins on the CQ for up to the configured spin; true if it took completions.
+    /// While the completion thread holds the CQ (it drains after every event),
+    /// the spin keeps trying rather than giving up at once.
     fn spin(&self, wait: Duration) -> bool {
-        let Ok(_guard) = self.poll_lock.try_lock() else {
-            return false;
-        };
         let deadline = Instant::now() + wait.min(self.spin);
         loop {
-            if self.poll_once() > 0 {
+            if let Ok(_guard) = self.poll_lock.try_lock() {
+                if self.poll_once() > 0 {
+                    return true;
+                }
+            }
+            if self.outstanding() == 0 {
+                // Another thread took our completion: the caller finds it on its channel.
                 return true;
             }
             if Instant::now() >= deadline {
