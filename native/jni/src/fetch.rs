@@ -43,15 +43,18 @@ pub extern "system" fn Java_io_ferry_Native_fetchStart<'local>(
     })
 }
 
-/// The next result: null at the end; a direct ByteBuffer over a chunk (with
-/// `meta` = block, offset, block length, chunk handle); or, for a block that
-/// failed, an exception object (with `meta[0]` = block).
+/// The next result: null at the end; `chunk_marker` for a chunk (with `meta` =
+/// block, offset, block length, chunk handle, buffer address, buffer capacity,
+/// chunk length); or, for a block that failed, an exception object (with
+/// `meta[0]` = block). Chunks allocate nothing on the Java heap here: Java
+/// views each pool buffer once ([`Java_io_ferry_Native_bufferView`]).
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
     handle: jlong,
     meta: JLongArray<'local>,
+    chunk_marker: JObject<'local>,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: FetchStream synchronizes fetchNext and fetchClose.
@@ -64,21 +67,24 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
                 block_len,
                 data,
             })) => {
-                let len = data.len();
-                let ptr = data.as_ptr() as *mut u8;
+                let values = [
+                    block as jlong,
+                    offset as jlong,
+                    block_len as jlong,
+                    0,
+                    data.as_ptr() as jlong,
+                    data.capacity() as jlong,
+                    data.len() as jlong,
+                ];
                 let chunk = into_handle(data);
-                let values = [block as jlong, offset as jlong, block_len as jlong, chunk];
-                env.set_long_array_region(&meta, 0, &values)?;
-                // SAFETY: the buffer stays allocated until chunkRelease(chunk).
-                let buffer = unsafe { env.new_direct_byte_buffer(ptr, len) };
-                match buffer {
-                    Ok(buffer) => buffer.into(),
-                    Err(e) => {
-                        // SAFETY: Java never saw this handle.
-                        unsafe { free::<PooledBuffer>(chunk) };
-                        return Err(e.into());
-                    }
+                let set = env.set_long_array_region(&meta, 0, &values);
+                let set = set.and_then(|()| env.set_long_array_region(&meta, 3, &[chunk]));
+                if let Err(e) = set {
+                    // SAFETY: Java never saw this handle.
+                    unsafe { free::<PooledBuffer>(chunk) };
+                    return Err(e.into());
                 }
+                chunk_marker
             }
             Some(Err(failure)) => {
                 env.set_long_array_region(&meta, 0, &[failure.block as jlong])?;
@@ -89,6 +95,23 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     })
 }
 
+/// A direct ByteBuffer over one pool buffer. Pool buffers keep their address
+/// for the pool's life, so Java makes this view once per buffer and slices it.
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_bufferView<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    address: jlong,
+    capacity: jlong,
+) -> jobject {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        // SAFETY: address/capacity describe a pool buffer (from fetchNext's meta);
+        // Java touches it only while it holds a chunk of that buffer.
+        let view = unsafe { env.new_direct_byte_buffer(address as *mut u8, capacity as usize)? };
+        Ok(view.into_raw())
+    })
+}
+
 /// Returns a chunk's buffer to the pool; its ByteBuffer must not be used after.
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
@@ -96,8 +119,11 @@ pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
     _class: JClass<'local>,
     chunk: jlong,
 ) {
-    // SAFETY: FetchedChunk releases through a Cleaner, which runs once.
-    guard(&mut env, (), |_| Ok(unsafe { free::<PooledBuffer>(chunk) }))
+    // SAFETY: FetchedChunk.close releases its handle once (an atomic swap to 0).
+    guard(&mut env, (), |_| {
+        unsafe { free::<PooledBuffer>(chunk) };
+        Ok(())
+    })
 }
 
 /// Ends a fetch; READs still in flight finish in the background and free their buffers.
@@ -108,5 +134,8 @@ pub extern "system" fn Java_io_ferry_Native_fetchClose<'local>(
     handle: jlong,
 ) {
     // SAFETY: FetchStream closes through a Cleaner, once, synchronized with fetchNext.
-    guard(&mut env, (), |_| Ok(unsafe { free::<Fetch>(handle) }))
+    guard(&mut env, (), |_| {
+        unsafe { free::<Fetch>(handle) };
+        Ok(())
+    })
 }

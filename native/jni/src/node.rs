@@ -61,7 +61,10 @@ pub extern "system" fn Java_io_ferry_Native_nodeClose<'local>(
     handle: jlong,
 ) {
     // SAFETY: under FerryNode's write lock, once.
-    guard(&mut env, (), |_| Ok(unsafe { free::<Node>(handle) }))
+    guard(&mut env, (), |_| {
+        unsafe { free::<Node>(handle) };
+        Ok(())
+    })
 }
 
 /// Serves this node's blocks on `host:port`; returns the bound `host:port`.

@@ -26,6 +26,7 @@ public final class FerryNode implements AutoCloseable {
     public static final String PREFIX = "ferry.";
 
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final BufferViews views = new BufferViews();
     private long handle;
 
     private FerryNode(long handle) {
@@ -170,7 +171,7 @@ public final class FerryNode implements AutoCloseable {
         }
         String[] peerArray = peers.toArray(new String[0]);
         byte[][] idArray = ids.toArray(new byte[0][]);
-        return new FetchStream(call(h -> Native.fetchStart(h, peerArray, counts, idArray)));
+        return new FetchStream(call(h -> Native.fetchStart(h, peerArray, counts, idArray)), views);
     }
 
     /** @return the node's pool and traffic counters now */
@@ -189,6 +190,7 @@ public final class FerryNode implements AutoCloseable {
             if (handle != 0) {
                 Native.nodeClose(handle);
                 handle = 0;
+                views.clear();
             }
         } finally {
             lock.writeLock().unlock();

@@ -8,11 +8,16 @@ import java.nio.ByteBuffer;
  * use by several threads.
  */
 public final class FetchStream implements AutoCloseable {
-    private final long[] meta = new long[4];
-    private final NativeResource fetch;
+    /** Returned by fetchNext for a chunk, whose details are in meta. */
+    private static final Object CHUNK = new Object();
 
-    FetchStream(long handle) {
+    private final long[] meta = new long[7];
+    private final NativeResource fetch;
+    private final BufferViews views;
+
+    FetchStream(long handle, BufferViews views) {
         this.fetch = new NativeResource(this, handle, Native::fetchClose);
+        this.views = views;
     }
 
     /**
@@ -22,13 +27,13 @@ public final class FetchStream implements AutoCloseable {
      * @return the next chunk or block failure, or null once every block is done
      */
     public synchronized FetchResult next() {
-        Object result = Native.fetchNext(fetch.handle("the fetch"), meta);
+        Object result = Native.fetchNext(fetch.handle("the fetch"), meta, CHUNK);
         if (result == null) {
             return null;
         }
-        if (result instanceof ByteBuffer) {
-            return FetchResult.of(
-                    new FetchedChunk((int) meta[0], meta[1], meta[2], meta[3], (ByteBuffer) result));
+        if (result == CHUNK) {
+            ByteBuffer data = views.slice(meta[4], meta[5], (int) meta[6]);
+            return FetchResult.of(new FetchedChunk((int) meta[0], meta[1], meta[2], meta[3], data));
         }
         return FetchResult.failed((int) meta[0], (FerryException) result);
     }

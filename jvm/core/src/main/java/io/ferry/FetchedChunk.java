@@ -1,26 +1,28 @@
 package io.ferry;
 
 import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A piece of a fetched block, in a pinned native buffer from the node's pool (no copy). Chunks of
  * one block arrive in order; the block is complete with the chunk for which {@link #isLast()}.
- * Close the chunk as soon as its bytes are consumed: that returns the buffer to the pool, and the
- * {@link #data()} buffer must not be used afterwards.
+ * Close every chunk as soon as its bytes are consumed: that returns the buffer to the pool (the
+ * pool is bounded, so unclosed chunks end in {@link FerryPoolExhaustedException}), and buffers
+ * from {@link #data()} must not be used afterwards.
  */
 public final class FetchedChunk implements AutoCloseable {
     private final int block;
     private final long offset;
     private final long blockLength;
     private final ByteBuffer data;
-    private final NativeResource buffer;
+    private final AtomicLong handle;
 
     FetchedChunk(int block, long offset, long blockLength, long handle, ByteBuffer data) {
         this.block = block;
         this.offset = offset;
         this.blockLength = blockLength;
         this.data = data;
-        this.buffer = new NativeResource(this, handle, Native::chunkRelease);
+        this.handle = new AtomicLong(handle);
     }
 
     /** @return the block's index among all block ids of the fetch, in request order */
@@ -39,12 +41,15 @@ public final class FetchedChunk implements AutoCloseable {
     }
 
     /**
-     * @return the chunk's bytes, a direct buffer over pinned native memory
+     * @return the chunk's bytes: a new direct buffer (own position and limit) over the pinned
+     *     native memory, valid until {@link #close()}
      * @throws IllegalStateException after {@link #close()}
      */
     public ByteBuffer data() {
-        buffer.handle("the chunk");
-        return data;
+        if (handle.get() == 0) {
+            throw new IllegalStateException("the chunk is closed");
+        }
+        return data.duplicate();
     }
 
     /** @return true for the block's last chunk */
@@ -55,6 +60,9 @@ public final class FetchedChunk implements AutoCloseable {
     /** Returns the buffer to the pool; idempotent. */
     @Override
     public void close() {
-        buffer.close();
+        long h = handle.getAndSet(0);
+        if (h != 0) {
+            Native.chunkRelease(h);
+        }
     }
 }

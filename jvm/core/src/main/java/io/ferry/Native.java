@@ -30,8 +30,11 @@ final class Native {
 
     static native long fetchStart(long node, String[] peers, int[] counts, byte[][] ids);
 
-    /** Null at the end; a ByteBuffer for a chunk; a FerryException for a failed block. */
-    static native Object fetchNext(long fetch, long[] meta);
+    /** Null at the end; chunkMarker for a chunk (see meta); a FerryException for a failed block. */
+    static native Object fetchNext(long fetch, long[] meta, Object chunkMarker);
+
+    /** A direct buffer over one pool buffer: address and capacity from fetchNext's meta. */
+    static native ByteBuffer bufferView(long address, long capacity);
 
     static native void fetchClose(long fetch);
 
