@@ -476,8 +476,10 @@ impl Qp {
 
     /// Posts READs from the backlog while the send queue has room.
     fn post_backlog(&self, state: &mut QpState, failed: &mut Failed) {
-        let room = (self.depth as usize).saturating_sub(state.outstanding);
-        if room == 0 || state.backlog.is_empty() {
+        let room = (self.depth as usize)
+            .saturating_sub(state.outstanding)
+            .min(state.backlog.len());
+        if room == 0 {
             return;
         }
         let mut sges: Vec<sys::ibv_sge> = Vec::with_capacity(room);
