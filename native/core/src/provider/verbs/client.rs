@@ -236,6 +236,31 @@ impl ClientSide {
         Ok(device)
     }
 
+    /// RDMA registers (pins) every pool buffer. Without root (CAP_IPC_LOCK),
+    /// RLIMIT_MEMLOCK must cover the whole pool, or READs into the buffers
+    /// past the limit would fail: refuse up front, so `auto` falls back to tcp.
+    fn check_memlock(&self) -> Result<()> {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+            return Ok(());
+        }
+        let cap = self.pool.stats().capacity_bytes as u64;
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root || limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur >= cap {
+            return Ok(());
+        }
+        Err(Error::ProviderUnavailable(format!(
+            "RLIMIT_MEMLOCK is {} bytes, below the pinned pool (ferry.pool.bytes = {cap}): its \
+             buffers cannot all be registered for RDMA; raise `ulimit -l` or lower the pool",
+            limit.rlim_cur
+        )))
+    }
+
     /// Connects a queue pair to the server's rdma_cm port, presenting `token`.
     pub fn connect(
         &self,
@@ -245,6 +270,7 @@ impl ClientSide {
         control: Arc<TcpConnection>,
         timeout: Duration,
     ) -> Result<Arc<Qp>> {
+        self.check_memlock()?;
         let lib = self.lib;
         let fail =
             |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
