@@ -15,9 +15,6 @@ TIMEOUT=${2:-600}
 [ -f "$SCRIPT" ] || { echo "ferry-vm: no such file: $SCRIPT" >&2; exit 2; }
 # Paths travel on the kernel command line, which splits on whitespace.
 [[ $SCRIPT != *[[:space:]]* ]] || { echo "ferry-vm: GUEST_SCRIPT path must not contain spaces" >&2; exit 2; }
-case $SCRIPT in
-  /tmp/*|/run/*) echo "ferry-vm: $SCRIPT is hidden in the guest (its /tmp and /run are private tmpfs)" >&2; exit 2 ;;
-esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export FERRY_VM_DIR=${FERRY_VM_DIR:-/tmp/ferry-vm}
@@ -41,6 +38,11 @@ fi
 # The guest resolves the path inside the host root, where a symlink would point outside the mount.
 OUT=$(cd "$OUT" && pwd -P)
 [[ $OUT != *[[:space:]]* ]] || { echo "ferry-vm: results path must not contain spaces" >&2; exit 2; }
+# The guest's /tmp and /run are private tmpfs; only the results share shows through there.
+case $SCRIPT in
+  "$OUT"/*) ;;
+  /tmp/*|/run/*) echo "ferry-vm: $SCRIPT is hidden in the guest (its /tmp and /run are private tmpfs); stage it in \$FERRY_VM_OUT" >&2; exit 2 ;;
+esac
 
 # TCG, not KVM: -enable-kvm hangs at "Booting from ROM" on these hosts. -nic none: the VM has no
 # network to the outside; all its traffic stays on its own veth pair. stdin from /dev/null keeps

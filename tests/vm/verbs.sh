@@ -18,13 +18,19 @@ tests=$(cargo test --release --locked -p ferry-core --test verbs --no-run --mess
 export FERRY_VM_OUT=${FERRY_VM_OUT:-$root/target/vm-verbs}
 rm -rf "$FERRY_VM_OUT"
 mkdir -p "$FERRY_VM_OUT"
+# The guest sees the host's files read-only, but not its /tmp or /run (where a checkout may
+# live): stage what it runs in the results share, which it sees at the same path.
+stage=$(cd "$FERRY_VM_OUT" && pwd -P)/stage
+mkdir -p "$stage"
+cp tests/vm/verbs-guest.sh tests/vm/guest-net.sh tests/vm/perftest-guest.sh \
+  target/release/ferry "$tests" "$stage/"
 cat > "$FERRY_VM_OUT/env" <<ENV
-FERRY_BIN=$root/target/release/ferry
-FERRY_VERBS_TESTS=$tests
+FERRY_BIN=$stage/ferry
+FERRY_VERBS_TESTS=$stage/$(basename "$tests")
 FERRY_VM_BENCH=$bench
 ENV
 timeout_s=$((bench ? 900 : 420))
-bash tests/vm/run.sh "$root/tests/vm/verbs-guest.sh" "$timeout_s"
+bash tests/vm/run.sh "$stage/verbs-guest.sh" "$timeout_s"
 grep -q '^test result: ok' "$FERRY_VM_OUT/verbs-tests.txt"
 if [ "$bench" = 1 ]; then
   mkdir -p benches/results
