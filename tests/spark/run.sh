@@ -15,7 +15,10 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 start=$SECONDS
 
-spark_home=$(bash tests/spark/setup.sh | tee /dev/stderr | sed -n 's/^SPARK_HOME=//p')
+# (Not `tee /dev/stderr`: reopening stderr truncates a log file it points to.)
+setup_report=$(bash tests/spark/setup.sh)
+echo "$setup_report" >&2
+spark_home=$(sed -n 's/^SPARK_HOME=//p' <<< "$setup_report")
 export SPARK_LOCAL_IP=127.0.0.1
 export SPARK_LOCAL_HOSTNAME=localhost
 
