@@ -369,19 +369,25 @@ fn baseline_server(count: u64, size: u64) -> Result<ServerChild> {
 }
 
 fn table(records: &[Record], args: &BenchArgs, provider: &str) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+    let title = format!(
         "ferry bench: provider {provider}, loopback, {} per size, best of {} (throughput), \
          {} iterations (latency)",
         size_name(args.bytes_per_size),
         args.repetitions,
         args.latency_iterations
     );
+    records_table(&title, "plain tcp", records)
+}
+
+/// The results as a text table under `title`: each record beside its baseline, with the ratio
+/// and whether it meets its target.
+pub(crate) fn records_table(title: &str, baseline: &str, records: &[Record]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
     let _ = writeln!(
         out,
-        "{:<24} {:>10} {:>10} {:>6} {:>8}  target",
-        "name", "ferry", "plain tcp", "unit", "ratio"
+        "{:<26} {:>10} {:>10} {:>6} {:>8}  target",
+        "name", "ferry", baseline, "unit", "ratio"
     );
     for r in records {
         let target = r.target.map_or(String::new(), |t| {
@@ -393,7 +399,7 @@ fn table(records: &[Record], args: &BenchArgs, provider: &str) -> String {
         });
         let _ = writeln!(
             out,
-            "{:<24} {:>10.1} {:>10.1} {:>6} {:>7.3}x  {target}",
+            "{:<26} {:>10.1} {:>10.1} {:>6} {:>7.3}x  {target}",
             r.name,
             r.ferry,
             r.baseline,

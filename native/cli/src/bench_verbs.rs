@@ -20,7 +20,9 @@ use ferry_core::block::RemoteSlice;
 use ferry_core::provider::{Connection, ReadRequest};
 use ferry_core::Node;
 
-use crate::bench::{command_line, ferry_server_on, BenchArgs, Latency, Record, Target};
+use crate::bench::{
+    command_line, ferry_server_on, records_table, BenchArgs, Latency, Record, Target,
+};
 use crate::fetch::fetch_blocks;
 use crate::{manifest, size_name, CliError, Result};
 
@@ -203,35 +205,8 @@ pub fn run(
         }
         drop(server);
     }
-    let mut out = String::new();
-    use std::fmt::Write as _;
-    let _ = writeln!(
-        out,
-        "ferry bench: verbs provider on {ip} vs perftest (same device, same run)"
-    );
-    let _ = writeln!(
-        out,
-        "{:<26} {:>10} {:>10} {:>6} {:>8}  target",
-        "name", "ferry", "baseline", "unit", "ratio"
-    );
-    for r in &records {
-        let target = r.target.map_or(String::new(), |t| {
-            format!(
-                "{} {}",
-                t.describe(),
-                if t.met(r.ratio()) { "met" } else { "MISSED" }
-            )
-        });
-        let _ = writeln!(
-            out,
-            "{:<26} {:>10.1} {:>10.1} {:>6} {:>7.3}x  {target}",
-            r.name,
-            r.ferry,
-            r.baseline,
-            r.unit,
-            r.ratio()
-        );
-    }
+    let title = format!("ferry bench: verbs provider on {ip} vs perftest (same device, same run)");
+    let out = records_table(&title, "baseline", &records);
     crate::say(out.trim_end())?;
     if let Some(path) = &args.json {
         let objects: Vec<String> = records.iter().map(|r| r.to_json(&command)).collect();
