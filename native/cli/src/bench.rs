@@ -187,9 +187,33 @@ pub fn run(settings: &[String], pairs: &[(String, String)], args: BenchArgs) -> 
     let what = format!("{what}; client, servers and all their threads pinned to CPU {cpu}");
     records.extend(latency_records("_1cpu", ferry, baseline, None, &what));
 
-    crate::say(table(&records, &args, provider).trim_end())?;
-    if let Some(path) = &args.json {
-        let objects: Vec<String> = records.iter().map(|r| r.to_json(&command)).collect();
+    let title = format!(
+        "ferry bench: provider {provider}, loopback, {} per size, best of {} (throughput), \
+         {} iterations (latency)",
+        size_name(args.bytes_per_size),
+        args.repetitions,
+        args.latency_iterations
+    );
+    report(
+        &title,
+        "plain tcp",
+        &records,
+        args.json.as_deref(),
+        &command,
+    )
+}
+
+/// Prints the results table and, when asked, writes the records as a JSON array.
+pub(crate) fn report(
+    title: &str,
+    baseline: &str,
+    records: &[Record],
+    json: Option<&std::path::Path>,
+    command: &str,
+) -> Result<()> {
+    crate::say(records_table(title, baseline, records).trim_end())?;
+    if let Some(path) = json {
+        let objects: Vec<String> = records.iter().map(|r| r.to_json(command)).collect();
         let text = format!("[\n{}\n]\n", objects.join(",\n"));
         manifest::write_atomically(path, text.as_bytes())?;
         crate::say(format_args!("results written to {}", path.display()))?;
@@ -368,20 +392,9 @@ fn baseline_server(count: u64, size: u64) -> Result<ServerChild> {
     )
 }
 
-fn table(records: &[Record], args: &BenchArgs, provider: &str) -> String {
-    let title = format!(
-        "ferry bench: provider {provider}, loopback, {} per size, best of {} (throughput), \
-         {} iterations (latency)",
-        size_name(args.bytes_per_size),
-        args.repetitions,
-        args.latency_iterations
-    );
-    records_table(&title, "plain tcp", records)
-}
-
 /// The results as a text table under `title`: each record beside its baseline, with the ratio
 /// and whether it meets its target.
-pub(crate) fn records_table(title: &str, baseline: &str, records: &[Record]) -> String {
+fn records_table(title: &str, baseline: &str, records: &[Record]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{title}");
     let _ = writeln!(

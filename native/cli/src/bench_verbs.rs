@@ -20,9 +20,7 @@ use ferry_core::block::RemoteSlice;
 use ferry_core::provider::{Connection, ReadRequest};
 use ferry_core::Node;
 
-use crate::bench::{
-    command_line, ferry_server_on, records_table, BenchArgs, Latency, Record, Target,
-};
+use crate::bench::{command_line, ferry_server_on, report, BenchArgs, Latency, Record, Target};
 use crate::fetch::fetch_blocks;
 use crate::{manifest, size_name, CliError, Result};
 
@@ -206,15 +204,7 @@ pub fn run(
         drop(server);
     }
     let title = format!("ferry bench: verbs provider on {ip} vs perftest (same device, same run)");
-    let out = records_table(&title, "baseline", &records);
-    crate::say(out.trim_end())?;
-    if let Some(path) = &args.json {
-        let objects: Vec<String> = records.iter().map(|r| r.to_json(&command)).collect();
-        let text = format!("[\n{}\n]\n", objects.join(",\n"));
-        manifest::write_atomically(path, text.as_bytes())?;
-        crate::say(format_args!("results written to {}", path.display()))?;
-    }
-    Ok(())
+    report(&title, "baseline", &records, args.json.as_deref(), &command)
 }
 
 /// Fewer iterations for large blocks: under TCG a 1 MiB READ takes tens of ms.
