@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::block::{BlockId, BlockLocation, BlockRegistry, BlockResolver};
-use crate::config::{Compression, Config, ProviderChoice};
+use crate::config::{Config, ProviderChoice};
 use crate::error::Result;
 use crate::fetch::{Fetch, PeerBatch};
 use crate::memory::{BufferPool, PoolStats, RegionId, RegionRegistry};
@@ -93,10 +93,8 @@ impl Node {
         addr: SocketAddr,
         resolver: Arc<dyn BlockResolver>,
     ) -> Result<SocketAddr> {
-        let caps = match self.config.compression {
-            Compression::Lz4 => CAP_LZ4,
-            Compression::None => 0,
-        } | CAP_LZ4; // a server can always compress for a requester that asks
+        // A server offers lz4 whatever its own ferry.compression: the requester decides.
+        let caps = CAP_LZ4;
         let context = Arc::new(ServeContext {
             regions: self.regions.clone(),
             blocks: resolver,
