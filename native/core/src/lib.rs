@@ -14,7 +14,9 @@ pub mod node;
 pub mod protocol;
 pub mod provider;
 
-pub use block::{BlockId, BlockLocation, BlockRegistry, BlockResolver, RemoteSlice};
+pub use block::{
+    segment_run_id, BlockId, BlockLocation, BlockRegistry, BlockResolver, RemoteSlice,
+};
 pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
 pub use fetch::{BlockFailure, Chunk, Fetch};

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
 use ferry_core::{Config, Node, RegionId};
-use jni::objects::{GlobalRef, JByteArray, JByteBuffer, JClass, JObjectArray, JString};
+use jni::objects::{GlobalRef, JByteArray, JByteBuffer, JClass, JLongArray, JObjectArray, JString};
 use jni::sys::{jboolean, jlong, jlongArray, jstring};
 use jni::JNIEnv;
 
@@ -188,6 +188,31 @@ pub extern "system" fn Java_io_ferry_Native_nodeRegisterBlock<'local>(
         let id = env.convert_byte_array(&id)?;
         let (offset, length) = non_negative(offset, length)?;
         node(handle)?.register_region_block(id, RegionId(region as u64), offset, length)?;
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_nodeRegisterSegmented<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    id: JByteArray<'local>,
+    region: jlong,
+    bounds: JLongArray<'local>,
+) {
+    guard(&mut env, (), |env| {
+        let id = env.convert_byte_array(&id)?;
+        let mut raw = vec![0; env.get_array_length(&bounds)? as usize];
+        env.get_long_array_region(&bounds, 0, &mut raw)?;
+        let bounds = raw
+            .into_iter()
+            .map(u64::try_from)
+            .collect::<Result<Vec<u64>, _>>()
+            .map_err(|_| Failure::Argument("segment bounds must not be negative".into()))?;
+        node(handle)?
+            .blocks()
+            .register_segmented(id, RegionId(region as u64), bounds)?;
         Ok(())
     })
 }

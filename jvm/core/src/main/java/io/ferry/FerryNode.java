@@ -135,7 +135,40 @@ public final class FerryNode implements AutoCloseable {
     }
 
     /**
-     * @param blockId a block's id
+     * Registers a block cut into adjacent segments, replacing any segmented block of that id. A peer
+     * fetches any run of consecutive segments as one block, in one read, by the id
+     * {@link #segmentRunId} makes: a Spark map output is one segmented block whose segments are its
+     * reduce partitions.
+     *
+     * @param blockId the block's id (at most 1024 bytes)
+     * @param region a region of this node
+     * @param bounds ascending offsets into the region, at least two: segment {@code i} is
+     *     {@code [bounds[i], bounds[i + 1])}
+     */
+    public void registerSegmentedBlock(byte[] blockId, Region region, long[] bounds) {
+        if (region.node() != this) {
+            throw new IllegalArgumentException("the region belongs to another node");
+        }
+        call(h -> {
+            Native.nodeRegisterSegmented(h, blockId, region.id(), bounds);
+            return null;
+        });
+    }
+
+    /**
+     * The id that names segments {@code [first, end)} of a segmented block.
+     *
+     * @param blockId the segmented block's id
+     * @param first the first segment
+     * @param end one past the last segment
+     * @return the id to fetch
+     */
+    public static byte[] segmentRunId(byte[] blockId, int first, int end) {
+        return ByteBuffer.allocate(blockId.length + 8).put(blockId).putInt(first).putInt(end).array();
+    }
+
+    /**
+     * @param blockId a block's id, plain or segmented
      * @return whether the block was registered
      */
     public boolean removeBlock(byte[] blockId) {

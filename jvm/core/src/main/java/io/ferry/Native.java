@@ -24,6 +24,8 @@ final class Native {
 
     static native void nodeRegisterBlock(long node, byte[] id, long region, long offset, long length);
 
+    static native void nodeRegisterSegmented(long node, byte[] id, long region, long[] bounds);
+
     static native boolean nodeRemoveBlock(long node, byte[] id);
 
     static native long[] nodeStats(long node);

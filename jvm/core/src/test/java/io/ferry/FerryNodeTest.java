@@ -116,6 +116,32 @@ public class FerryNodeTest {
     }
 
     @Test
+    public void runsOfSegmentsArriveAsOneBlock() {
+        byte[] data = randomBytes(4, 90_000);
+        ByteBuffer direct = ByteBuffer.allocateDirect(data.length);
+        direct.put(data).flip();
+        Region region = server.registerBuffer(direct);
+        byte[] map = id("map");
+        server.registerSegmentedBlock(map, region, new long[] {0, 1000, 1000, 60_000, 90_000});
+
+        Object[] got = fetchAll(client, Collections.singletonList(FetchRequest.of(address,
+                FerryNode.segmentRunId(map, 1, 4), FerryNode.segmentRunId(map, 0, 1),
+                FerryNode.segmentRunId(map, 3, 5), FerryNode.segmentRunId(map, 4, 4))));
+        assertArrayEquals(Arrays.copyOfRange(data, 1000, 90_000), bytesOf(got[0]));
+        assertArrayEquals(Arrays.copyOfRange(data, 0, 1000), bytesOf(got[1]));
+        assertTrue(got[2] instanceof FerryPeerException);
+        assertTrue(((Throwable) got[2]).getMessage().contains("OutOfRange"));
+        assertTrue(got[3] instanceof FerryPeerException);
+        try {
+            server.registerSegmentedBlock(map, region, new long[] {10, 5});
+            fail("descending bounds accepted");
+        } catch (IllegalArgumentException expected) {
+            assertTrue(expected.getMessage().contains("ascending"));
+        }
+        assertTrue(server.removeBlock(map));
+    }
+
+    @Test
     public void unknownAndRevokedBlocksFailAlone() {
         Region region = server.registerBuffer(ByteBuffer.allocateDirect(100));
         server.registerBlock(id("gone"), region, 0, 100);
