@@ -84,6 +84,7 @@ submit default "$out/shuffle-jobs.jar" "${app_args[@]}"
 submit ferry \
   --jars "$ferry_jars" \
   --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
+  --conf spark.plugins=io.ferry.spark.FerryPlugin \
   "$out/shuffle-jobs.jar" "${app_args[@]}" io.ferry.spark.FerryShuffleManager
 
 echo "== checks"

@@ -5,6 +5,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.spark.ShuffleDependency;
 import org.apache.spark.SparkConf;
 import org.apache.spark.TaskContext;
+import org.apache.spark.io.CompressionCodec$;
+import org.apache.spark.shuffle.BaseShuffleHandle;
+import org.apache.spark.shuffle.IndexShuffleBlockResolver;
 import org.apache.spark.shuffle.ShuffleBlockResolver;
 import org.apache.spark.shuffle.ShuffleHandle;
 import org.apache.spark.shuffle.ShuffleManager;
@@ -17,22 +20,23 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Ferry's Spark {@code ShuffleManager}: {@code spark.shuffle.manager=io.ferry.spark.FerryShuffleManager}.
+ * Ferry's Spark {@code ShuffleManager}: {@code spark.shuffle.manager=io.ferry.spark.FerryShuffleManager}
+ * with {@code spark.plugins=io.ferry.spark.FerryPlugin}.
  *
- * <p>For now every call is passed through to Spark's own {@link SortShuffleManager}, so the map side
- * writes Spark's sort-based data and index files and the reduce side still reads them through
- * Spark's block transfer. The Ferry reader replaces {@link #getReader} next (see NOTES.md beside
- * this module).
+ * <p>The map side is Spark's own sort-based shuffle ({@link SortShuffleManager}): the same writers,
+ * data and index files; a committed map output is then served by the executor's Ferry node. The
+ * reduce side reads through {@link FerryShuffleReader}. Without the plugin (no Ferry node in this
+ * process) and for push-based merged shuffles, every call passes through to Spark's own manager.
  *
  * <p>Built against Spark 4.2.0 (Scala 2.13), whose {@link ShuffleManager} still declares
  * {@link #shuffleBlockResolver}. Spark 4.3 moved that method to a sub-interface,
  * {@code BlockingShuffleManager}, and accepts only those as {@code spark.shuffle.manager}: see
  * NOTES.md.
  *
- * <p>Spark instantiates it once per process (driver and each executor), through the public
- * {@code (SparkConf, boolean isDriver)} constructor. Calls can come from RPC threads at any time
- * after construction (unregisterShuffle included), so the delegate is final and created here, and
- * {@link #stop} is idempotent.
+ * <p>Spark instantiates it once per process (driver and each executor), after the plugins, through
+ * the public {@code (SparkConf, boolean isDriver)} constructor. Calls can come from RPC threads at
+ * any time after construction (unregisterShuffle included), so the delegate is final and created
+ * here, and {@link #stop} is idempotent.
  */
 public final class FerryShuffleManager implements ShuffleManager {
     private static final Logger LOG = LoggerFactory.getLogger(FerryShuffleManager.class);
@@ -42,18 +46,34 @@ public final class FerryShuffleManager implements ShuffleManager {
 
     private final SortShuffleManager delegate;
     private final boolean isDriver;
+    private final boolean batchFetchCapable;
     private final AtomicBoolean stopped = new AtomicBoolean();
 
     public FerryShuffleManager(SparkConf conf, boolean isDriver) {
         this.isDriver = isDriver;
         this.delegate = new SortShuffleManager(conf);
-        LOG.info("{} ({}, pass-through to {})", START_LOG_PREFIX, isDriver ? "driver" : "executor",
-                SortShuffleManager.class.getName());
+        this.batchFetchCapable = batchFetchCapable(conf);
+        String mode = isDriver ? "driver"
+                : ExecutorRuntime.current() != null ? "executor, Ferry reader"
+                : "executor, no FerryPlugin in spark.plugins: pass-through to " + SortShuffleManager.class.getName();
+        LOG.info("{} ({})", START_LOG_PREFIX, mode);
     }
 
     /** The constructor Spark falls back to when it does not pass isDriver. */
     public FerryShuffleManager(SparkConf conf) {
         this(conf, false);
+    }
+
+    /**
+     * Whether the settings let a run of reduce partitions be deserialized as one stream, as
+     * Spark's BlockStoreShuffleReader decides (the codec can concatenate, no IO encryption).
+     */
+    private static boolean batchFetchCapable(SparkConf conf) {
+        boolean compressed = conf.getBoolean("spark.shuffle.compress", true);
+        boolean codecConcatenates = !compressed || CompressionCodec$.MODULE$
+                .supportsConcatenationOfSerializedStreams(CompressionCodec$.MODULE$.createCodec(conf));
+        return codecConcatenates && !conf.getBoolean("spark.shuffle.useOldFetchProtocol", false)
+                && !conf.getBoolean("spark.io.encryption.enabled", false);
     }
 
     /** Whether Spark created this instance in the driver. */
@@ -69,24 +89,47 @@ public final class FerryShuffleManager implements ShuffleManager {
     @Override
     public <K, V> ShuffleWriter<K, V> getWriter(ShuffleHandle handle, long mapId, TaskContext context,
             ShuffleWriteMetricsReporter metrics) {
-        return delegate.getWriter(handle, mapId, context, metrics);
+        ShuffleWriter<K, V> writer = delegate.getWriter(handle, mapId, context, metrics);
+        ExecutorRuntime runtime = ExecutorRuntime.current();
+        if (runtime == null) {
+            return writer;
+        }
+        return new ServingShuffleWriter<>(writer, runtime, resolver(), handle.shuffleId(), mapId);
     }
 
     @Override
     public <K, C> ShuffleReader<K, C> getReader(ShuffleHandle handle, int startPartition, int endPartition,
             TaskContext context, ShuffleReadMetricsReporter metrics) {
-        return delegate.getReader(handle, startPartition, endPartition, context, metrics);
+        return getReader(handle, 0, Integer.MAX_VALUE, startPartition, endPartition, context, metrics);
     }
 
     @Override
+    @SuppressWarnings("unchecked")
     public <K, C> ShuffleReader<K, C> getReader(ShuffleHandle handle, int startMapIndex, int endMapIndex,
             int startPartition, int endPartition, TaskContext context, ShuffleReadMetricsReporter metrics) {
-        return delegate.getReader(handle, startMapIndex, endMapIndex, startPartition, endPartition, context,
-                metrics);
+        ExecutorRuntime runtime = ExecutorRuntime.current();
+        BaseShuffleHandle<K, ?, C> base = (BaseShuffleHandle<K, ?, C>) handle;
+        if (runtime == null || base.dependency().isShuffleMergeFinalizedMarked()) {
+            return delegate.getReader(handle, startMapIndex, endMapIndex, startPartition, endPartition, context,
+                    metrics);
+        }
+        boolean batchFetch = batchFetchCapable && SortShuffleManager.canUseBatchFetch(startPartition, endPartition,
+                context) && base.dependency().serializer().supportsRelocationOfSerializedObjects();
+        return new FerryShuffleReader<>(base, startMapIndex, endMapIndex, startPartition, endPartition, context,
+                metrics, runtime, resolver(), batchFetch, () -> delegate.getReader(handle, startMapIndex, endMapIndex,
+                        startPartition, endPartition, context, metrics));
+    }
+
+    private IndexShuffleBlockResolver resolver() {
+        return delegate.shuffleBlockResolver();
     }
 
     @Override
     public boolean unregisterShuffle(int shuffleId) {
+        ExecutorRuntime runtime = ExecutorRuntime.current();
+        if (runtime != null) {
+            runtime.forgetShuffle(shuffleId);
+        }
         return delegate.unregisterShuffle(shuffleId);
     }
 

@@ -1,0 +1,55 @@
+package io.ferry.spark;
+
+import java.net.InetSocketAddress;
+import java.util.Map;
+
+import org.apache.spark.SparkEnv;
+import org.apache.spark.api.plugin.ExecutorPlugin;
+import org.apache.spark.api.plugin.PluginContext;
+import org.apache.spark.storage.BlockManagerId;
+import org.apache.spark.util.Utils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.ferry.FerryNode;
+
+/**
+ * The executor's side of {@link FerryPlugin}: starts this executor's Ferry node, serving on the
+ * executor's block manager host at a free port, and registers the endpoint with the driver. Spark starts
+ * plugins before the shuffle manager, so the node is there when the first task runs.
+ */
+final class FerryExecutorPlugin implements ExecutorPlugin {
+    private static final Logger LOG = LoggerFactory.getLogger(FerryExecutorPlugin.class);
+
+    @Override
+    public void init(PluginContext context, Map<String, String> extraConf) {
+        FerryNode node = FerrySparkSettings.createNode(context.conf());
+        try {
+            String host = advertisedHost();
+            InetSocketAddress bound = node.serve(new InetSocketAddress(host, 0));
+            String hostPort = host + ":" + bound.getPort();
+            context.ask(EndpointMessages.register(context.executorID(), hostPort));
+            ExecutorRuntime.start(new ExecutorRuntime(node, context));
+            LOG.info("Ferry node of executor {} serving at {}; settings {}", context.executorID(), hostPort,
+                    FerrySparkSettings.describe(context.conf()));
+        } catch (Exception e) {
+            node.close();
+            throw new IllegalStateException("Ferry could not start on executor " + context.executorID(), e);
+        }
+    }
+
+    /**
+     * The host the executor's block manager advertises (Spark initializes it before plugins), so
+     * Ferry is reached where Spark's own transport is; PluginContext.hostname() is null on
+     * executors, whose RPC environment has no address.
+     */
+    private static String advertisedHost() {
+        BlockManagerId id = SparkEnv.get().blockManager().blockManagerId();
+        return id != null ? id.host() : Utils.localHostName();
+    }
+
+    @Override
+    public void shutdown() {
+        ExecutorRuntime.stop();
+    }
+}
