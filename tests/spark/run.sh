@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Real Spark shuffle jobs on local-cluster[2,1,1024] with host-local disk reads off: reduceByKey,
-# groupByKey, sortByKey, join; with FERRY_SPARK_SQL=1 also three DataFrame jobs with adaptive query
-# execution (coalesced, local and skew-split shuffle reads; about 25 s more per run on 2 cores).
+# groupByKey, sortByKey, join, records of 2 MiB in a 144 MiB reduce partition, reduceByKey with an
+# executor killed mid-shuffle, and (unless FERRY_SPARK_SQL=0) three DataFrame jobs with adaptive
+# query execution (coalesced, local and skew-split shuffle reads).
 # Runs them twice with spark-submit: Spark's default shuffle, then
-# spark.shuffle.manager=io.ferry.spark.FerryShuffleManager with the ferry-spark and ferry-core jars.
-# Fails unless every job's checksum is the same in both runs and the second run really used
-# FerryShuffleManager (the app checks the driver's and every executor's SparkEnv; this script also
-# finds the manager's start line in the driver's and the executors' logs).
+# spark.shuffle.manager=io.ferry.spark.FerryShuffleManager + spark.plugins=io.ferry.spark.FerryPlugin
+# with the ferry-spark and ferry-core jars and spark.authenticate on; then once with a bad
+# spark.ferry.* value, which must fail at start-up naming the key.
+# Fails unless every job's checksum and read metrics (records, bytes) are the same in both runs,
+# the second run really used FerryShuffleManager (the app checks the driver's and every executor's
+# SparkEnv; this script also finds the manager's start line in the logs), every remote byte went
+# through the executors' Ferry nodes, and a peer without the application's secret was refused.
 #
 # Installs Spark itself (tests/spark/setup.sh) and builds the jars with Gradle. Loopback only.
 # Output and logs: $FERRY_SPARK_OUT (default build/spark-test).
@@ -35,10 +39,10 @@ done
 export SPARK_HOME=$out/spark-home
 
 app_args=()
-jobs=4
-if [[ "${FERRY_SPARK_SQL:-0}" == 1 ]]; then
+jobs=6
+if [[ "${FERRY_SPARK_SQL:-1}" == 1 ]]; then
   app_args+=(--sql)
-  jobs=7
+  jobs=9
 fi
 
 echo "== building ferry-spark and ferry-core jars (Gradle)"
@@ -48,7 +52,7 @@ ferry_jars=$(ls "$root"/jvm/spark/build/libs/ferry-spark-*.jar "$root"/jvm/core/
 echo "ferry jars: $ferry_jars"
 
 echo "== compiling the test application against \$SPARK_HOME/jars"
-javac --release 17 -Xlint:all,-path -Werror -cp "$SPARK_HOME/jars/*" -d "$out/app-classes" \
+javac --release 17 -Xlint:all,-path -Werror -cp "$SPARK_HOME/jars/*:${ferry_jars//,/:}" -d "$out/app-classes" \
   $(find tests/spark/app -name '*.java')
 jar --create --file "$out/shuffle-jobs.jar" -C "$out/app-classes" .
 
@@ -85,7 +89,23 @@ submit ferry \
   --jars "$ferry_jars" \
   --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
   --conf spark.plugins=io.ferry.spark.FerryPlugin \
+  --conf spark.authenticate=true \
+  --conf spark.authenticate.secret=ferry-test-secret \
   "$out/shuffle-jobs.jar" "${app_args[@]}" io.ferry.spark.FerryShuffleManager
+
+echo "== run: a bad spark.ferry.* value fails at start-up, naming the key"
+if "$SPARK_HOME/bin/spark-submit" --master 'local-cluster[1,1,1024]' --class io.ferry.spark.test.ShuffleJobs \
+  --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
+  --jars "$ferry_jars" --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
+  --conf spark.plugins=io.ferry.spark.FerryPlugin --conf spark.ferry.pool.bytes=plenty \
+  "$out/shuffle-jobs.jar" >"$out/badconfig.out" 2>"$out/badconfig.log"; then
+  echo "FAIL: spark.ferry.pool.bytes=plenty was accepted" >&2
+  exit 1
+fi
+grep -m1 'spark.ferry.pool.bytes' "$out/badconfig.log" || {
+  echo "FAIL: the start-up error does not name spark.ferry.pool.bytes; see $out/badconfig.log" >&2
+  exit 1
+}
 
 echo "== checks"
 fail=0
@@ -99,6 +119,17 @@ if ! diff -u "$out/default.checksums" "$out/ferry.checksums"; then
   echo "FAIL: checksums differ between the default shuffle and FerryShuffleManager" >&2
   fail=1
 fi
+# Records and bytes read per job (local plus remote) do not depend on the shuffle transport.
+if ! diff -u <(grep '^READ_METRICS ' "$out/default.out") <(grep '^READ_METRICS ' "$out/ferry.out"); then
+  echo "FAIL: shuffle read metrics differ between the default shuffle and FerryShuffleManager" >&2
+  fail=1
+fi
+for line in FERRY_BYTES_FETCHED FERRY_AUTH; do
+  grep -q "^$line " "$out/ferry.out" || {
+    echo "FAIL: no $line line from the ferry run" >&2
+    fail=1
+  }
+done
 grep -q '^SHUFFLE_MANAGER driver=io.ferry.spark.FerryShuffleManager ' "$out/ferry.out" || {
   echo "FAIL: the ferry run did not report FerryShuffleManager" >&2
   fail=1

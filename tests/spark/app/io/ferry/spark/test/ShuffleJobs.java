@@ -8,13 +8,18 @@ import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.zip.CRC32;
 
 import org.apache.spark.HashPartitioner;
+import org.apache.spark.ShuffleDependency;
 import org.apache.spark.SparkConf;
+import org.apache.spark.SparkContext;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.executor.ShuffleReadMetrics;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.sql.Dataset;
@@ -54,8 +59,9 @@ public final class ShuffleJobs {
         boolean withSql = arguments.remove("--sql");
         String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
+        boolean ferry = FERRY_MANAGER.equals(expectedManager);
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
-            RemoteReads reads = new RemoteReads();
+            ShuffleReads reads = new ShuffleReads();
             sc.sc().addSparkListener(reads);
             waitForExecutors(sc, 2, 120_000);
             checkShuffleManagers(sc, expectedManager);
@@ -87,11 +93,69 @@ public final class ShuffleJobs {
                 sqlJobs(spark, reads);
             }
 
-            System.out.println("REMOTE_BYTES_READ " + reads.total.get());
-            if (reads.total.get() <= 0) {
+            System.out.println("REMOTE_BYTES_READ " + reads.remoteBytes.get());
+            if (reads.remoteBytes.get() <= 0) {
                 throw new IllegalStateException("no shuffle bytes were read remotely: the jobs did not cross executors");
             }
+            if (ferry) {
+                long fetched = FerryChecks.bytesFetched(sc);
+                System.out.println("FERRY_BYTES_FETCHED " + fetched);
+                if (fetched != reads.remoteBytes.get()) {
+                    throw new IllegalStateException("Ferry fetched " + fetched + " bytes but Spark counted "
+                            + reads.remoteBytes.get() + " remote shuffle bytes: not every remote read went through Ferry");
+                }
+                if (conf.getBoolean("spark.authenticate", false)) {
+                    JavaPairRDD<Integer, Long> shuffled = data.partitionBy(new HashPartitioner(4));
+                    shuffled.count();
+                    int shuffleId = ((ShuffleDependency<?, ?, ?>) shuffled.rdd().dependencies().head()).shuffleId();
+                    FerryChecks.authentication(shuffleId, 4, conf.get("spark.authenticate.secret"));
+                }
+            }
+
+            job(reads, "largeRecords", () -> largeRecords(sc));
+
+            String expected = reads.checksums.get("reduceByKey");
+            job(reads, "reduceByKeyExecutorKilled", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)
+                    .mapPartitionsWithIndex((index, it) -> {
+                        TaskContext task = TaskContext.get();
+                        if (index == 0 && task.attemptNumber() == 0 && task.stageAttemptNumber() == 0) {
+                            Thread.sleep(500); // let the other executor's reducers start fetching from this one
+                            Runtime.getRuntime().halt(137); // dies like a SIGKILLed executor
+                        }
+                        return it;
+                    }, true).mapToPair(kv -> kv)));
+            if (!expected.equals(reads.checksums.get("reduceByKeyExecutorKilled"))) {
+                throw new IllegalStateException("with an executor killed mid-shuffle the result changed");
+            }
+            System.err.println("executor killed mid-shuffle: " + reads.fetchFailures.get() + " fetch failures, "
+                    + "same result");
         }
+    }
+
+    static final String FERRY_MANAGER = "io.ferry.spark.FerryShuffleManager";
+
+    /**
+     * Records larger than a Ferry buffer (2 MiB each, 1 MiB buffers) and one reduce partition of
+     * 144 MiB, each map's share 72 MiB: one block that streams through the bounded pool.
+     */
+    static String largeRecords(JavaSparkContext sc) {
+        int recordsPerMap = 36;
+        int recordBytes = 2 << 20;
+        JavaPairRDD<Integer, byte[]> big = sc.parallelize(List.of(0, 1), 2).flatMapToPair(map -> {
+            Random random = new Random(map);
+            List<Tuple2<Integer, byte[]>> out = new ArrayList<>();
+            for (int i = 0; i < recordsPerMap; i++) {
+                byte[] value = new byte[recordBytes];
+                random.nextBytes(value);
+                out.add(new Tuple2<>(0, value));
+            }
+            return out.iterator();
+        });
+        return unordered(big.partitionBy(new HashPartitioner(2)).mapValues(value -> {
+            CRC32 crc = new CRC32();
+            crc.update(value);
+            return crc.getValue() * 31 + value.length;
+        }));
     }
 
     /**
@@ -100,7 +164,7 @@ public final class ShuffleJobs {
      * partial partitions (skew-join splits): the 7-argument ShuffleManager.getReader. Each job
      * checks that AQE really planned the read it is meant to exercise.
      */
-    static void sqlJobs(SparkSession spark, RemoteReads reads) throws Exception {
+    static void sqlJobs(SparkSession spark, ShuffleReads reads) throws Exception {
         spark.conf().set("spark.sql.adaptive.enabled", "true");
         spark.conf().set("spark.sql.shuffle.partitions", "24");
         spark.conf().set("spark.sql.adaptive.coalescePartitions.minPartitionSize", "1");
@@ -238,14 +302,30 @@ public final class ShuffleJobs {
         String run() throws Exception;
     }
 
-    static void job(RemoteReads reads, String name, Job job) throws Exception {
-        long before = reads.total.get();
+    /**
+     * Runs a job, prints its checksum and, unless tasks failed, its read metrics (records and
+     * bytes read, the same whatever the shuffle manager; the split local/remote is not).
+     */
+    static void job(ShuffleReads reads, String name, Job job) throws Exception {
+        reads.drain();
+        long[] before = reads.snapshot();
         long start = System.nanoTime();
         String checksum = job.run();
         long ms = (System.nanoTime() - start) / 1_000_000;
+        reads.drain();
+        reads.checksums.put(name, checksum);
         System.out.println("CHECKSUM " + name + " " + checksum);
-        System.err.printf("job %s: %d ms, %d shuffle bytes read remotely so far (+%d)%n", name, ms,
-                reads.total.get(), reads.total.get() - before);
+        long[] after = reads.snapshot();
+        long records = after[0] - before[0];
+        long bytes = after[1] - before[1];
+        if (after[5] == before[5]) {
+            System.out.println("READ_METRICS " + name + " records=" + records + " bytes=" + bytes);
+        }
+        System.err.printf("job %s: %d ms; read %d records, %d bytes (%d remote in %d blocks), fetch wait %d ms%n",
+                name, ms, records, bytes, after[2] - before[2], after[3] - before[3], after[4] - before[4]);
+        if (records <= 0 || bytes <= 0) {
+            throw new IllegalStateException("job " + name + ": no shuffle read metrics");
+        }
     }
 
     static void waitForExecutors(JavaSparkContext sc, int executors, long timeoutMs) throws InterruptedException {
@@ -297,16 +377,44 @@ public final class ShuffleJobs {
         }
     }
 
-    /** Sums shuffle bytes that reduce tasks fetched from other executors. */
-    static final class RemoteReads extends SparkListener implements Serializable {
+    /** Sums the shuffle read metrics of finished tasks, as the Spark UI and REST API show them. */
+    static final class ShuffleReads extends SparkListener implements Serializable {
         private static final long serialVersionUID = 1L;
-        final AtomicLong total = new AtomicLong();
+        final AtomicLong records = new AtomicLong();
+        final AtomicLong bytes = new AtomicLong();
+        final AtomicLong remoteBytes = new AtomicLong();
+        final AtomicLong remoteBlocks = new AtomicLong();
+        final AtomicLong fetchWaitMs = new AtomicLong();
+        final AtomicLong failedTasks = new AtomicLong();
+        final AtomicLong fetchFailures = new AtomicLong();
+        final Map<String, String> checksums = new java.util.concurrent.ConcurrentHashMap<>();
 
         @Override
         public void onTaskEnd(SparkListenerTaskEnd taskEnd) {
-            if (taskEnd.taskMetrics() != null) {
-                total.addAndGet(taskEnd.taskMetrics().shuffleReadMetrics().remoteBytesRead());
+            if (!(taskEnd.reason() instanceof org.apache.spark.Success$)) {
+                failedTasks.incrementAndGet();
+                if (taskEnd.reason() instanceof org.apache.spark.FetchFailed) {
+                    fetchFailures.incrementAndGet();
+                }
             }
+            if (taskEnd.taskMetrics() != null) {
+                ShuffleReadMetrics read = taskEnd.taskMetrics().shuffleReadMetrics();
+                records.addAndGet(read.recordsRead());
+                bytes.addAndGet(read.totalBytesRead());
+                remoteBytes.addAndGet(read.remoteBytesRead());
+                remoteBlocks.addAndGet(read.remoteBlocksFetched());
+                fetchWaitMs.addAndGet(read.fetchWaitTime());
+            }
+        }
+
+        /** Waits until the listener has seen every event posted so far (Spark delivers them asynchronously). */
+        void drain() throws java.util.concurrent.TimeoutException {
+            SparkContext.getOrCreate().listenerBus().waitUntilEmpty();
+        }
+
+        long[] snapshot() {
+            return new long[] {records.get(), bytes.get(), remoteBytes.get(), remoteBlocks.get(), fetchWaitMs.get(),
+                failedTasks.get()};
         }
     }
 }

@@ -13,6 +13,7 @@ import org.apache.spark.InterruptibleIterator;
 import org.apache.spark.ShuffleDependency;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
+import org.apache.spark.network.buffer.ManagedBuffer;
 import org.apache.spark.serializer.SerializerInstance;
 import org.apache.spark.serializer.SerializerManager;
 import org.apache.spark.shuffle.BaseShuffleHandle;
@@ -140,14 +141,13 @@ final class FerryShuffleReader<K, C> implements ShuffleReader<K, C> {
             while (blocks.hasNext()) {
                 Tuple3<BlockId, Object, Object> block = blocks.next();
                 ShuffleBlockId id = (ShuffleBlockId) block._1();
-                long size = (Long) block._2();
                 int mapIndex = (Integer) block._3();
                 MapOutputPiece last = pieces.isEmpty() ? null : pieces.get(pieces.size() - 1);
                 if (batchFetch && last != null && last.mapId == id.mapId()) {
-                    pieces.set(pieces.size() - 1, last.through(id.reduceId(), size));
+                    pieces.set(pieces.size() - 1, last.through(id.reduceId()));
                 } else {
                     pieces.add(new MapOutputPiece(next._1(), shuffleId, id.mapId(), mapIndex, id.reduceId(),
-                            id.reduceId() + 1, size));
+                            id.reduceId() + 1));
                 }
             }
         }
@@ -239,9 +239,10 @@ final class FerryShuffleReader<K, C> implements ShuffleReader<K, C> {
                 reportWait();
             } else if (local.hasNext()) {
                 piece = local.next();
-                input = resolver.getBlockData(piece.sparkBlockId(), Option.empty()).createInputStream();
+                ManagedBuffer data = resolver.getBlockData(piece.sparkBlockId(), Option.empty());
+                input = data.createInputStream();
                 metrics.incLocalBlocksFetched(1);
-                metrics.incLocalBytesRead(piece.size);
+                metrics.incLocalBytesRead(data.size());
             } else {
                 finish();
                 return false;
@@ -307,7 +308,7 @@ final class FerryShuffleReader<K, C> implements ShuffleReader<K, C> {
             }
             LOG.warn("shuffle read of {} failed: {}", failed, e.toString());
             return sneaky(new FetchFailedException(failed.address, failed.shuffleId, failed.mapId, failed.mapIndex,
-                    failed.startReduce, "Ferry: " + e.getMessage(), e));
+                    failed.startReduce, e.getMessage(), e));
         }
     }
 

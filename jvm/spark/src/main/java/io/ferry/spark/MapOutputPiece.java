@@ -13,23 +13,19 @@ final class MapOutputPiece {
     final int mapIndex;
     final int startReduce;
     final int endReduce;
-    /** Spark's size estimate, for metrics of local reads only. */
-    final long size;
 
-    MapOutputPiece(BlockManagerId address, int shuffleId, long mapId, int mapIndex, int startReduce, int endReduce,
-            long size) {
+    MapOutputPiece(BlockManagerId address, int shuffleId, long mapId, int mapIndex, int startReduce, int endReduce) {
         this.address = address;
         this.shuffleId = shuffleId;
         this.mapId = mapId;
         this.mapIndex = mapIndex;
         this.startReduce = startReduce;
         this.endReduce = endReduce;
-        this.size = size;
     }
 
     /** This piece extended to reduce partition {@code reduceId}, as Spark's batch fetch merges them. */
-    MapOutputPiece through(int reduceId, long moreBytes) {
-        return new MapOutputPiece(address, shuffleId, mapId, mapIndex, startReduce, reduceId + 1, size + moreBytes);
+    MapOutputPiece through(int reduceId) {
+        return new MapOutputPiece(address, shuffleId, mapId, mapIndex, startReduce, reduceId + 1);
     }
 
     /** Spark's id for these bytes, which decides how they are decompressed and decrypted. */

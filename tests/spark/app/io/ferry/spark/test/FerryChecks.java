@@ -1,0 +1,109 @@
+package io.ferry.spark.test;
+
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import org.apache.spark.SparkEnv;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.storage.BlockId;
+import org.apache.spark.storage.BlockManagerId;
+import org.apache.spark.storage.ShuffleBlockId;
+
+import io.ferry.FerryAuthenticationException;
+import io.ferry.FerryNode;
+import io.ferry.FetchRequest;
+import io.ferry.FetchResult;
+import io.ferry.FetchStream;
+import io.ferry.NodeStats;
+import io.ferry.spark.FerryPlugin;
+import io.ferry.spark.ShuffleBlocks;
+import scala.Tuple2;
+import scala.Tuple3;
+import scala.collection.Iterator;
+import scala.collection.Seq;
+
+/** Checks only a run with Ferry's shuffle makes (kept apart so the default run never loads Ferry). */
+final class FerryChecks {
+    private FerryChecks() {}
+
+    /** Bytes the executors' Ferry nodes fetched, asked of each executor by running tasks there. */
+    static long bytesFetched(JavaSparkContext sc) {
+        List<Integer> slices = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            slices.add(i);
+        }
+        Map<String, Long> fetched = new TreeMap<>();
+        for (int attempt = 0; attempt < 10 && fetched.size() < 2; attempt++) {
+            for (Tuple2<String, Long> seen : sc.parallelize(slices, slices.size()).map(i -> {
+                Thread.sleep(50); // spread the tasks over both executors
+                NodeStats stats = FerryPlugin.executorStats();
+                if (stats == null) {
+                    throw new IllegalStateException("executor " + SparkEnv.get().executorId() + " has no Ferry node");
+                }
+                return new Tuple2<>(SparkEnv.get().executorId(), stats.bytesFetched());
+            }).collect()) {
+                fetched.merge(seen._1(), seen._2(), Math::max);
+            }
+        }
+        System.err.println("Ferry bytes fetched by executor: " + fetched);
+        return fetched.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    /**
+     * With spark.authenticate on, an executor's Ferry endpoint serves a map output of shuffle
+     * {@code shuffleId} (of {@code partitions} reduce partitions) only to a peer holding the
+     * application's secret.
+     */
+    static void authentication(int shuffleId, int partitions, String secret) {
+        Iterator<Tuple2<BlockManagerId, Seq<Tuple3<BlockId, Object, Object>>>> located = SparkEnv.get()
+                .mapOutputTracker().getMapSizesByExecutorId(shuffleId, 0, Integer.MAX_VALUE, 0, partitions);
+        Tuple2<BlockManagerId, Seq<Tuple3<BlockId, Object, Object>>> first = located.next();
+        ShuffleBlockId block = (ShuffleBlockId) first._2().head()._1();
+        String hostPort = FerryPlugin.endpoints().get(first._1().executorId());
+        int colon = hostPort.lastIndexOf(':');
+        InetSocketAddress endpoint = new InetSocketAddress(hostPort.substring(0, colon),
+                Integer.parseInt(hostPort.substring(colon + 1)));
+        byte[] id = ShuffleBlocks.partitions(shuffleId, block.mapId(), block.reduceId(), block.reduceId() + 1);
+
+        expectRefused(Collections.emptyMap(), endpoint, id, "no secret");
+        expectRefused(Collections.singletonMap("ferry.auth.secret", secret + "-forged"), endpoint, id, "a wrong secret");
+        long served = fetch(Collections.singletonMap("ferry.auth.secret", secret), endpoint, id);
+        if (served <= 0) {
+            throw new IllegalStateException("the application's secret was not served " + block);
+        }
+        System.out.println("FERRY_AUTH refused without the secret and with a wrong one; served " + served
+                + " bytes of " + block.name() + " with it");
+    }
+
+    private static void expectRefused(Map<String, String> settings, InetSocketAddress endpoint, byte[] id,
+            String what) {
+        try {
+            long served = fetch(settings, endpoint, id);
+            throw new IllegalStateException("a peer with " + what + " was served " + served + " bytes");
+        } catch (FerryAuthenticationException expected) {
+            System.err.println("peer with " + what + " refused: " + expected.getMessage());
+        }
+    }
+
+    /** Fetches one block; returns its length or throws its failure. */
+    private static long fetch(Map<String, String> settings, InetSocketAddress endpoint, byte[] id) {
+        try (FerryNode node = FerryNode.create(settings);
+                FetchStream stream = node.fetch(Collections.singletonList(FetchRequest.of(endpoint, id)))) {
+            long bytes = 0;
+            FetchResult result;
+            while ((result = stream.next()) != null) {
+                if (result.failure() != null) {
+                    throw result.failure();
+                }
+                try (var chunk = result.chunk()) {
+                    bytes += chunk.data().remaining();
+                }
+            }
+            return bytes;
+        }
+    }
+}
