@@ -1,0 +1,81 @@
+package io.ferry.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import org.apache.spark.HashPartitioner;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+
+import scala.Tuple2;
+
+/**
+ * A shuffle-heavy Spark job for benches/spark-job/run.sh: generates {@code <megabytes>} MiB of
+ * (long key, 100-byte value) records in {@code <maps>} map tasks, then sorts them by key and groups
+ * them by a coarser key, each into {@code <reducers>} partitions. Prints one
+ * {@code RESULT <job> <ms> <records> <checksum>} line per job and the shuffle bytes read.
+ */
+public final class SparkJobBench {
+    static final int VALUE_BYTES = 100;
+
+    public static void main(String[] args) throws Exception {
+        int megabytes = Integer.parseInt(args[0]);
+        int maps = Integer.parseInt(args[1]);
+        int reducers = Integer.parseInt(args[2]);
+        long records = (long) megabytes * (1 << 20) / (VALUE_BYTES + 8);
+        long perMap = records / maps;
+        try (JavaSparkContext sc = new JavaSparkContext(new SparkConf().setAppName("ferry-spark-job-bench"))) {
+            List<Integer> slices = new ArrayList<>();
+            for (int i = 0; i < maps; i++) {
+                slices.add(i);
+            }
+            JavaPairRDD<Long, byte[]> data = sc.parallelize(slices, maps).flatMapToPair(slice -> {
+                Random random = new Random(slice);
+                return new java.util.Iterator<Tuple2<Long, byte[]>>() {
+                    long left = perMap;
+
+                    @Override
+                    public boolean hasNext() {
+                        return left > 0;
+                    }
+
+                    @Override
+                    public Tuple2<Long, byte[]> next() {
+                        left--;
+                        byte[] value = new byte[VALUE_BYTES];
+                        random.nextBytes(value);
+                        return new Tuple2<>(random.nextLong(), value);
+                    }
+                };
+            });
+
+            long start = System.nanoTime();
+            Tuple2<Long, Long> sorted = data.sortByKey(true, reducers)
+                    .map(kv -> new Tuple2<>(1L, kv._1() ^ kv._2()[0]))
+                    .fold(new Tuple2<>(0L, 0L), (a, b) -> new Tuple2<>(a._1() + b._1(), a._2() + b._2()));
+            report("sort", start, sorted);
+
+            start = System.nanoTime();
+            Tuple2<Long, Long> grouped = data.mapToPair(kv -> new Tuple2<>(kv._1() & 0xFFFF, kv._2()))
+                    .groupByKey(new HashPartitioner(reducers))
+                    .map(kv -> {
+                        long n = 0;
+                        long sum = 0;
+                        for (byte[] value : kv._2()) {
+                            n++;
+                            sum += value[1];
+                        }
+                        return new Tuple2<>(n, kv._1() * 31 + sum);
+                    })
+                    .fold(new Tuple2<>(0L, 0L), (a, b) -> new Tuple2<>(a._1() + b._1(), a._2() + b._2()));
+            report("groupBy", start, grouped);
+        }
+    }
+
+    static void report(String job, long start, Tuple2<Long, Long> result) {
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        System.out.println("RESULT " + job + " " + ms + " " + result._1() + " " + Long.toHexString(result._2()));
+    }
+}
