@@ -4,7 +4,8 @@
 # local-cluster[2,1,2048] with host-local disk reads off, so reducers fetch across executors.
 # Runs ROUNDS (default 2) rounds, each the default shuffle then Ferry (order alternating per round),
 # checks both give the same results, and takes each side's best wall time per job.
-# Writes benches/results/spark-job.json and prints the ratio Ferry/default (target: <= 0.9).
+# Writes $SPARK_JOB_JSON (default benches/results/spark-job.json) and prints the ratio
+# Ferry/default (target: <= 0.9).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -13,6 +14,7 @@ megabytes=${MEGABYTES:-1024}
 rounds=${ROUNDS:-2}
 maps=${MAPS:-16}
 reducers=${REDUCERS:-16}
+json=${SPARK_JOB_JSON:-benches/results/spark-job.json}
 
 setup_report=$(bash tests/spark/setup.sh)
 spark_home=$(sed -n 's/^SPARK_HOME=//p' <<< "$setup_report")
@@ -23,7 +25,7 @@ ferry_jars=$(ls jvm/spark/build/libs/ferry-spark-*.jar jvm/core/build/libs/ferry
 
 out=build/spark-job-bench
 rm -rf "$out"
-mkdir -p "$out/classes" "$out/spark-home" benches/results
+mkdir -p "$out/classes" "$out/spark-home" "$(dirname "$json")"
 for entry in "$spark_home"/*; do
   [[ "$(basename "$entry")" == work ]] || ln -s "$entry" "$out/spark-home/"
 done
@@ -58,9 +60,9 @@ for ((round = 1; round <= rounds; round++)); do
   fi
 done
 
-python3 - "$out/results" "$megabytes" "$rounds" "bash benches/spark-job/run.sh (MEGABYTES=$megabytes ROUNDS=$rounds MAPS=$maps REDUCERS=$reducers)" <<'PY'
+python3 - "$out/results" "$json" "$megabytes" "$rounds" "bash benches/spark-job/run.sh (MEGABYTES=$megabytes ROUNDS=$rounds MAPS=$maps REDUCERS=$reducers)" <<'PY'
 import json, sys, datetime
-path, megabytes, rounds, command = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+path, json_path, megabytes, rounds, command = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 best, answers = {}, {}
 for line in open(path):
     _, label, job, ms, records, checksum = line.split()
@@ -86,5 +88,5 @@ json.dump({
     "machine": "2 vCPU VM, loopback, local-cluster[2,1,2048], ferry.provider auto (tcp here)",
     "megabytes": megabytes, "rounds": rounds, "best_of_rounds": jobs,
     "total_ratio": round(total_f / total_d, 3),
-}, open("benches/results/spark-job.json", "w"), indent=2)
+}, open(json_path, "w"), indent=2)
 PY
