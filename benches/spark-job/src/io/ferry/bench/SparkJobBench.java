@@ -3,11 +3,15 @@ package io.ferry.bench;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.spark.HashPartitioner;
 import org.apache.spark.SparkConf;
+import org.apache.spark.SparkContext;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
 
 import scala.Tuple2;
 
@@ -27,6 +31,7 @@ public final class SparkJobBench {
         long records = (long) megabytes * (1 << 20) / (VALUE_BYTES + 8);
         long perMap = records / maps;
         try (JavaSparkContext sc = new JavaSparkContext(new SparkConf().setAppName("ferry-spark-job-bench"))) {
+            sc.sc().addSparkListener(TASKS);
             List<Integer> slices = new ArrayList<>();
             for (int i = 0; i < maps; i++) {
                 slices.add(i);
@@ -74,8 +79,29 @@ public final class SparkJobBench {
         }
     }
 
-    static void report(String job, long start, Tuple2<Long, Long> result) {
+    static final TaskTimes TASKS = new TaskTimes();
+
+    static void report(String job, long start, Tuple2<Long, Long> result) throws Exception {
         long ms = (System.nanoTime() - start) / 1_000_000;
+        SparkContext.getOrCreate().listenerBus().waitUntilEmpty();
         System.out.println("RESULT " + job + " " + ms + " " + result._1() + " " + Long.toHexString(result._2()));
+        System.err.printf("%s: %d ms; tasks ran %d ms, of which shuffle fetch wait %d ms; %d MiB read remotely%n", job,
+                ms, TASKS.runMs.getAndSet(0), TASKS.fetchWaitMs.getAndSet(0), TASKS.remoteBytes.getAndSet(0) >> 20);
+    }
+
+    /** Task time and shuffle fetch wait, summed over all tasks (for the log: where the time went). */
+    static final class TaskTimes extends SparkListener {
+        final AtomicLong runMs = new AtomicLong();
+        final AtomicLong fetchWaitMs = new AtomicLong();
+        final AtomicLong remoteBytes = new AtomicLong();
+
+        @Override
+        public void onTaskEnd(SparkListenerTaskEnd end) {
+            if (end.taskMetrics() != null) {
+                runMs.addAndGet(end.taskMetrics().executorRunTime());
+                fetchWaitMs.addAndGet(end.taskMetrics().shuffleReadMetrics().fetchWaitTime());
+                remoteBytes.addAndGet(end.taskMetrics().shuffleReadMetrics().remoteBytesRead());
+            }
+        }
     }
 }
