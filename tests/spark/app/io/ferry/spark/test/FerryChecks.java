@@ -30,7 +30,11 @@ import scala.collection.Seq;
 final class FerryChecks {
     private FerryChecks() {}
 
-    /** Bytes the executors' Ferry nodes fetched, asked of each executor by running tasks there. */
+    /**
+     * Bytes the executors' Ferry nodes fetched, asked of each executor by running tasks there.
+     * Fails unless every pinned buffer is back in its pool (no reader leaked a chunk) and the pool
+     * stayed within its cap.
+     */
     static long bytesFetched(JavaSparkContext sc) {
         List<Integer> slices = new ArrayList<>();
         for (int i = 0; i < 16; i++) {
@@ -44,6 +48,10 @@ final class FerryChecks {
                 if (stats == null) {
                     throw new IllegalStateException("executor " + SparkEnv.get().executorId() + " has no Ferry node");
                 }
+                if (stats.poolInUseBytes() != 0 || stats.poolMappedBytes() > stats.poolCapacityBytes()) {
+                    throw new IllegalStateException("executor " + SparkEnv.get().executorId() + " pool: " + stats);
+                }
+                System.err.println("executor " + SparkEnv.get().executorId() + " Ferry node: " + stats);
                 return new Tuple2<>(SparkEnv.get().executorId(), stats.bytesFetched());
             }).collect()) {
                 fetched.merge(seen._1(), seen._2(), Math::max);
