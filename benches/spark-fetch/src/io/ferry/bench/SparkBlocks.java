@@ -72,7 +72,7 @@ final class SparkBlocks implements BlockDataManager {
         return service;
     }
 
-    /** What Netty runs on with this configuration: {@code spark.shuffle.io.mode} and the channel. */
+    /** What Netty runs on with this configuration: spark.shuffle.io.mode, channel, threads. */
     static String transport(SparkConf conf) {
         TransportConf t = SparkTransportConf.fromSparkConf(conf, "shuffle", CORES,
                 Option.empty(), Option.empty());

@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -73,7 +74,7 @@ public final class SparkFetchBench {
             default:
                 System.err.println("usage: SparkFetchBench run [--json OUT] [--sizes 32k,1m]"
                         + " [--bytes-per-size 256m] [--rounds 8] [--repeat 3] [--warmup 6]"
-                        + " [--max-in-flight 48m]"
+                        + " [--max-in-flight 48m] [--ferry-settings KEY=VALUE,...]"
                         + " [--dir DIR]\n"
                         + "       SparkFetchBench serve --size S --bytes B --dir DIR");
                 System.exit(2);
@@ -87,6 +88,7 @@ public final class SparkFetchBench {
         long count = Math.max(1, JvmFetchBench.parseSize(a.get("--bytes", null)) / blockSize);
         Path dir = Paths.get(a.get("--dir", null));
         Path data = dir.resolve("shuffle_0_" + blockSize + ".data");
+        Path manifest = dir.resolve("m-" + blockSize + ".json");
         long[] crcs = writeData(data, blockSize, count);
 
         SparkConf conf = SparkBlocks.conf();
@@ -108,7 +110,6 @@ public final class SparkFetchBench {
                         .append(crcs[(int) i]).append('}');
             }
             m.append("\n]}\n");
-            Path manifest = dir.resolve("m-" + blockSize + ".json");
             Files.write(manifest, m.toString().getBytes(StandardCharsets.UTF_8));
             System.out.println("manifest " + manifest);
             System.out.flush();
@@ -118,6 +119,7 @@ public final class SparkFetchBench {
         } finally {
             netty.close();
             Files.deleteIfExists(data);
+            Files.deleteIfExists(manifest);
         }
     }
 
@@ -206,10 +208,12 @@ public final class SparkFetchBench {
         final List<FetchRequest> request;
         final Checker checker;
 
-        FerryClient(JvmFetchBench.Manifest m, long maxInFlight, Checker checker) {
+        FerryClient(JvmFetchBench.Manifest m, long maxInFlight, Map<String, String> extra,
+                Checker checker) {
             Map<String, String> settings = new HashMap<>();
             settings.put("ferry.provider", "tcp");
             settings.put("ferry.fetch.inflight.bytes", Long.toString(maxInFlight));
+            settings.putAll(extra);
             node = FerryNode.create(settings);
             request = Collections.singletonList(new FetchRequest(m.addr, m.ids));
             this.checker = checker;
@@ -355,6 +359,7 @@ public final class SparkFetchBench {
         final int warmup;
         final String maxInFlightText;
         final long maxInFlight;
+        final Map<String, String> ferrySettings = new TreeMap<>();
         final String command;
         final Path dir;
         final List<String> records = new ArrayList<>();
@@ -362,7 +367,7 @@ public final class SparkFetchBench {
         String loadAtStart;
 
         Runner(JvmFetchBench.Args a) throws IOException {
-            json = a.get("--json", null);
+            json = a.flag("--json") ? a.get("--json", null) : null;
             sizes = Arrays.asList(a.get("--sizes", "32k,1m").split(","));
             bytesPerSize = JvmFetchBench.parseSize(a.get("--bytes-per-size", "256m"));
             rounds = Integer.parseInt(a.get("--rounds", "8"));
@@ -371,6 +376,13 @@ public final class SparkFetchBench {
             // Spark's default spark.reducer.maxSizeInFlight, for both transports.
             maxInFlightText = a.get("--max-in-flight", "48m");
             maxInFlight = JvmFetchBench.parseSize(maxInFlightText);
+            // Extra client settings, e.g. ferry.pool.buffer.size=64k; default: none.
+            for (String kv : a.get("--ferry-settings", "").split(",")) {
+                if (!kv.isEmpty()) {
+                    ferrySettings.put(kv.substring(0, kv.indexOf('=')),
+                            kv.substring(kv.indexOf('=') + 1));
+                }
+            }
             command = a.get("--command", "bash benches/spark-fetch/run.sh");
             String base = a.get("--dir", System.getProperty("java.io.tmpdir"));
             dir = Files.createTempDirectory(Paths.get(base), "ferry-spark-fetch");
@@ -384,12 +396,7 @@ public final class SparkFetchBench {
                     throughput(size.trim());
                 }
             } finally {
-                try (java.util.stream.Stream<Path> files = Files.list(dir)) {
-                    for (Path p : (Iterable<Path>) files::iterator) {
-                        Files.deleteIfExists(p);
-                    }
-                }
-                Files.deleteIfExists(dir);
+                Files.deleteIfExists(dir); // each server deletes its own files
             }
             System.out.println();
             System.out.println("| Block size | Ferry | Spark Netty | Ratio (best) | Ratio (median)"
@@ -397,12 +404,9 @@ public final class SparkFetchBench {
             System.out.println("|---|---|---|---|---|---|");
             table.forEach(System.out::println);
             if (json != null) {
-                Path out = Paths.get(json);
-                if (out.getParent() != null) {
-                    Files.createDirectories(out.getParent());
-                }
-                Files.write(out, ("[\n" + String.join(",\n", records) + "\n]\n")
-                        .getBytes(StandardCharsets.UTF_8));
+                Path out = Paths.get(json).toAbsolutePath();
+                Files.createDirectories(out.getParent());
+                Files.writeString(out, "[\n" + String.join(",\n", records) + "\n]\n");
                 System.out.println("wrote " + json);
             }
         }
@@ -423,8 +427,10 @@ public final class SparkFetchBench {
                         warmup, rounds, repeat);
                 List<Double> ferry = new ArrayList<>();
                 List<Double> spark = new ArrayList<>();
+                // CPU ticks (client process, server process) over all timed repetitions, per side.
+                long[][] ticks = new long[2][2];
                 Checker checker = new Checker(m);
-                try (FerryClient f = new FerryClient(m, maxInFlight, checker);
+                try (FerryClient f = new FerryClient(m, maxInFlight, ferrySettings, checker);
                         NettyClient n = new NettyClient(m, nettyPort, maxInFlight, checker)) {
                     for (int i = 0; i < warmup; i++) {
                         f.fetchAll();
@@ -432,13 +438,19 @@ public final class SparkFetchBench {
                     }
                     for (int round = 1; round <= rounds; round++) {
                         server.check();
-                        // Alternate which side goes first, so neither always gets the warmer machine.
+                        // Alternate which side goes first: neither always gets the warmer machine.
                         boolean ferryFirst = round % 2 == 1;
                         double[] best = new double[2];
                         for (int side = 0; side < 2; side++) {
                             boolean isFerry = (side == 0) == ferryFirst;
                             for (int r = 0; r < repeat; r++) {
+                                long client = cpuTicks(ProcessHandle.current().pid());
+                                long serving = cpuTicks(server.process.pid());
                                 double mibs = isFerry ? f.fetchAll() : n.fetchAll();
+                                ticks[isFerry ? 0 : 1][0] +=
+                                        cpuTicks(ProcessHandle.current().pid()) - client;
+                                ticks[isFerry ? 0 : 1][1] +=
+                                        cpuTicks(server.process.pid()) - serving;
                                 (isFerry ? ferry : spark).add(mibs);
                                 best[isFerry ? 0 : 1] = Math.max(best[isFerry ? 0 : 1], mibs);
                             }
@@ -456,16 +468,17 @@ public final class SparkFetchBench {
                 String detail = String.format(Locale.ROOT, "%d blocks of %s (%d bytes) from one"
                         + " file, every block fetched per repetition, CRC32 of every block checked"
                         + " on both sides; Ferry: FerryNode.fetch of all blocks in one batch"
-                        + " (tcp provider, ferry.fetch.inflight.bytes=%s); Netty: Spark's"
+                        + " (tcp provider, ferry.fetch.inflight.bytes=%s%s); Netty: Spark's"
                         + " NettyBlockTransferService.fetchBlocks as ShuffleBlockFetcherIterator"
                         + " calls it (requests of <= %s / 5, <= %s requested and not yet"
                         + " consumed), server blocks as FileSegmentManagedBuffer, %s; both servers"
                         + " in one JVM, both clients in another; best of %d rounds x %d"
                         + " repetitions per side after %d warmup repetitions each, alternating;"
                         + " median ratio %.3f; MiB = 2^20 bytes; load average %s at the start, %s"
-                        + " here", m.lens.length, size, total, inFlight, inFlight, inFlight, netty,
-                        rounds, repeat, warmup,
-                        medianRatio, loadAtStart, JvmFetchBench.loadAverage());
+                        + " here", m.lens.length, size, total, inFlight,
+                        ferrySettings.isEmpty() ? "" : ", " + ferrySettings, inFlight, inFlight,
+                        netty, rounds, repeat, warmup, medianRatio, loadAtStart,
+                        JvmFetchBench.loadAverage());
                 StringBuilder b = new StringBuilder();
                 b.append("  {\n");
                 b.append(String.format(Locale.ROOT, "    \"name\": \"throughput_%s\",\n", size));
@@ -473,10 +486,21 @@ public final class SparkFetchBench {
                 b.append(String.format(Locale.ROOT, "    \"baseline\": %.1f,\n", bestNetty));
                 b.append(String.format(Locale.ROOT, "    \"ratio\": %.3f,\n", ratio));
                 b.append("    \"unit\": \"MiB/s\",\n");
-                b.append(String.format(Locale.ROOT, "    \"ferry_median\": %.1f,\n", median(ferry)));
+                b.append(String.format(Locale.ROOT, "    \"ferry_median\": %.1f,\n",
+                        median(ferry)));
                 b.append(String.format(Locale.ROOT, "    \"baseline_median\": %.1f,\n",
                         median(spark)));
-                b.append(String.format(Locale.ROOT, "    \"target\": \"ratio >= %.1f\",\n", target));
+                // ms of CPU per GiB moved: 10 ms a tick (USER_HZ 100), bytes from all repetitions.
+                double gib = (double) rounds * repeat * total / (1 << 30);
+                double[] ms = new double[4];
+                for (int i = 0; i < 4; i++) {
+                    ms[i] = ticks[i / 2][i % 2] * 10 / gib;
+                }
+                String cpu = "    \"%s_cpu_ms_per_gib\": {\"client\": %.0f, \"server\": %.0f},\n";
+                b.append(String.format(Locale.ROOT, cpu, "ferry", ms[0], ms[1]));
+                b.append(String.format(Locale.ROOT, cpu, "baseline", ms[2], ms[3]));
+                b.append(String.format(Locale.ROOT, "    \"target\": \"ratio >= %.1f\",\n",
+                        target));
                 b.append(String.format(Locale.ROOT, "    \"met\": %s,\n", met));
                 b.append(String.format(Locale.ROOT, "    \"machine\": \"%s\",\n",
                         JvmFetchBench.jsonEscape(machine())));
@@ -486,6 +510,8 @@ public final class SparkFetchBench {
                         JvmFetchBench.jsonEscape(command)));
                 b.append("  }");
                 records.add(b.toString());
+                log("  %s CPU ms per GiB, client + server: ferry %.0f + %.0f, netty %.0f + %.0f",
+                        size, ms[0], ms[1], ms[2], ms[3]);
                 table.add(String.format(Locale.ROOT, "| %s | %s MiB/s | %s MiB/s | %.2fx | %.2fx"
                         + " | >= %.1f: %s |", size, JvmFetchBench.fmt(bestFerry),
                         JvmFetchBench.fmt(bestNetty), ratio, medianRatio, target,
@@ -503,7 +529,17 @@ public final class SparkFetchBench {
 
         static double median(List<Double> samples) {
             double[] s = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-            return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+            int half = s.length / 2;
+            return s.length % 2 == 1 ? s[half] : (s[half - 1] + s[half]) / 2;
+        }
+
+        /** utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15). */
+        static long cpuTicks(long pid) throws IOException {
+            String stat = new String(Files.readAllBytes(Paths.get("/proc/" + pid + "/stat")),
+                    StandardCharsets.US_ASCII);
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(f[11]) + Long.parseLong(f[12]);
         }
 
         static String machine() {
