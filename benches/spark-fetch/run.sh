@@ -8,9 +8,10 @@
 # 256 MiB of random data to one file and serves its blocks both ways (a FerryNode on the tcp
 # provider, the file one registered region; Spark's NettyBlockTransferService, the blocks
 # FileSegmentManagedBuffers as IndexShuffleBlockResolver serves them); this JVM fetches every
-# block with each transport, alternating, CRC32 of every block checked on both sides, and keeps
-# the best repetition of each. Writes benches/results/spark-fetch.json (committed) and prints the
-# table. About 1 to 2 minutes.
+# block with each transport (30 warmup repetitions each, then 8 alternating rounds of 3), CRC32 of
+# every block checked on both sides, and keeps the best repetition of each; it also reports the
+# CPU time per GiB of the client and server processes. Writes benches/results/spark-fetch.json
+# (committed) and prints the table. About 1 to 2 minutes.
 #
 # Targets: Ferry >= 1.5x Netty's throughput at 32 KiB blocks, >= 1.2x at 1 MiB.
 # Extra arguments go to `SparkFetchBench run` (e.g. --sizes 1m --rounds 2 --json /tmp/x.json).

@@ -73,7 +73,7 @@ public final class SparkFetchBench {
                 break;
             default:
                 System.err.println("usage: SparkFetchBench run [--json OUT] [--sizes 32k,1m]"
-                        + " [--bytes-per-size 256m] [--rounds 8] [--repeat 3] [--warmup 6]"
+                        + " [--bytes-per-size 256m] [--rounds 8] [--repeat 3] [--warmup 30]"
                         + " [--max-in-flight 48m] [--ferry-settings KEY=VALUE,...]"
                         + " [--dir DIR]\n"
                         + "       SparkFetchBench serve --size S --bytes B --dir DIR");
@@ -372,7 +372,9 @@ public final class SparkFetchBench {
             bytesPerSize = JvmFetchBench.parseSize(a.get("--bytes-per-size", "256m"));
             rounds = Integer.parseInt(a.get("--rounds", "8"));
             repeat = Integer.parseInt(a.get("--repeat", "3"));
-            warmup = Integer.parseInt(a.get("--warmup", "6"));
+            // Netty's pipeline needs some 20 repetitions before C2 has compiled it on 2 vCPUs (with 6
+            // it ran at half its steady rate at 1 MiB); executors are long-lived: steady state.
+            warmup = Integer.parseInt(a.get("--warmup", "30"));
             // Spark's default spark.reducer.maxSizeInFlight, for both transports.
             maxInFlightText = a.get("--max-in-flight", "48m");
             maxInFlight = JvmFetchBench.parseSize(maxInFlightText);
