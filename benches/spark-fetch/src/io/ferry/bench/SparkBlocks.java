@@ -77,7 +77,8 @@ final class SparkBlocks implements BlockDataManager {
         TransportConf t = SparkTransportConf.fromSparkConf(conf, "shuffle", CORES,
                 Option.empty(), Option.empty());
         String mode = t.ioMode();
-        return "spark.shuffle.io.mode=" + mode + " ("
+        return "Spark " + NettyBlockTransferService.class.getPackage().getImplementationVersion()
+                + ", spark.shuffle.io.mode=" + mode + " ("
                 + NettyUtils.getClientChannelClass(IOMode.valueOf(mode)).getSimpleName()
                 + "), preferDirectBufs=" + t.preferDirectBufs() + ", numConnectionsPerPeer="
                 + t.numConnectionsPerPeer() + ", serverThreads=" + t.serverThreads()
