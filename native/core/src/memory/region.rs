@@ -25,7 +25,13 @@ pub struct Region {
 }
 
 enum RegionBytes {
-    File(Mmap),
+    /// A read-only map of `file` from `offset`; the file stays open so senders
+    /// can `sendfile` from it instead of copying the mapped bytes.
+    File {
+        map: Mmap,
+        file: File,
+        offset: u64,
+    },
     Owned(Box<dyn AsRef<[u8]> + Send + Sync>),
 }
 
@@ -36,8 +42,16 @@ impl Region {
 
     pub fn bytes(&self) -> &[u8] {
         match &self.bytes {
-            RegionBytes::File(map) => map,
+            RegionBytes::File { map, .. } => map,
             RegionBytes::Owned(owned) => owned.as_ref().as_ref(),
+        }
+    }
+
+    /// For a file region: the file and where byte `at` of the region lies in it.
+    pub fn file_position(&self, at: usize) -> Option<(&File, u64)> {
+        match &self.bytes {
+            RegionBytes::File { file, offset, .. } => Some((file, offset + at as u64)),
+            RegionBytes::Owned(_) => None,
         }
     }
 
@@ -100,7 +114,7 @@ impl RegionRegistry {
                 .len(len)
                 .map_copy_read_only(&file)?
         };
-        Ok(self.insert(RegionBytes::File(map)))
+        Ok(self.insert(RegionBytes::File { map, file, offset }))
     }
 
     /// Registers bytes the process owns (a `Vec<u8>`, an mmap, ...).
