@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod provider;
+pub mod stream;
 
 pub use block::{BlockId, BlockLocation, BlockRegistry, BlockResolver, RemoteSlice};
 pub use config::Config;
