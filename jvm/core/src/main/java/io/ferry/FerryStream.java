@@ -60,6 +60,8 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
     private ByteBuffer prefix;
     private volatile boolean plain;
     private volatile boolean failedHandshake;
+    /** The handshake completed at some point. */
+    private volatile boolean opened;
 
     private FerryStream(SocketChannel socket, boolean server, byte[] secret, int maxFrame) {
         this.socket = Objects.requireNonNull(socket, "socket");
@@ -141,10 +143,31 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             throw new ClosedChannelException();
         }
         Native.streamStatus(handle, status);
+        if (status[0] == OPEN) {
+            opened = true;
+        }
     }
 
     @Override
     public int read(ByteBuffer dst) throws IOException {
+        try {
+            return doRead(dst);
+        } catch (IOException e) {
+            throw noteFailure(e);
+        } catch (RuntimeException e) {
+            throw noteFailure(e);
+        }
+    }
+
+    /** A failure before the stream ever opened is a failed handshake. */
+    private <E extends Exception> E noteFailure(E e) {
+        if (!opened && !plain) {
+            failedHandshake = true;
+        }
+        return e;
+    }
+
+    private int doRead(ByteBuffer dst) throws IOException {
         synchronized (readLock) {
             if (plain) {
                 return readPlain(dst);
@@ -308,6 +331,16 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
 
     @Override
     public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+        try {
+            return doWrite(srcs, offset, length);
+        } catch (IOException e) {
+            throw noteFailure(e);
+        } catch (RuntimeException e) {
+            throw noteFailure(e);
+        }
+    }
+
+    private long doWrite(ByteBuffer[] srcs, int offset, int length) throws IOException {
         synchronized (writeLock) {
             if (plain) {
                 return socket.write(srcs, offset, length);
