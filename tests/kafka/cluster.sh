@@ -10,7 +10,8 @@
 #   cluster.sh tool CLASS ARGS   run a Kafka tool class (TopicCommand, ProducerPerformance, ...)
 #
 # Node I (1-based) listens on 127.0.0.1: clients 19090+10I, replication 19091+10I,
-# controller 19092+10I. Extra JVM options for every node: $KAFKA_NODE_OPTS.
+# controller 19092+10I. Extra JVM options for every node: $KAFKA_NODE_OPTS; node I takes
+# $KAFKA_NODE_OPTS_I instead when it is set (KAFKA_NODE_OPTS_3= runs node 3 without a plugin).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -81,9 +82,10 @@ XML
 }
 
 start_node() {
-  local i=$1
+  local i=$1 own="KAFKA_NODE_OPTS_$1" node_opts=${KAFKA_NODE_OPTS:-}
+  if [[ -v $own ]]; then node_opts=${!own}; fi
   # shellcheck disable=SC2086
-  nohup "$(java_cmd)" -Xms256m -Xmx512m ${KAFKA_NODE_OPTS:-} -cp "$lib/*" \
+  nohup "$(java_cmd)" -Xms256m -Xmx512m $node_opts -cp "$lib/*" \
     -Dlog4j2.configurationFile="$dir/log4j2-node.xml" \
     kafka.Kafka "$dir/node$i/server.properties" > "$dir/node$i/out.log" 2>&1 &
   echo $! > "$dir/node$i/pid"
@@ -142,5 +144,5 @@ case "${1:-}" in
   start-node) start_node "$2" ;;
   bootstrap) bootstrap "$(cat "$dir/size")" ;;
   tool) shift; tool "$@" ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Real Kafka (4.1.1, KRaft, Maven Central jars) with the Ferry broker plugin: a 3-node cluster on
+# loopback (separate JVMs, tests/kafka/cluster.sh), topic RF 3 / min.insync.replicas 2, plain
+# producers (acks=all) and consumers (tests/kafka/app/KafkaCheck.java, no Ferry in their JVM).
+#   1. every acknowledged record is read back, in order per partition;
+#   2. replication went through Ferry streams: every node's counters show streams opened and bytes;
+#   3. SIGKILL of a broker mid-produce loses no acknowledged record; it rejoins every ISR;
+#   4. garbage (random bytes, a bad Ferry hello) sent to the listener ports leaves the broker serving;
+#   5. a mixed cluster (node 3 without the plugin) still replicates: 1 and 2 fall back to TCP with it.
+# Installs its jars (tests/kafka/cluster.sh setup: Maven), builds the plugin with Gradle.
+# State: $FERRY_KAFKA_DIR (default /tmp/ferry-kafka-test). Ports 19100-19122.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+export FERRY_KAFKA_DIR=${FERRY_KAFKA_DIR:-/tmp/ferry-kafka-test}
+dir=$FERRY_KAFKA_DIR
+cluster() { bash "$root/tests/kafka/cluster.sh" "$@"; }
+start=$SECONDS
+fail() {
+  echo "kafka test FAILED: $*" >&2
+  for log in "$dir"/node*/out.log; do echo "--- $log (last lines)" >&2; tail -n 15 "$log" >&2; done
+  exit 1
+}
+trap 'cluster stop >/dev/null 2>&1 || true' EXIT
+
+source "$root/tests/kafka/plugin.sh"   # ferry_install_plugin, ferry_plugin_opts, ferry_stats, ...
+ferry_install_plugin
+out=$dir/check
+mkdir -p "$out/classes"
+javac --release 17 -Xlint:all -Werror -cp "$dir/lib/*" -d "$out/classes" tests/kafka/app/io/ferry/kafka/test/KafkaCheck.java
+check() { java -Xmx256m -cp "$out/classes:$dir/lib/*" -Dlog4j2.configurationFile="$dir/log4j2-tools.xml" \
+  io.ferry.kafka.test.KafkaCheck "$@"; }
+
+echo "== cluster of 3 brokers, all with the Ferry plugin"
+export KAFKA_NODE_OPTS
+KAFKA_NODE_OPTS=$(ferry_plugin_opts 2000)
+cluster start 3
+B=$(cluster bootstrap)
+ferry_create_topic "$B" t1
+ferry_wait_isr "$B" t1 3 || fail "t1: ISR not complete after creation"
+
+echo "== 1. acks=all producer, consumer reads every acknowledged record back in order"
+check produce "$B" t1 30000 0 "$out/t1.acked"
+check consume "$B" t1 "$out/t1.acked" || fail "records lost or out of order"
+
+echo "== 2. replication went through Ferry streams"
+ferry_wait_isr "$B" t1 3 || fail "t1: ISR not complete"
+sleep 3
+for i in 1 2 3; do
+  line=$(ferry_stats "$i")
+  echo "node $i: $line"
+  sent=$(sed -n 's/.*bytesSent=\([0-9]*\).*/\1/p' <<< "$line")
+  recv=$(sed -n 's/.*bytesReceived=\([0-9]*\).*/\1/p' <<< "$line")
+  opened=$(sed -n 's/.*streams opened=\([0-9]*\).*/\1/p' <<< "$line")
+  # Each node leads a third of 30000 x ~200 B and follows two thirds: MBs through streams.
+  ((opened >= 2 && sent > 1000000 && recv > 1000000)) || fail "node $i: replication did not go through Ferry"
+done
+
+echo "== 3. SIGKILL node 2 while producing, restart it, no acknowledged record lost, ISR complete again"
+check produce "$B" t1 40000 5000 "$out/t1.kill.acked" > "$out/kill-produce.log" 2>&1 &
+producer=$!
+sleep 3
+cluster kill 2
+echo "node 2 killed (SIGKILL)"
+sleep 4
+cluster start-node 2
+echo "node 2 restarted"
+wait "$producer" || fail "producer failed: $(cat "$out/kill-produce.log")"
+cat "$out/kill-produce.log" | grep '^produce'
+check consume "$B" t1 "$out/t1.acked" "$out/t1.kill.acked" || fail "acknowledged records lost after SIGKILL"
+ferry_wait_isr "$B" t1 3 || fail "node 2 did not rejoin every ISR"
+echo "ISR complete: $(cluster tool TopicCommand --bootstrap-server "$B" --describe --topic t1 | grep -c 'Isr: [0-9],[0-9],[0-9]') of 3 partitions"
+
+echo "== 4. garbage to the listener ports leaves the broker serving"
+python3 - <<'PY'
+import os, socket
+ports = [19101, 19100, 19102]                   # node 1: replication, client, controller
+bad_hello = bytes([0xFF, 0xFE, 0x46, 0x52, 9, 0, 0, 0]) + os.urandom(64)   # Ferry magic, bad version
+for port in ports:
+    for payload in (os.urandom(4096), bad_hello, b"GET / HTTP/1.0\r\n\r\n", b"\xff\xfe"):
+        s = socket.create_connection(("127.0.0.1", port))
+        try:
+            s.sendall(payload)
+            s.settimeout(2)
+            s.recv(100)
+        except OSError:
+            pass
+        s.close()
+print("garbage: sent 4 kinds of garbage to ports", ports)
+PY
+kill -0 "$(cat "$dir/node1/pid")" || fail "node 1 died"
+check produce "$B" t1 3000 0 "$out/t1.after-garbage.acked"
+check consume "$B" t1 "$out/t1.acked" "$out/t1.kill.acked" "$out/t1.after-garbage.acked" \
+  || fail "broker not serving after garbage"
+
+echo "== 5. mixed cluster: node 3 without the plugin replicates over plain TCP"
+cluster stop
+KAFKA_NODE_OPTS_3="" cluster start 3
+ferry_create_topic "$B" t2
+ferry_wait_isr "$B" t2 3 || fail "t2: ISR not complete after creation"
+check produce "$B" t2 20000 0 "$out/t2.acked"
+check consume "$B" t2 "$out/t2.acked" || fail "mixed cluster lost records"
+ferry_wait_isr "$B" t2 3 || fail "mixed cluster: ISR not complete"
+sleep 3
+for i in 1 2; do
+  line=$(ferry_stats "$i")
+  echo "node $i: $line"
+  fallbacks=$(sed -n 's/.*fallbacks=\([0-9]*\).*/\1/p' <<< "$line")
+  sent=$(sed -n 's/.*bytesSent=\([0-9]*\).*/\1/p' <<< "$line")
+  recv=$(sed -n 's/.*bytesReceived=\([0-9]*\).*/\1/p' <<< "$line")
+  ((fallbacks >= 1)) || fail "node $i never fell back to TCP with the plain node 3"
+  ((sent + recv > 1000000)) || fail "node $i: no Ferry stream with the other plugin node"
+done
+grep -q "ferry-kafka" "$dir/node3/out.log" && fail "node 3 ran the plugin"
+echo "node 3: no plugin; ISR complete on every partition of t2"
+
+cluster stop
+echo "== kafka tests passed ($((SECONDS - start)) s)"
