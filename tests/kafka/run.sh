@@ -49,11 +49,11 @@ sleep 3
 for i in 1 2 3; do
   line=$(ferry_stats "$i")
   echo "node $i: $line"
-  sent=$(sed -n 's/.*bytesSent=\([0-9]*\).*/\1/p' <<< "$line")
   recv=$(sed -n 's/.*bytesReceived=\([0-9]*\).*/\1/p' <<< "$line")
   opened=$(sed -n 's/.*streams opened=\([0-9]*\).*/\1/p' <<< "$line")
-  # Each node leads a third of 30000 x ~200 B and follows two thirds: MBs through streams.
-  ((opened >= 2 && sent > 1000000 && recv > 1000000)) || fail "node $i: replication did not go through Ferry"
+  # Each node follows two of the three partitions: 20000 records of ~200 B came to it through
+  # streams. (Inline streams count the bytes a leader sends with sendfile on the receiving side.)
+  ((opened >= 2 && recv > 2000000)) || fail "node $i: replication did not go through Ferry"
 done
 
 echo "== 3. SIGKILL node 2 while producing, restart it, no acknowledged record lost, ISR complete again"

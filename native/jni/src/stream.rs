@@ -44,6 +44,7 @@ pub extern "system" fn Java_io_ferry_Native_streamCreate<'local>(
     server: jboolean,
     secret: JByteArray<'local>,
     max_frame: jint,
+    framed: jboolean,
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let secret = env.convert_byte_array(&secret)?;
@@ -52,7 +53,7 @@ pub extern "system" fn Java_io_ferry_Native_streamCreate<'local>(
         let stream = if server != 0 {
             Stream::server(&secret, max_frame)?
         } else {
-            Stream::client(&secret, max_frame)?
+            Stream::client(&secret, max_frame, framed != 0)?
         };
         Ok(into_handle(stream))
     })
@@ -71,7 +72,7 @@ pub extern "system" fn Java_io_ferry_Native_streamFree<'local>(
     })
 }
 
-/// `long[] {state, wanted, data pending, output length}`, one call for the I/O loop.
+/// `long[] {state, wanted, data pending, output length, framed}`, one call for the I/O loop.
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_streamStatus<'local>(
     mut env: JNIEnv<'local>,
@@ -86,6 +87,7 @@ pub extern "system" fn Java_io_ferry_Native_streamStatus<'local>(
             s.wanted() as jlong,
             s.data_pending() as jlong,
             s.output().len() as jlong,
+            s.framed() as jlong,
         ];
         env.set_long_array_region(&status, 0, &values)?;
         Ok(())
@@ -154,6 +156,20 @@ pub extern "system" fn Java_io_ferry_Native_streamSendData<'local>(
         let len = u32::try_from(len)
             .map_err(|_| Failure::Ferry(Error::InvalidArgument(format!("DATA of {len} bytes"))))?;
         Ok(stream(handle)?.send_data(len)?)
+    })
+}
+
+/// (Unframed streams) counts `n` application bytes written straight to the socket.
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_streamSentInline<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    n: jlong,
+) {
+    guard(&mut env, (), |_| {
+        let n = u64::try_from(n).map_err(|_| Failure::Argument(format!("negative count {n}")))?;
+        Ok(stream(handle)?.sent_inline(n)?)
     })
 }
 

@@ -25,6 +25,12 @@
 //!              CLOSE (3): no body; the sender sends nothing more
 //! ```
 //!
+//! Flags: bit 0, `FRAMED`, chosen by the client and echoed by the server. Framed streams carry
+//! payload in DATA frames. Unframed (inline) streams are for the tcp provider: after the
+//! PROOF frame the rest of the connection is the application's bytes, because TCP already orders
+//! and flow-controls them and a frame would add nothing but a header. The sender may then hand
+//! file payload to the kernel (`sendfile`) and the fallback path costs what plain TCP costs.
+//!
 //! The magic read as a big-endian `i32` is negative: no length-prefixed
 //! protocol whose messages start with a non-negative size (Kafka's requests)
 //! starts with it, so an accepting end tells a Ferry peer from a plain one by
@@ -59,6 +65,9 @@ const PROOF_LEN: usize = 32;
 const KIND_DATA: u8 = 1;
 const KIND_PROOF: u8 = 2;
 const KIND_CLOSE: u8 = 3;
+
+/// Hello flag: payload travels in DATA frames (else inline after the handshake).
+pub const FLAG_FRAMED: u8 = 1;
 
 const CLIENT_LABEL: &[u8] = b"ferry stream client v1";
 const SERVER_LABEL: &[u8] = b"ferry stream server v1";
@@ -102,6 +111,8 @@ enum Recv {
     Header,
     /// Payload of a DATA frame: the caller reads it.
     Data(u64),
+    /// Unframed: everything from here on is payload.
+    Inline,
     /// Nothing more to read as control (plain, closed).
     Done,
 }
@@ -154,21 +165,24 @@ pub struct Stream {
     sent: usize,
     state: State,
     send_closed: bool,
+    framed: bool,
 }
 
 impl Stream {
     /// The connecting end: its hello is the first output.
-    pub fn client(secret: &[u8], max_frame: u32) -> Result<Stream> {
+    /// `framed`: payload in DATA frames, else inline after the handshake (see the module docs).
+    pub fn client(secret: &[u8], max_frame: u32, framed: bool) -> Result<Stream> {
         let mut s = Stream::new(Role::Client, secret, max_frame)?;
+        s.framed = framed;
         s.out.extend_from_slice(&MAGIC);
-        s.out.extend_from_slice(&[VERSION, 0, 0, 0]);
+        s.out.extend_from_slice(&[VERSION, if framed { FLAG_FRAMED } else { 0 }, 0, 0]);
         let n = s.nonce;
         s.out.extend_from_slice(&n);
         s.recv = Recv::ServerHello;
         Ok(s)
     }
 
-    /// The accepting end: waits for the first four bytes.
+    /// The accepting end: waits for the first four bytes; framed or not as the client chooses.
     pub fn server(secret: &[u8], max_frame: u32) -> Result<Stream> {
         Stream::new(Role::Server, secret, max_frame)
     }
@@ -191,6 +205,7 @@ impl Stream {
             sent: 0,
             state: State::Handshaking,
             send_closed: false,
+            framed: true,
         })
     }
 
@@ -224,7 +239,7 @@ impl Stream {
             Recv::ServerHello => SERVER_HELLO_LEN,
             Recv::Proof => HEADER_LEN + PROOF_LEN,
             Recv::Header => HEADER_LEN,
-            Recv::Data(_) | Recv::Done => return 0,
+            Recv::Data(_) | Recv::Inline | Recv::Done => return 0,
         };
         total - self.buf.len()
     }
@@ -234,12 +249,17 @@ impl Stream {
     pub fn data_pending(&self) -> u64 {
         match self.recv {
             Recv::Data(n) => n,
+            Recv::Inline => u64::MAX,
             _ => 0,
         }
     }
 
     /// The caller read `n` payload bytes; returns how many are still pending.
     pub fn data_read(&mut self, n: u64) -> Result<u64> {
+        if self.recv == Recv::Inline {
+            BYTES_RECEIVED.fetch_add(n, Relaxed);
+            return Ok(u64::MAX);
+        }
         let Recv::Data(pending) = self.recv else {
             return Err(Error::InvalidArgument("no DATA payload is pending".into()));
         };
@@ -300,10 +320,11 @@ impl Stream {
             }
             Recv::ClientHello => {
                 check_version(&self.buf[4..8])?;
+                self.framed = self.buf[5] & FLAG_FRAMED != 0;
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
                 let (client, server) = (self.peer_nonce, self.nonce);
                 self.out.extend_from_slice(&MAGIC);
-                self.out.extend_from_slice(&[VERSION, 0, 0, 0]);
+                self.out.extend_from_slice(&[VERSION, self.buf[5] & FLAG_FRAMED, 0, 0]);
                 self.out.extend_from_slice(&server);
                 self.out
                     .extend_from_slice(&prove(&self.secret, SERVER_LABEL, &client, &server));
@@ -314,6 +335,11 @@ impl Stream {
                     return Err(Error::Malformed("the peer's answer is not a Ferry hello".into()));
                 }
                 check_version(&self.buf[4..8])?;
+                if (self.buf[5] & FLAG_FRAMED != 0) != self.framed {
+                    return Err(Error::Malformed(
+                        "the server did not echo the framing the client chose".into(),
+                    ));
+                }
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
                 let (client, server) = (self.nonce, self.peer_nonce);
                 verify(&self.secret, SERVER_LABEL, &client, &server, &self.buf[40..72])?;
@@ -359,7 +385,9 @@ impl Stream {
                     }
                 }
             }
-            Recv::Data(_) | Recv::Done => unreachable!("step runs only on a complete control unit"),
+            Recv::Data(_) | Recv::Inline | Recv::Done => {
+                unreachable!("step runs only on a complete control unit")
+            }
         }
         self.buf.clear();
         Ok(())
@@ -368,7 +396,27 @@ impl Stream {
     fn open(&mut self) {
         OPENED.fetch_add(1, Relaxed);
         self.state = State::Open;
-        self.recv = Recv::Header;
+        self.recv = if self.framed {
+            Recv::Header
+        } else {
+            Recv::Inline
+        };
+    }
+
+    /// Whether payload travels in DATA frames (else inline after the handshake).
+    pub fn framed(&self) -> bool {
+        self.framed
+    }
+
+    /// (Unframed streams) the caller wrote `n` application bytes straight to the socket.
+    pub fn sent_inline(&mut self, n: u64) -> Result<()> {
+        if self.framed || !self.can_send() {
+            return Err(Error::InvalidArgument(
+                "inline payload on a framed or unopened stream".into(),
+            ));
+        }
+        BYTES_SENT.fetch_add(n, Relaxed);
+        Ok(())
     }
 
     /// Control bytes to send now; report what the socket took with [`sent`](Self::sent).
@@ -394,10 +442,10 @@ impl Stream {
     /// queues a DATA header in [`output`](Self::output); the caller sends the
     /// payload right after it.
     pub fn send_data(&mut self, len: u32) -> Result<()> {
-        if !self.can_send() {
+        if !self.can_send() || !self.framed {
             return Err(Error::InvalidArgument(format!(
-                "stream is not open for sending ({:?})",
-                self.state
+                "stream is not open for DATA frames ({:?}, framed: {})",
+                self.state, self.framed
             )));
         }
         if len == 0 || len > self.max_frame {
@@ -414,7 +462,7 @@ impl Stream {
 
     /// Queues CLOSE: nothing more will be sent.
     pub fn close(&mut self) {
-        if self.state == State::Open && !self.send_closed {
+        if self.state == State::Open && !self.send_closed && self.framed {
             self.out.extend_from_slice(&header(KIND_CLOSE, 0));
         }
         self.send_closed = true;

@@ -48,7 +48,7 @@ fn send(from: &mut Stream, wire: &mut Wire, payload: &[u8]) {
 
 /// A client and a server with the handshake done.
 fn open_pair(client_secret: &[u8], server_secret: &[u8]) -> Result<(Stream, Stream)> {
-    let mut c = Stream::client(client_secret, 1000)?;
+    let mut c = Stream::client(client_secret, 1000, true)?;
     let mut s = Stream::server(server_secret, 1000)?;
     let (mut up, mut down) = (Wire::default(), Wire::default());
     up.carry(&mut c);
@@ -128,7 +128,7 @@ fn garbage_after_the_magic_fails_the_handshake() {
 
 #[test]
 fn a_client_facing_a_non_ferry_answer_fails() {
-    let mut c = Stream::client(b"", 1000).unwrap();
+    let mut c = Stream::client(b"", 1000, true).unwrap();
     let answer = vec![0u8; SERVER_HELLO_LEN];
     assert!(matches!(c.input(&answer), Err(Error::Malformed(_))));
 }
@@ -161,7 +161,7 @@ fn close_ends_the_stream() {
 
 #[test]
 fn frame_sizes_are_checked() {
-    assert!(Stream::client(b"", 0).is_err());
+    assert!(Stream::client(b"", 0, true).is_err());
     assert!(Stream::server(b"", MAX_FRAME_LIMIT + 1).is_err());
     let (mut c, _) = open_pair(b"", b"").unwrap();
     assert!(c.send_data(0).is_err());
@@ -181,4 +181,34 @@ fn counters_move() {
     assert!(after.bytes_sent >= before.bytes_sent + 2500);
     assert!(after.bytes_received >= before.bytes_received + 2500);
     assert!(after.frames_sent >= before.frames_sent + 3);
+}
+
+#[test]
+fn unframed_streams_carry_payload_inline_after_the_handshake() {
+    let mut c = Stream::client(b"k", 1000, false).unwrap();
+    let mut s = Stream::server(b"k", 1000).unwrap();
+    let (mut up, mut down) = (Wire::default(), Wire::default());
+    up.carry(&mut c);
+    up.deliver(&mut s, 64).unwrap();
+    down.carry(&mut s);
+    down.deliver(&mut c, 64).unwrap();
+    // The client's proof, then its payload with no header.
+    up.carry(&mut c);
+    up.0.extend_from_slice(b"raw kafka bytes");
+    c.sent_inline(15).unwrap();
+    assert_eq!(up.deliver(&mut s, 4).unwrap(), b"raw kafka bytes");
+    assert!(!s.framed() && !c.framed());
+    assert_eq!(s.data_pending(), u64::MAX);
+    assert!(c.send_data(3).is_err(), "no DATA frames on an unframed stream");
+    assert!(Stream::client(b"", 10, true).unwrap().sent_inline(1).is_err());
+}
+
+#[test]
+fn a_server_that_changes_the_framing_is_refused() {
+    let mut c = Stream::client(b"", 1000, false).unwrap();
+    let mut s = Stream::server(b"", 1000).unwrap();
+    let mut hello = c.output().to_vec();
+    hello[5] = FLAG_FRAMED;
+    s.input(&hello).unwrap();
+    assert!(c.input(s.output()).is_err());
 }

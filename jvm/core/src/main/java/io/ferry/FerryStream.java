@@ -49,7 +49,7 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
     private final Object nativeLock = new Object();
     private long handle;
 
-    private final long[] status = new long[4];
+    private final long[] status = new long[5];
     /** Control input being read (at most what the native stream wants). */
     private final ByteBuffer controlIn = ByteBuffer.allocateDirect(128);
     /** Control output not yet taken by the socket, between position and limit. */
@@ -62,11 +62,13 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
     private volatile boolean failedHandshake;
     /** The handshake completed at some point. */
     private volatile boolean opened;
+    /** Once opened: whether payload travels in DATA frames. */
+    private volatile boolean framed = true;
 
-    private FerryStream(SocketChannel socket, boolean server, byte[] secret, int maxFrame) {
+    private FerryStream(SocketChannel socket, boolean server, byte[] secret, int maxFrame, boolean framed) {
         this.socket = Objects.requireNonNull(socket, "socket");
         this.maxFrame = maxFrame;
-        this.handle = Native.streamCreate(server, secret == null ? new byte[0] : secret, maxFrame);
+        this.handle = Native.streamCreate(server, secret == null ? new byte[0] : secret, maxFrame, framed);
         controlOut.flip();
     }
 
@@ -80,7 +82,24 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
      * @return the stream
      */
     public static FerryStream client(SocketChannel socket, byte[] secret, int maxFrame) {
-        return new FerryStream(socket, false, secret, maxFrame);
+        return new FerryStream(socket, false, secret, maxFrame, true);
+    }
+
+    /**
+     * The connecting end of a stream, framed or not. Unframed (inline) streams suit the {@code
+     * tcp} provider: after the handshake the rest of the connection is the application's bytes,
+     * exactly as plain TCP carries them (TCP orders and flow-controls them already), so the
+     * caller may even hand file payload to the kernel with {@code sendfile}. The server follows
+     * the client's choice.
+     *
+     * @param socket a connected socket
+     * @param secret shared secret both ends must prove (null or empty: none)
+     * @param maxFrame largest DATA frame this end sends, 1 byte to 64 MiB
+     * @param framed true: payload in DATA frames; false: inline after the handshake
+     * @return the stream
+     */
+    public static FerryStream client(SocketChannel socket, byte[] secret, int maxFrame, boolean framed) {
+        return new FerryStream(socket, false, secret, maxFrame, framed);
     }
 
     /**
@@ -93,7 +112,7 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
      * @return the stream
      */
     public static FerryStream server(SocketChannel socket, byte[] secret, int maxFrame) {
-        return new FerryStream(socket, true, secret, maxFrame);
+        return new FerryStream(socket, true, secret, maxFrame, true);
     }
 
     /** @return the socket under this stream */
@@ -104,6 +123,14 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
     /** @return true once both ends proved the secret and payload flows in frames */
     public boolean isEstablished() {
         return state() == OPEN || state() == CLOSED;
+    }
+
+    /**
+     * @return true once the stream is open with payload inline (unframed): the socket carries the
+     *     application's bytes unchanged from then on
+     */
+    public boolean isInline() {
+        return opened && !framed;
     }
 
     /** @return true when the peer turned out not to be a Ferry end: the socket is plain TCP */
@@ -133,6 +160,7 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
                 return CLOSED;
             }
             Native.streamStatus(handle, status);
+            noteOpen();
             return (int) status[0];
         }
     }
@@ -143,7 +171,13 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             throw new ClosedChannelException();
         }
         Native.streamStatus(handle, status);
-        if (status[0] == OPEN) {
+        noteOpen();
+    }
+
+    /** After a status refresh: remembers that the stream opened, and how. */
+    private void noteOpen() {
+        if (status[0] == OPEN && !opened) {
+            framed = status[4] != 0;
             opened = true;
         }
     }
@@ -183,6 +217,17 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
                     state = (int) status[0];
                     wanted = (int) status[1];
                     pending = status[2];
+                }
+                if (pending < 0) { // inline: the socket's bytes are the payload
+                    int n = socket.read(dst);
+                    if (n > 0) {
+                        synchronized (nativeLock) {
+                            refresh();
+                            Native.streamDataRead(handle, n);
+                        }
+                        return total + n;
+                    }
+                    return total > 0 ? total : n;
                 }
                 if (pending > 0) {
                     int n = readLimited(dst, pending);
@@ -375,6 +420,16 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
                     throw new IOException(state == PLAIN
                             ? "stream is plain: read first" : "Ferry stream is closed");
                 }
+                if (!framed) {
+                    long n = socket.write(srcs, offset, length);
+                    if (n > 0) {
+                        synchronized (nativeLock) {
+                            refresh();
+                            Native.streamSentInline(handle, n);
+                        }
+                    }
+                    return total + n;
+                }
                 int len = (int) Math.min(available, maxFrame);
                 synchronized (nativeLock) {
                     refresh();
@@ -482,7 +537,7 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
                     return;
                 }
                 try {
-                    if (!plain && status[0] == OPEN && frameLeft == 0) {
+                    if (!plain && status[0] == OPEN && framed && frameLeft == 0) {
                         Native.streamShutdown(handle);
                         flushControl();
                     }

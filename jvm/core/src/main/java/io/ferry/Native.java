@@ -40,11 +40,11 @@ final class Native {
 
     static native void chunkRelease(long chunk);
 
-    static native long streamCreate(boolean server, byte[] secret, int maxFrame);
+    static native long streamCreate(boolean server, byte[] secret, int maxFrame, boolean framed);
 
     static native void streamFree(long stream);
 
-    /** Fills status with {state, control bytes wanted, DATA payload pending, output length}. */
+    /** Fills status with {state, control bytes wanted, payload pending (-1: inline), output length, framed}. */
     static native void streamStatus(long stream, long[] status);
 
     static native int streamInput(long stream, ByteBuffer buffer, int position, int length);
@@ -54,6 +54,8 @@ final class Native {
     static native long streamDataRead(long stream, long count);
 
     static native void streamSendData(long stream, int length);
+
+    static native void streamSentInline(long stream, long count);
 
     static native void streamShutdown(long stream);
 

@@ -116,6 +116,34 @@ public class FerryStreamTest {
     }
 
     @Test
+    public void inlineStreamsCarryTheSocketsBytesAfterTheHandshake() throws Exception {
+        connected.configureBlocking(false);
+        accepted.configureBlocking(false);
+        byte[] up = random(500_000, 5);
+        try (FerryStream client = FerryStream.client(connected, null, 1 << 20, false);
+                FerryStream server = FerryStream.server(accepted, null, 1 << 20)) {
+            ByteBuffer src = ByteBuffer.wrap(up);
+            ByteBuffer dst = ByteBuffer.allocate(up.length);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (dst.hasRemaining()) {
+                client.write(src);
+                server.read(dst);
+                assertTrue("stalled at " + dst.position(), System.nanoTime() < deadline);
+            }
+            assertArrayEquals(up, dst.array());
+            assertTrue(client.isInline());
+            assertTrue(server.isInline());
+            // Bytes written to the socket by someone else (sendfile) arrive as payload too.
+            connected.write(ByteBuffer.wrap(new byte[] {9, 8, 7}));
+            ByteBuffer more = ByteBuffer.allocate(3);
+            while (more.hasRemaining()) {
+                server.read(more);
+            }
+            assertArrayEquals(new byte[] {9, 8, 7}, more.array());
+        }
+    }
+
+    @Test
     public void aPlainPeerIsPassedThroughUntouched() throws Exception {
         // A Kafka request starts with its non-negative size.
         byte[] request = {0, 0, 0, 6, 0, 18, 0, 3, 0, 0};

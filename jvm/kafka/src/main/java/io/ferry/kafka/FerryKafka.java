@@ -152,7 +152,7 @@ public final class FerryKafka implements FerryKafkaMXBean {
         try {
             return server
                     ? FerryStream.server(socket, config.secret(), config.messageSize())
-                    : FerryStream.client(socket, config.secret(), config.messageSize());
+                    : FerryStream.client(socket, config.secret(), config.messageSize(), config.tcpFrames());
         } catch (RuntimeException | LinkageError e) {
             active = false;
             log().error("ferry-kafka: cannot create a stream, Ferry is off from now on: {}", e.toString());

@@ -48,6 +48,7 @@ public final class FerryKafkaConfig {
     public static final String RULES = "ferry.kafka.rules";
     public static final String PROVIDER = "ferry.kafka.provider";
     public static final String MESSAGE_SIZE = "ferry.kafka.message.size";
+    public static final String TCP_FRAMES = "ferry.kafka.tcp.frames";
     public static final String REGION_GROW = "ferry.kafka.region.grow.bytes";
     public static final String CONN_PER_QP = "ferry.kafka.conn.per.qp";
     public static final String IO_THREADS = "ferry.kafka.io.threads";
@@ -66,6 +67,10 @@ public final class FerryKafkaConfig {
                     "`auto` or `tcp`: the stream provider. Streams run on tcp (payload inline in frames); "
                             + "`auto` will pick verbs once streams run on it."),
             new Key(MESSAGE_SIZE, "1m", "Largest DATA frame (message) a stream sends; 4k to 64m."),
+            new Key(TCP_FRAMES, "false",
+                    "On the tcp provider: `false` sends payload inline after the handshake (TCP already orders and "
+                            + "flow-controls it; log segments keep sendfile); `true` puts it in DATA frames "
+                            + "(a mapped copy instead of sendfile). The connecting broker chooses."),
             new Key(REGION_GROW, "4m", "Growth step of registered stream rings (verbs streams); 64k to 1g."),
             new Key(CONN_PER_QP, "8", "Streams sharing one queue pair (verbs streams); 1 to 1024."),
             new Key(IO_THREADS, "2", "Ferry I/O threads (verbs streams); tcp streams run on Kafka's own network threads; 1 to 64."),
@@ -136,6 +141,11 @@ public final class FerryKafkaConfig {
             values.put(name, props.getProperty(name).trim());
         }
         check(values, errors, ENABLED, v -> {
+            if (!v.equals("true") && !v.equals("false")) {
+                throw new IllegalArgumentException("expected true or false, got `" + v + "`");
+            }
+        });
+        check(values, errors, TCP_FRAMES, v -> {
             if (!v.equals("true") && !v.equals("false")) {
                 throw new IllegalArgumentException("expected true or false, got `" + v + "`");
             }
@@ -217,6 +227,10 @@ public final class FerryKafkaConfig {
 
     public int messageSize() {
         return (int) size(values.get(MESSAGE_SIZE));
+    }
+
+    public boolean tcpFrames() {
+        return Boolean.parseBoolean(values.get(TCP_FRAMES));
     }
 
     public byte[] secret() {

@@ -22,7 +22,9 @@ import sun.nio.ch.SelectionKeyImpl;
  * speak Ferry. Plain connections (no rule, a plain peer, a failed handshake) pass every call
  * straight to the JDK's channel, sendfile included.
  *
- * <p>While a stream is open, {@link #getFD()} answers a descriptor opened with {@code O_APPEND}
+ * <p>Unframed streams (the default on the tcp provider) carry Kafka's bytes unchanged after the
+ * handshake, so {@code FileChannel.transferTo} keeps using sendfile on the socket. While a framed
+ * stream is open (or the handshake runs), {@link #getFD()} answers a descriptor opened with {@code O_APPEND}
  * (of {@code /dev/null}), on which the kernel refuses {@code sendfile} with {@code EINVAL}: the
  * JDK's {@code FileChannel.transferTo} (Kafka sends log segments with it) then falls back to a
  * mapped buffer written through {@link #write}, so file payload is framed like any other. The
@@ -286,7 +288,8 @@ final class FerrySocketChannel extends SocketChannel implements SelChImpl {
 
     @Override
     public FileDescriptor getFD() {
-        return stream != null ? NO_SENDFILE : innerSel.getFD();
+        FerryStream s = stream;
+        return s == null || s.isInline() ? innerSel.getFD() : NO_SENDFILE;
     }
 
     @Override

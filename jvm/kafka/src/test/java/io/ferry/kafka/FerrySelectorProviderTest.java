@@ -43,16 +43,21 @@ public class FerrySelectorProviderTest {
             probe.bind(new InetSocketAddress("127.0.0.1", 0));
             port = ((InetSocketAddress) probe.getLocalAddress()).getPort();
         }
-        String rules = "in:" + port + ",out:127.0.0.1:" + port;
-        provider = new FerrySelectorProvider(FerryKafkaConfig.parse(
-                "ferry.kafka.rules=" + rules + "\nferry.kafka.message.size=64k\nferry.kafka.secret=s3\n"
-                        + "ferry.kafka.stats.interval.ms=0\n",
-                "test", NO_BROKER));
+        provider = provider(true);
         listener = provider.openServerSocketChannel();
         listener.socket().bind(new InetSocketAddress("127.0.0.1", port));
         listener.configureBlocking(false);
         selector = provider.openSelector();
         listener.register(selector, SelectionKey.OP_ACCEPT);
+    }
+
+    /** A provider whose rules select {@link #port} both ways. */
+    private FerrySelectorProvider provider(boolean frames) {
+        String rules = "in:" + port + ",out:127.0.0.1:" + port;
+        return new FerrySelectorProvider(FerryKafkaConfig.parse(
+                "ferry.kafka.rules=" + rules + "\nferry.kafka.message.size=64k\nferry.kafka.secret=s3\n"
+                        + "ferry.kafka.stats.interval.ms=0\nferry.kafka.tcp.frames=" + frames + "\n",
+                "test", NO_BROKER));
     }
 
     @After
@@ -153,10 +158,22 @@ public class FerrySelectorProviderTest {
 
     @Test
     public void fileTransferToAFerryChannelIsFramedNotSentfile() throws IOException {
+        transferFile(provider.openSocketChannel());
+    }
+
+    @Test
+    public void inlineStreamsKeepSendfile() throws IOException {
+        FerrySelectorProvider inline = provider(false);
+        SocketChannel client = inline.openSocketChannel();
+        transferFile(client);
+        assertTrue(((FerrySocketChannel) client).isFerry());
+    }
+
+    private void transferFile(SocketChannel client) throws IOException {
         Path file = Files.createTempFile("ferry-kafka", ".log");
         byte[] content = random(3_000_000, 3);
         Files.write(file, content);
-        SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress("127.0.0.1", port));
+        SocketChannel[] p = pair(client, new InetSocketAddress("127.0.0.1", port));
         // The handshake first, as Kafka's first request does.
         move(p[0], new ByteBuffer[] {ByteBuffer.wrap(new byte[] {1})}, p[1], 1);
         try (FileChannel f = FileChannel.open(file, StandardOpenOption.READ)) {

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Kafka's own producer benchmark (org.apache.kafka.tools.ProducerPerformance) against a 3-broker
+# KRaft cluster on loopback (tests/kafka/cluster.sh), topic with 3 partitions, RF 3,
+# min.insync.replicas 2, acks=all: plain Kafka against the same cluster with the Ferry plugin on
+# every broker (tcp provider: replication through Ferry streams), alternating fresh clusters,
+# in one run. Each round and mode: a throughput pass (unlimited rate) and a latency pass (fixed
+# rate well below saturation, where p99 is the transport's and not the queue's).
+#
+#   bash benches/kafka/run.sh [ROUNDS]      (default 2; env: RECORDS, SIZE, RATE, LAT_RECORDS)
+#
+# Prints the table and writes benches/results/kafka-produce.json with the command, every pass and
+# the ratios (best pass per mode). Targets: throughput >= 0.95x, p99 latency <= 1.05x of plain.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+export FERRY_KAFKA_DIR=${FERRY_KAFKA_DIR:-/tmp/ferry-kafka-bench}
+rounds=${1:-2}
+records=${RECORDS:-200000}
+size=${SIZE:-1024}
+rate=${RATE:-2000}
+lat_records=${LAT_RECORDS:-20000}
+out=$FERRY_KAFKA_DIR/bench
+cluster() { bash "$root/tests/kafka/cluster.sh" "$@"; }
+trap 'cluster stop >/dev/null 2>&1 || true' EXIT
+source "$root/tests/kafka/plugin.sh"
+ferry_install_plugin
+mkdir -p "$out"
+rm -f "$out"/*.txt
+plugin_opts=$(ferry_plugin_opts 60000)
+
+# CPU seconds (user + system) the three brokers have used so far.
+broker_cpu() {
+  local i total=0 ticks
+  for i in 1 2 3; do
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$(cat "$FERRY_KAFKA_DIR/node$i/pid")/stat")
+    total=$((total + ticks))
+  done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+perf() { # <mode> <round> <pass> <records> <rate>
+  local file="$out/$1-$3-$2.txt"
+  cluster tool ProducerPerformance --topic bench --num-records "$4" --record-size "$size" \
+    --throughput "$5" --producer-props bootstrap.servers="$(cluster bootstrap)" acks=all \
+    linger.ms=5 batch.size=65536 > "$file.raw" 2>&1
+  tail -n 1 "$file.raw" > "$file"
+  echo "cpu $(awk -v a="$(broker_cpu)" -v b="$cpu0" 'BEGIN { printf "%.2f", a - b }')" >> "$file"
+  { echo "load $(cut -d' ' -f1 /proc/loadavg)"; } >> "$file"
+  echo "$1 round $2 $3: $(head -n 1 "$file") brokers' CPU $(sed -n 's/^cpu //p' "$file") s"
+}
+
+for round in $(seq 1 "$rounds"); do
+  for mode in plain ferry; do
+    if [[ $mode == ferry ]]; then export KAFKA_NODE_OPTS=$plugin_opts; else export KAFKA_NODE_OPTS=""; fi
+    cluster start 3 > /dev/null
+    ferry_create_topic "$(cluster bootstrap)" bench
+    ferry_wait_isr "$(cluster bootstrap)" bench 3
+    # Warm-up (JIT, segment files) that is not counted.
+    cluster tool ProducerPerformance --topic bench --num-records 20000 --record-size "$size" --throughput -1 \
+      --producer-props bootstrap.servers="$(cluster bootstrap)" acks=all > /dev/null 2>&1
+    cpu0=$(broker_cpu)
+    perf "$mode" "$round" throughput "$records" -1
+    cpu0=$(broker_cpu)
+    perf "$mode" "$round" latency "$lat_records" "$rate"
+    if [[ $mode == ferry ]]; then
+      cluster stop > /dev/null   # the exit line carries the final counters
+      for i in 1 2 3; do echo "ferry round $round node $i: $(ferry_stats "$i")" | tee -a "$out/ferry-stats-$round.txt"; done
+    else
+      cluster stop > /dev/null
+    fi
+  done
+done
+
+python3 - "$out" "$rounds" "$records" "$size" "$rate" "$lat_records" "$*" <<'PY'
+import json, os, re, sys, time
+out, rounds, records, size, rate, lat_records, args = sys.argv[1:]
+pat = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+                 r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th")
+runs = []
+for mode in ("plain", "ferry"):
+    for r in range(1, int(rounds) + 1):
+        for p in ("throughput", "latency"):
+            lines = open(f"{out}/{mode}-{p}-{r}.txt").read().splitlines()
+            m = pat.search(lines[0])
+            if not m:
+                sys.exit(f"kafka bench: no result in {out}/{mode}-{p}-{r}.txt.raw: {lines[0]}")
+            runs.append({"mode": mode, "round": r, "pass": p, "records_per_s": float(m[2]), "mb_per_s": float(m[3]),
+                         "avg_ms": float(m[4]), "p50_ms": int(m[6]), "p95_ms": int(m[7]), "p99_ms": int(m[8]),
+                         "p999_ms": int(m[9]), "broker_cpu_s": float(lines[1].split()[1]),
+                         "load": float(lines[2].split()[1])})
+def best(mode, p, key, pick):
+    return pick(x[key] for x in runs if x["mode"] == mode and x["pass"] == p)
+tp_plain, tp_ferry = best("plain", "throughput", "mb_per_s", max), best("ferry", "throughput", "mb_per_s", max)
+p99_plain, p99_ferry = best("plain", "latency", "p99_ms", min), best("ferry", "latency", "p99_ms", min)
+avg_plain, avg_ferry = best("plain", "latency", "avg_ms", min), best("ferry", "latency", "avg_ms", min)
+cpu_plain, cpu_ferry = best("plain", "throughput", "broker_cpu_s", min), best("ferry", "throughput", "broker_cpu_s", min)
+stats = {}
+for r in range(1, int(rounds) + 1):
+    f = f"{out}/ferry-stats-{r}.txt"
+    if os.path.exists(f):
+        stats[f"round {r}"] = open(f).read().splitlines()
+summary = {
+    "throughput_mb_s": {"plain": tp_plain, "ferry": tp_ferry, "ratio": round(tp_ferry / tp_plain, 3), "target": ">= 0.95"},
+    "latency_p99_ms": {"plain": p99_plain, "ferry": p99_ferry, "ratio": round(p99_ferry / max(p99_plain, 1), 3), "target": "<= 1.05"},
+    "latency_avg_ms": {"plain": avg_plain, "ferry": avg_ferry, "ratio": round(avg_ferry / avg_plain, 3)},
+    "broker_cpu_s_throughput_pass": {"plain": cpu_plain, "ferry": cpu_ferry, "ratio": round(cpu_ferry / cpu_plain, 3)},
+}
+result = {
+    "benchmark": "kafka-produce",
+    "command": "bash benches/kafka/run.sh " + args,
+    "settings": {"rounds": int(rounds), "records": int(records), "record_size": int(size), "latency_rate": int(rate),
+                 "latency_records": int(lat_records), "brokers": 3, "partitions": 3, "replication_factor": 3,
+                 "min_insync_replicas": 2, "acks": "all", "kafka": "4.1.1", "provider": "tcp",
+                 "producer_props": "linger.ms=5 batch.size=65536"},
+    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    "machine": f"{os.cpu_count()} CPUs, shared (load in each pass)",
+    "summary": summary, "ferry_counters": stats, "runs": runs,
+}
+os.makedirs("benches/results", exist_ok=True)
+json.dump(result, open("benches/results/kafka-produce.json", "w"), indent=2)
+print()
+print("| Measure | Plain Kafka | With Ferry plugin | Ratio | Target |")
+print("|---|---|---|---|---|")
+print(f"| throughput, best pass (MB/s) | {tp_plain} | {tp_ferry} | {tp_ferry / tp_plain:.2f}x | >= 0.95x |")
+print(f"| p99 latency at {rate} rec/s, best pass (ms) | {p99_plain} | {p99_ferry} | {p99_ferry / max(p99_plain, 1):.2f}x | <= 1.05x |")
+print(f"| avg latency at {rate} rec/s, best pass (ms) | {avg_plain} | {avg_ferry} | {avg_ferry / avg_plain:.2f}x | |")
+print(f"| brokers' CPU in the throughput pass, least (s) | {cpu_plain} | {cpu_ferry} | {cpu_ferry / cpu_plain:.2f}x | |")
+print("written: benches/results/kafka-produce.json")
+PY
