@@ -8,6 +8,7 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.SocketChannel;
 import java.util.Objects;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * An ordered byte stream between two Ferry ends over one connected TCP socket: the socket is the
@@ -64,6 +65,13 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
     private volatile boolean opened;
     /** Once opened: whether payload travels in DATA frames. */
     private volatile boolean framed = true;
+    /**
+     * Inline and every handshake byte sent: reads and writes go straight to the socket, counted
+     * in Java (no native call per operation).
+     */
+    private volatile boolean direct;
+    private static final LongAdder INLINE_SENT = new LongAdder();
+    private static final LongAdder INLINE_RECEIVED = new LongAdder();
 
     private FerryStream(SocketChannel socket, boolean server, byte[] secret, int maxFrame, boolean framed) {
         this.socket = Objects.requireNonNull(socket, "socket");
@@ -184,6 +192,13 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
 
     @Override
     public int read(ByteBuffer dst) throws IOException {
+        if (direct) {
+            int n = socket.read(dst);
+            if (n > 0) {
+                INLINE_RECEIVED.add(n);
+            }
+            return n;
+        }
         try {
             return doRead(dst);
         } catch (IOException e) {
@@ -354,6 +369,9 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
                 synchronized (nativeLock) {
                     refresh();
                     if (status[3] == 0) {
+                        if (opened && !framed) {
+                            direct = true;
+                        }
                         return true;
                     }
                     controlOut.clear();
@@ -376,6 +394,13 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
 
     @Override
     public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+        if (direct) {
+            long n = socket.write(srcs, offset, length);
+            if (n > 0) {
+                INLINE_SENT.add(n);
+            }
+            return n;
+        }
         try {
             return doWrite(srcs, offset, length);
         } catch (IOException e) {
@@ -552,7 +577,10 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
 
     /** @return this process's stream counters */
     public static Counters counters() {
-        return new Counters(Native.streamCounters());
+        long[] values = Native.streamCounters();
+        values[3] += INLINE_SENT.sum();
+        values[4] += INLINE_RECEIVED.sum();
+        return new Counters(values);
     }
 
     /** Counters over every Ferry stream in this process. */
