@@ -28,11 +28,12 @@ ferry_stats() {
 }
 
 # Creates topic $2 (3 partitions, RF 3, min ISR 2), retrying until all brokers are registered.
+# Replicas are assigned so that node I leads partition I-1: every node leads one and follows two.
 ferry_create_topic() {
   local i
   for i in $(seq 1 30); do
     if bash "$root/tests/kafka/cluster.sh" tool TopicCommand --bootstrap-server "$1" --create --topic "$2" \
-      --partitions 3 --replication-factor 3 --config min.insync.replicas=2 > /dev/null 2>&1; then
+      --replica-assignment 1:2:3,2:3:1,3:1:2 --config min.insync.replicas=2 > /dev/null 2>&1; then
       return 0
     fi
     sleep 2

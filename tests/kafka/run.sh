@@ -46,15 +46,19 @@ check consume "$B" t1 "$out/t1.acked" || fail "records lost or out of order"
 echo "== 2. replication went through Ferry streams"
 ferry_wait_isr "$B" t1 3 || fail "t1: ISR not complete"
 sleep 3
+total=0
 for i in 1 2 3; do
   line=$(ferry_stats "$i")
   echo "node $i: $line"
   recv=$(sed -n 's/.*bytesReceived=\([0-9]*\).*/\1/p' <<< "$line")
   opened=$(sed -n 's/.*streams opened=\([0-9]*\).*/\1/p' <<< "$line")
-  # Each node follows two of the three partitions: 20000 records of ~200 B came to it through
-  # streams. (Inline streams count the bytes a leader sends with sendfile on the receiving side.)
-  ((opened >= 2 && recv > 2000000)) || fail "node $i: replication did not go through Ferry"
+  ((opened >= 1)) || fail "node $i: no Ferry stream opened"
+  total=$((total + recv))
 done
+# Every record (~170 B on the wire) went to two followers: at least 30000 x 150 x 2 bytes came
+# through streams. (Inline streams count what a leader sends with sendfile at the receiver.)
+echo "replication bytes received through Ferry streams, all nodes: $total"
+((total > 9000000)) || fail "replication did not go through Ferry"
 
 echo "== 3. SIGKILL node 2 while producing, restart it, no acknowledged record lost, ISR complete again"
 check produce "$B" t1 40000 5000 "$out/t1.kill.acked" > "$out/kill-produce.log" 2>&1 &
@@ -108,6 +112,7 @@ for i in 1 2; do
   fallbacks=$(sed -n 's/.*fallbacks=\([0-9]*\).*/\1/p' <<< "$line")
   sent=$(sed -n 's/.*bytesSent=\([0-9]*\).*/\1/p' <<< "$line")
   recv=$(sed -n 's/.*bytesReceived=\([0-9]*\).*/\1/p' <<< "$line")
+  # Node i follows node 3's partition (its connection fell back) and node 3 follows node i's.
   ((fallbacks >= 1)) || fail "node $i never fell back to TCP with the plain node 3"
   ((sent + recv > 1000000)) || fail "node $i: no Ferry stream with the other plugin node"
 done
