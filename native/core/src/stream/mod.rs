@@ -175,7 +175,8 @@ impl Stream {
         let mut s = Stream::new(Role::Client, secret, max_frame)?;
         s.framed = framed;
         s.out.extend_from_slice(&MAGIC);
-        s.out.extend_from_slice(&[VERSION, if framed { FLAG_FRAMED } else { 0 }, 0, 0]);
+        s.out
+            .extend_from_slice(&[VERSION, if framed { FLAG_FRAMED } else { 0 }, 0, 0]);
         let n = s.nonce;
         s.out.extend_from_slice(&n);
         s.recv = Recv::ServerHello;
@@ -324,7 +325,8 @@ impl Stream {
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
                 let (client, server) = (self.peer_nonce, self.nonce);
                 self.out.extend_from_slice(&MAGIC);
-                self.out.extend_from_slice(&[VERSION, self.buf[5] & FLAG_FRAMED, 0, 0]);
+                self.out
+                    .extend_from_slice(&[VERSION, self.buf[5] & FLAG_FRAMED, 0, 0]);
                 self.out.extend_from_slice(&server);
                 self.out
                     .extend_from_slice(&prove(&self.secret, SERVER_LABEL, &client, &server));
@@ -332,7 +334,9 @@ impl Stream {
             }
             Recv::ServerHello => {
                 if self.buf[..4] != MAGIC {
-                    return Err(Error::Malformed("the peer's answer is not a Ferry hello".into()));
+                    return Err(Error::Malformed(
+                        "the peer's answer is not a Ferry hello".into(),
+                    ));
                 }
                 check_version(&self.buf[4..8])?;
                 if (self.buf[5] & FLAG_FRAMED != 0) != self.framed {
@@ -342,8 +346,15 @@ impl Stream {
                 }
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
                 let (client, server) = (self.nonce, self.peer_nonce);
-                verify(&self.secret, SERVER_LABEL, &client, &server, &self.buf[40..72])?;
-                self.out.extend_from_slice(&header(KIND_PROOF, PROOF_LEN as u32));
+                verify(
+                    &self.secret,
+                    SERVER_LABEL,
+                    &client,
+                    &server,
+                    &self.buf[40..72],
+                )?;
+                self.out
+                    .extend_from_slice(&header(KIND_PROOF, PROOF_LEN as u32));
                 self.out
                     .extend_from_slice(&prove(&self.secret, CLIENT_LABEL, &client, &server));
                 self.open();

@@ -118,10 +118,7 @@ fn garbage_after_the_magic_fails_the_handshake() {
     let mut hello = MAGIC.to_vec();
     hello.extend_from_slice(&[9, 0, 0, 0]); // version 9
     hello.resize(CLIENT_HELLO_LEN, 0);
-    assert!(matches!(
-        s.input(&hello),
-        Err(Error::UnsupportedVersion(_))
-    ));
+    assert!(matches!(s.input(&hello), Err(Error::UnsupportedVersion(_))));
     assert_eq!(s.state(), State::Closed);
     assert_eq!(s.wanted(), 0);
 }
@@ -199,8 +196,14 @@ fn unframed_streams_carry_payload_inline_after_the_handshake() {
     assert_eq!(up.deliver(&mut s, 4).unwrap(), b"raw kafka bytes");
     assert!(!s.framed() && !c.framed());
     assert_eq!(s.data_pending(), u64::MAX);
-    assert!(c.send_data(3).is_err(), "no DATA frames on an unframed stream");
-    assert!(Stream::client(b"", 10, true).unwrap().sent_inline(1).is_err());
+    assert!(
+        c.send_data(3).is_err(),
+        "no DATA frames on an unframed stream"
+    );
+    assert!(Stream::client(b"", 10, true)
+        .unwrap()
+        .sent_inline(1)
+        .is_err());
 }
 
 #[test]

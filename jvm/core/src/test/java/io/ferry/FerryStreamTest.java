@@ -9,6 +9,7 @@ import static org.junit.Assert.fail;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -45,12 +46,25 @@ public class FerryStreamTest {
         return b;
     }
 
-    private static byte[] readFully(FerryStream stream, int n) throws IOException {
+    private static byte[] readFully(ReadableByteChannel stream, int n) throws IOException {
         ByteBuffer dst = ByteBuffer.allocate(n);
         while (dst.hasRemaining()) {
             if (stream.read(dst) < 0) {
                 fail("end of stream after " + dst.position() + " of " + n + " bytes");
             }
+        }
+        return dst.array();
+    }
+
+    /** Non-blocking: writes all of {@code data} from one stream while the other reads it. */
+    private static byte[] pump(FerryStream from, FerryStream to, byte[] data) throws IOException {
+        ByteBuffer src = ByteBuffer.wrap(data);
+        ByteBuffer dst = ByteBuffer.allocate(data.length);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (dst.hasRemaining()) {
+            from.write(src);
+            to.read(dst);
+            assertTrue("stalled at " + dst.position(), System.nanoTime() < deadline);
         }
         return dst.array();
     }
@@ -102,15 +116,7 @@ public class FerryStreamTest {
         byte[] up = random(1 << 20, 3);
         try (FerryStream client = FerryStream.client(connected, null, 32 << 10);
                 FerryStream server = FerryStream.server(accepted, null, 32 << 10)) {
-            ByteBuffer src = ByteBuffer.wrap(up);
-            ByteBuffer dst = ByteBuffer.allocate(up.length);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (dst.hasRemaining()) {
-                client.write(src);
-                server.read(dst);
-                assertTrue("stalled at " + dst.position(), System.nanoTime() < deadline);
-            }
-            assertArrayEquals(up, dst.array());
+            assertArrayEquals(up, pump(client, server, up));
             assertEquals(0, server.read(ByteBuffer.allocate(10)));
         }
     }
@@ -122,24 +128,12 @@ public class FerryStreamTest {
         byte[] up = random(500_000, 5);
         try (FerryStream client = FerryStream.client(connected, null, 1 << 20, false);
                 FerryStream server = FerryStream.server(accepted, null, 1 << 20)) {
-            ByteBuffer src = ByteBuffer.wrap(up);
-            ByteBuffer dst = ByteBuffer.allocate(up.length);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (dst.hasRemaining()) {
-                client.write(src);
-                server.read(dst);
-                assertTrue("stalled at " + dst.position(), System.nanoTime() < deadline);
-            }
-            assertArrayEquals(up, dst.array());
+            assertArrayEquals(up, pump(client, server, up));
             assertTrue(client.isInline());
             assertTrue(server.isInline());
             // Bytes written to the socket by someone else (sendfile) arrive as payload too.
             connected.write(ByteBuffer.wrap(new byte[] {9, 8, 7}));
-            ByteBuffer more = ByteBuffer.allocate(3);
-            while (more.hasRemaining()) {
-                server.read(more);
-            }
-            assertArrayEquals(new byte[] {9, 8, 7}, more.array());
+            assertArrayEquals(new byte[] {9, 8, 7}, readFully(server, 3));
         }
     }
 
@@ -149,20 +143,12 @@ public class FerryStreamTest {
         byte[] request = {0, 0, 0, 6, 0, 18, 0, 3, 0, 0};
         connected.write(ByteBuffer.wrap(request));
         try (FerryStream server = FerryStream.server(accepted, null, 1 << 20)) {
-            ByteBuffer size = ByteBuffer.allocate(4);
-            while (size.hasRemaining()) {
-                server.read(size);
-            }
+            assertArrayEquals(new byte[] {0, 0, 0, 6}, readFully(server, 4));
             assertTrue(server.isPlain());
-            assertArrayEquals(new byte[] {0, 0, 0, 6}, size.array());
             assertArrayEquals(new byte[] {0, 18, 0, 3, 0, 0}, readFully(server, 6));
             server.write(ByteBuffer.wrap(new byte[] {1, 2, 3}));
         }
-        ByteBuffer reply = ByteBuffer.allocate(3);
-        while (reply.hasRemaining()) {
-            connected.read(reply);
-        }
-        assertArrayEquals(new byte[] {1, 2, 3}, reply.array());
+        assertArrayEquals(new byte[] {1, 2, 3}, readFully(connected, 3));
     }
 
     @Test

@@ -1,6 +1,5 @@
 package io.ferry.kafka;
 
-import java.io.FileDescriptor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -11,7 +10,6 @@ import java.nio.channels.SocketChannel;
 import java.nio.channels.spi.SelectorProvider;
 import java.util.Set;
 import sun.nio.ch.SelChImpl;
-import sun.nio.ch.SelectionKeyImpl;
 
 /**
  * A listening socket: the JDK's own {@code ServerSocketChannelImpl} underneath, registered with
@@ -19,7 +17,7 @@ import sun.nio.ch.SelectionKeyImpl;
  * unchanged unless the rules select this listener's port; then it returns a {@link
  * FerrySocketChannel} that looks at the peer's first bytes for the Ferry preamble.
  */
-final class FerryServerSocketChannel extends ServerSocketChannel implements SelChImpl {
+final class FerryServerSocketChannel extends ServerSocketChannel implements DelegatingSelChImpl {
     private final ServerSocketChannel inner;
     private final SelChImpl innerSel;
     private final FerryKafka plugin;
@@ -91,33 +89,8 @@ final class FerryServerSocketChannel extends ServerSocketChannel implements SelC
     }
 
     @Override
-    public void kill() throws IOException {
-        inner.close();
-    }
-
-    @Override
-    public FileDescriptor getFD() {
-        return innerSel.getFD();
-    }
-
-    @Override
-    public int getFDVal() {
-        return innerSel.getFDVal();
-    }
-
-    @Override
-    public boolean translateAndUpdateReadyOps(int ops, SelectionKeyImpl ski) {
-        return innerSel.translateAndUpdateReadyOps(ops, ski);
-    }
-
-    @Override
-    public boolean translateAndSetReadyOps(int ops, SelectionKeyImpl ski) {
-        return innerSel.translateAndSetReadyOps(ops, ski);
-    }
-
-    @Override
-    public int translateInterestOps(int ops) {
-        return innerSel.translateInterestOps(ops);
+    public SelChImpl delegate() {
+        return innerSel;
     }
 
     @Override

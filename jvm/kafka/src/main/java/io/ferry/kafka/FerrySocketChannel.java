@@ -14,7 +14,6 @@ import java.nio.channels.SocketChannel;
 import java.nio.channels.spi.SelectorProvider;
 import java.util.Set;
 import sun.nio.ch.SelChImpl;
-import sun.nio.ch.SelectionKeyImpl;
 
 /**
  * A TCP connection the rules may accelerate: the JDK's own {@code SocketChannelImpl} underneath
@@ -30,7 +29,7 @@ import sun.nio.ch.SelectionKeyImpl;
  * mapped buffer written through {@link #write}, so file payload is framed like any other. The
  * selector uses {@link #getFDVal()}, the socket's real descriptor.
  */
-final class FerrySocketChannel extends SocketChannel implements SelChImpl {
+final class FerrySocketChannel extends SocketChannel implements DelegatingSelChImpl {
     private static final ByteBuffer[] NOTHING = new ByteBuffer[0];
     private static final FileDescriptor NO_SENDFILE = appendOnlyDescriptor();
 
@@ -282,44 +281,14 @@ final class FerrySocketChannel extends SocketChannel implements SelChImpl {
     }
 
     @Override
-    public void kill() throws IOException {
-        inner.close();
+    public SelChImpl delegate() {
+        return innerSel;
     }
 
     @Override
     public FileDescriptor getFD() {
         FerryStream s = stream;
         return s == null || s.isInline() ? innerSel.getFD() : NO_SENDFILE;
-    }
-
-    @Override
-    public int getFDVal() {
-        return innerSel.getFDVal();
-    }
-
-    @Override
-    public boolean translateAndUpdateReadyOps(int ops, SelectionKeyImpl ski) {
-        return innerSel.translateAndUpdateReadyOps(ops, ski);
-    }
-
-    @Override
-    public boolean translateAndSetReadyOps(int ops, SelectionKeyImpl ski) {
-        return innerSel.translateAndSetReadyOps(ops, ski);
-    }
-
-    @Override
-    public int translateInterestOps(int ops) {
-        return innerSel.translateInterestOps(ops);
-    }
-
-    @Override
-    public void park(int event, long nanos) throws IOException {
-        innerSel.park(event, nanos);
-    }
-
-    @Override
-    public void park(int event) throws IOException {
-        innerSel.park(event);
     }
 
     @Override
