@@ -74,6 +74,7 @@ cat "$out/kill-produce.log" | grep '^produce'
 check consume "$B" t1 "$out/t1.acked" "$out/t1.kill.acked" || fail "acknowledged records lost after SIGKILL"
 ferry_wait_isr "$B" t1 3 || fail "node 2 did not rejoin every ISR"
 echo "ISR complete: $(cluster tool TopicCommand --bootstrap-server "$B" --describe --topic t1 | grep -c 'Isr: [0-9],[0-9],[0-9]') of 3 partitions"
+echo "node 2 after its restart: $(ferry_stats 2)"
 
 echo "== 4. garbage to the listener ports leaves the broker serving"
 python3 - <<'PY'
