@@ -116,8 +116,9 @@ public final class FerryKafka implements FerryKafkaMXBean {
         return active;
     }
 
+    /** Whether outgoing sockets need a wrapper: only when some rule selects outgoing connections. */
     boolean connectsOut() {
-        return active;
+        return active && config.rules().hasOut();
     }
 
     boolean accepts(int localPort) {

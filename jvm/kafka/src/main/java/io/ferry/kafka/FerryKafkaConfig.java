@@ -351,6 +351,11 @@ public final class FerryKafkaConfig {
             return false;
         }
 
+        /** @return true when some rule selects outgoing connections */
+        public boolean hasOut() {
+            return !out.isEmpty();
+        }
+
         /** @return true when no rule selects anything */
         public boolean isEmpty() {
             return in.isEmpty() && out.isEmpty();

@@ -42,6 +42,10 @@ public final class FerrySelectorProvider extends SelectorProvider {
 
     /** A provider with the given config (tests). */
     FerrySelectorProvider(FerryKafkaConfig config) {
+        if (!Object.class.getModule().isOpen("sun.nio.ch", FerrySelectorProvider.class.getModule())) {
+            throw new IllegalStateException("ferry-kafka needs the JDK's sun.nio.ch classes: add "
+                    + "--add-opens java.base/sun.nio.ch=ALL-UNNAMED to the JVM options (KAFKA_OPTS)");
+        }
         try {
             Class<?> defaults = Class.forName("sun.nio.ch.DefaultSelectorProvider");
             jdk = (SelectorProvider) defaults.getMethod("get").invoke(null);
@@ -94,25 +98,25 @@ public final class FerrySelectorProvider extends SelectorProvider {
     @Override
     public ServerSocketChannel openServerSocketChannel() throws IOException {
         ServerSocketChannel jdkChannel = (ServerSocketChannel) make(serverSocketChannel, this);
-        return plugin.active() ? new FerryServerSocketChannel(this, jdkChannel, plugin) : jdkChannel;
+        return plugin.active() ? Wrappers.serverSocket(this, jdkChannel, plugin) : jdkChannel;
     }
 
     @Override
     public ServerSocketChannel openServerSocketChannel(ProtocolFamily family) throws IOException {
         ServerSocketChannel jdkChannel = (ServerSocketChannel) make(serverSocketChannelFamily, this, family);
-        return plugin.active() ? new FerryServerSocketChannel(this, jdkChannel, plugin) : jdkChannel;
+        return plugin.active() ? Wrappers.serverSocket(this, jdkChannel, plugin) : jdkChannel;
     }
 
     @Override
     public SocketChannel openSocketChannel() throws IOException {
         SocketChannel jdkChannel = (SocketChannel) make(socketChannel, this);
-        return plugin.active() && plugin.connectsOut() ? new FerrySocketChannel(this, jdkChannel, plugin, null) : jdkChannel;
+        return plugin.active() && plugin.connectsOut() ? Wrappers.socket(this, jdkChannel, plugin) : jdkChannel;
     }
 
     @Override
     public SocketChannel openSocketChannel(ProtocolFamily family) throws IOException {
         SocketChannel jdkChannel = (SocketChannel) make(socketChannelFamily, this, family);
-        return plugin.active() && plugin.connectsOut() ? new FerrySocketChannel(this, jdkChannel, plugin, null) : jdkChannel;
+        return plugin.active() && plugin.connectsOut() ? Wrappers.socket(this, jdkChannel, plugin) : jdkChannel;
     }
 
     @Override
