@@ -327,3 +327,9 @@ fn a_peer_killed_mid_transfer_fails_fast() {
         "every buffer came back"
     );
 }
+
+#[test]
+fn stream_messages_by_rdma_read() {
+    let Some(ip) = test_ip() else { return };
+    common::remote_stream_roundtrip(VERBS, &ip, 40);
+}

@@ -23,6 +23,9 @@
 //!              DATA  (1): len payload bytes, 1 ..= max frame
 //!              PROOF (2): the client's proof, 32 bytes, the client's first frame
 //!              CLOSE (3): no body; the sender sends nothing more
+//!              NOTIFY (4): seq u64 | len u64 | block id: a message of len bytes waits in the
+//!                     sender's registered memory as that block; READ it ([`remote`])
+//!              CREDIT (5): seq u64: the receiver has read message seq; its memory is free
 //! ```
 //!
 //! Flags: bit 0, `FRAMED`, chosen by the client and echoed by the server. Framed streams carry
@@ -42,10 +45,11 @@
 //! secret and a recorded exchange cannot be replayed; a mismatch fails the
 //! handshake ([`Error::AuthFailed`]) and the caller falls back to plain TCP.
 //!
-//! On the tcp provider the payload rides inline in DATA frames and TCP's own
-//! window is the flow control. Payload that lives in a registered ring (the
-//! verbs provider: notify with offset, length and key, the receiver READs and
-//! returns credits) is the next step; its frame kinds are reserved.
+//! On the tcp provider the payload rides inline in DATA frames (or unframed)
+//! and TCP's own window is the flow control. With [`remote`], payload lives in
+//! memory registered with the sender's [`Node`](crate::Node): NOTIFY frames
+//! name it, the receiver READs it with its own node (an RDMA READ on the verbs
+//! provider) and returns CREDIT frames, which bound the registered bytes.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -65,6 +69,10 @@ const PROOF_LEN: usize = 32;
 const KIND_DATA: u8 = 1;
 const KIND_PROOF: u8 = 2;
 const KIND_CLOSE: u8 = 3;
+const KIND_NOTIFY: u8 = 4;
+const KIND_CREDIT: u8 = 5;
+/// Longest block id a NOTIFY may carry.
+pub const MAX_NOTIFY_ID: usize = 64;
 
 /// Hello flag: payload travels in DATA frames (else inline after the handshake).
 pub const FLAG_FRAMED: u8 = 1;
@@ -113,6 +121,8 @@ enum Recv {
     Data(u64),
     /// Unframed: everything from here on is payload.
     Inline,
+    /// The body of a NOTIFY or CREDIT frame (kind, body length).
+    Body(u8, usize),
     /// Nothing more to read as control (plain, closed).
     Done,
 }
@@ -151,6 +161,15 @@ pub fn counters() -> StreamCounters {
     }
 }
 
+/// Something the peer said that is not payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Message `seq` of `len` bytes waits in the peer's registered memory as block `id`.
+    Notify { seq: u64, len: u64, id: Vec<u8> },
+    /// The peer has read message `seq`.
+    Credit { seq: u64 },
+}
+
 pub struct Stream {
     role: Role,
     secret: Vec<u8>,
@@ -166,6 +185,7 @@ pub struct Stream {
     state: State,
     send_closed: bool,
     framed: bool,
+    events: std::collections::VecDeque<Event>,
 }
 
 impl Stream {
@@ -207,6 +227,7 @@ impl Stream {
             state: State::Handshaking,
             send_closed: false,
             framed: true,
+            events: Default::default(),
         })
     }
 
@@ -240,6 +261,7 @@ impl Stream {
             Recv::ServerHello => SERVER_HELLO_LEN,
             Recv::Proof => HEADER_LEN + PROOF_LEN,
             Recv::Header => HEADER_LEN,
+            Recv::Body(_, len) => len,
             Recv::Data(_) | Recv::Inline | Recv::Done => return 0,
         };
         total - self.buf.len()
@@ -385,6 +407,10 @@ impl Stream {
                     KIND_DATA => {
                         return Err(Error::Malformed(format!("DATA frame of {len} bytes")));
                     }
+                    KIND_NOTIFY if (17..=16 + MAX_NOTIFY_ID as u32).contains(&len) => {
+                        self.recv = Recv::Body(kind, len as usize);
+                    }
+                    KIND_CREDIT if len == 8 => self.recv = Recv::Body(kind, 8),
                     KIND_CLOSE if len == 0 => {
                         self.state = State::Closed;
                         self.recv = Recv::Done;
@@ -395,6 +421,19 @@ impl Stream {
                         )))
                     }
                 }
+            }
+            Recv::Body(kind, _) => {
+                let seq = u64::from_be_bytes(self.buf[..8].try_into().expect("8 bytes"));
+                self.events.push_back(if kind == KIND_CREDIT {
+                    Event::Credit { seq }
+                } else {
+                    Event::Notify {
+                        seq,
+                        len: u64::from_be_bytes(self.buf[8..16].try_into().expect("8 bytes")),
+                        id: self.buf[16..].to_vec(),
+                    }
+                });
+                self.recv = Recv::Header;
             }
             Recv::Data(_) | Recv::Inline | Recv::Done => {
                 unreachable!("step runs only on a complete control unit")
@@ -453,12 +492,7 @@ impl Stream {
     /// queues a DATA header in [`output`](Self::output); the caller sends the
     /// payload right after it.
     pub fn send_data(&mut self, len: u32) -> Result<()> {
-        if !self.can_send() || !self.framed {
-            return Err(Error::InvalidArgument(format!(
-                "stream is not open for DATA frames ({:?}, framed: {})",
-                self.state, self.framed
-            )));
-        }
+        self.check_framed_open()?;
         if len == 0 || len > self.max_frame {
             return Err(Error::InvalidArgument(format!(
                 "DATA of {len} bytes; frames carry 1 ..= {}",
@@ -468,6 +502,46 @@ impl Stream {
         self.out.extend_from_slice(&header(KIND_DATA, len));
         BYTES_SENT.fetch_add(len as u64, Relaxed);
         FRAMES_SENT.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// The next NOTIFY or CREDIT the peer sent, in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Queues NOTIFY: message `seq` of `len` bytes waits as block `id` (see [`remote`]).
+    pub fn send_notify(&mut self, seq: u64, len: u64, id: &[u8]) -> Result<()> {
+        self.check_framed_open()?;
+        if id.is_empty() || id.len() > MAX_NOTIFY_ID {
+            return Err(Error::InvalidArgument(format!(
+                "a NOTIFY names a block id of 1 ..= {MAX_NOTIFY_ID} bytes, not {}",
+                id.len()
+            )));
+        }
+        self.out
+            .extend_from_slice(&header(KIND_NOTIFY, 16 + id.len() as u32));
+        self.out.extend_from_slice(&seq.to_be_bytes());
+        self.out.extend_from_slice(&len.to_be_bytes());
+        self.out.extend_from_slice(id);
+        Ok(())
+    }
+
+    /// Queues CREDIT for message `seq`.
+    pub fn send_credit(&mut self, seq: u64) -> Result<()> {
+        self.check_framed_open()?;
+        self.out.extend_from_slice(&header(KIND_CREDIT, 8));
+        self.out.extend_from_slice(&seq.to_be_bytes());
+        Ok(())
+    }
+
+    fn check_framed_open(&self) -> Result<()> {
+        if !self.can_send() || !self.framed {
+            return Err(Error::InvalidArgument(format!(
+                "stream is not open for frames ({:?}, framed: {})",
+                self.state, self.framed
+            )));
+        }
         Ok(())
     }
 
@@ -507,6 +581,8 @@ fn verify(secret: &[u8], label: &[u8], c: &[u8; 32], s: &[u8; 32], proof: &[u8])
         .verify_slice(proof)
         .map_err(|_| Error::AuthFailed("the peer proved a different stream secret".into()))
 }
+
+pub mod remote;
 
 #[cfg(test)]
 mod tests;

@@ -215,3 +215,48 @@ fn a_server_that_changes_the_framing_is_refused() {
     s.input(&hello).unwrap();
     assert!(c.input(s.output()).is_err());
 }
+
+#[test]
+fn notify_and_credit_frames_become_events_in_order() {
+    let (mut c, mut s) = open_pair(b"", b"").unwrap();
+    let mut wire = Wire::default();
+    c.send_notify(7, 4096, b"ferry-stream/ab/7").unwrap();
+    c.send_notify(8, 1, b"x").unwrap();
+    wire.carry(&mut c);
+    assert!(wire.deliver(&mut s, 5).unwrap().is_empty());
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Notify {
+            seq: 7,
+            len: 4096,
+            id: b"ferry-stream/ab/7".to_vec()
+        })
+    );
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Notify {
+            seq: 8,
+            len: 1,
+            id: b"x".to_vec()
+        })
+    );
+    assert_eq!(s.poll_event(), None);
+    s.send_credit(7).unwrap();
+    wire.carry(&mut s);
+    wire.deliver(&mut c, 64).unwrap();
+    assert_eq!(c.poll_event(), Some(Event::Credit { seq: 7 }));
+    assert!(c.send_notify(1, 1, b"").is_err());
+    assert!(c.send_notify(1, 1, &[b'a'; MAX_NOTIFY_ID + 1]).is_err());
+}
+
+#[test]
+fn malformed_notify_and_credit_frames_are_errors() {
+    for bad in [
+        header(KIND_NOTIFY, 16),
+        header(KIND_NOTIFY, 17 + MAX_NOTIFY_ID as u32),
+        header(KIND_CREDIT, 9),
+    ] {
+        let (_, mut s) = open_pair(b"", b"").unwrap();
+        assert!(s.input(&bad).is_err(), "{bad:?}");
+    }
+}
