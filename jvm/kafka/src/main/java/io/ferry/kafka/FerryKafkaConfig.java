@@ -64,16 +64,16 @@ public final class FerryKafkaConfig {
                             + "(connected to HOST, `*` for any); PORTS is a port, a range `a-b` or `inter-broker` "
                             + "(the port of this broker's `inter.broker.listener.name` listener); `none`."),
             new Key(PROVIDER, "auto",
-                    "`auto` or `tcp`: the stream provider. Streams run on tcp (payload inline in frames); "
-                            + "`auto` will pick verbs once streams run on it."),
+                    "`auto` or `tcp`: the stream provider. The plugin's streams run on tcp so far (inline or "
+                            + "framed, see `ferry.kafka.tcp.frames`); `auto` will pick RDMA READ streams once the plugin uses them."),
             new Key(MESSAGE_SIZE, "1m", "Largest DATA frame (message) a stream sends; 4k to 64m."),
             new Key(TCP_FRAMES, "false",
                     "On the tcp provider: `false` sends payload inline after the handshake (TCP already orders and "
                             + "flow-controls it; log segments keep sendfile); `true` puts it in DATA frames "
                             + "(a mapped copy instead of sendfile). The connecting broker chooses."),
-            new Key(REGION_GROW, "4m", "Growth step of registered stream rings (verbs streams); 64k to 1g."),
-            new Key(CONN_PER_QP, "8", "Streams sharing one queue pair (verbs streams); 1 to 1024."),
-            new Key(IO_THREADS, "2", "Ferry I/O threads (verbs streams); tcp streams run on Kafka's own network threads; 1 to 64."),
+            new Key(REGION_GROW, "4m", "Growth step of registered stream rings (RDMA READ streams; validated, not used yet); 64k to 1g."),
+            new Key(CONN_PER_QP, "8", "Streams sharing one queue pair (RDMA READ streams; validated, not used yet); 1 to 1024."),
+            new Key(IO_THREADS, "2", "Ferry I/O threads (RDMA READ streams; validated, not used yet); tcp streams run on Kafka's own network threads; 1 to 64."),
             new Key(SECRET, "", "Shared secret both ends prove (HMAC-SHA256) before a stream opens; a mismatch means plain TCP."),
             new Key(PLAIN_RETRY_MS, "300000",
                     "After a peer answers the preamble like a plain broker (or the handshake fails), connections "
