@@ -56,3 +56,20 @@ ferry_wait_isr() {
   done
   return 1
 }
+
+# Moves leadership of topic $2 back to each partition's first replica (node I leads partition
+# I-1 again after a broker started late or restarted); waits up to 60 s until it holds.
+ferry_preferred_leaders() {
+  local i
+  for i in $(seq 1 30); do
+    bash "$root/tests/kafka/cluster.sh" tool LeaderElectionCommand --bootstrap-server "$1" \
+      --election-type PREFERRED --topic "$2" --all-topic-partitions > /dev/null 2>&1 || true
+    if bash "$root/tests/kafka/cluster.sh" tool TopicCommand --bootstrap-server "$1" --describe --topic "$2" \
+      | awk '/Leader:/ { for (f = 1; f <= NF; f++) { if ($f == "Leader:") l = $(f + 1); if ($f == "Replicas:") r = $(f + 1) }
+                         split(r, a, ","); if (l != a[1]) bad = 1 } END { exit bad }'; then
+      return 0
+    fi
+    sleep 2
+  done
+  return 1
+}

@@ -38,6 +38,7 @@ cluster start 3
 B=$(cluster bootstrap)
 ferry_create_topic "$B" t1
 ferry_wait_isr "$B" t1 3 || fail "t1: ISR not complete after creation"
+ferry_preferred_leaders "$B" t1 || fail "t1: leaders not the preferred replicas"
 
 echo "== 1. acks=all producer, consumer reads every acknowledged record back in order"
 check produce "$B" t1 30000 0 "$out/t1.acked"
@@ -103,6 +104,7 @@ cluster stop
 KAFKA_NODE_OPTS_3="" cluster start 3
 ferry_create_topic "$B" t2
 ferry_wait_isr "$B" t2 3 || fail "t2: ISR not complete after creation"
+ferry_preferred_leaders "$B" t2 || fail "t2: leaders not the preferred replicas"
 check produce "$B" t2 20000 0 "$out/t2.acked"
 check consume "$B" t2 "$out/t2.acked" || fail "mixed cluster lost records"
 ferry_wait_isr "$B" t2 3 || fail "mixed cluster: ISR not complete"
