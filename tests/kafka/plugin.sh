@@ -58,10 +58,10 @@ ferry_wait_isr() {
 }
 
 # Moves leadership of topic $2 back to each partition's first replica (node I leads partition
-# I-1 again after a broker started late or restarted); waits up to 60 s until it holds.
+# I-1 again after a broker started late or restarted); tries for about 30 s.
 ferry_preferred_leaders() {
   local i
-  for i in $(seq 1 30); do
+  for i in $(seq 1 8); do
     bash "$root/tests/kafka/cluster.sh" tool LeaderElectionCommand --bootstrap-server "$1" \
       --election-type PREFERRED --topic "$2" --all-topic-partitions > /dev/null 2>&1 || true
     if bash "$root/tests/kafka/cluster.sh" tool TopicCommand --bootstrap-server "$1" --describe --topic "$2" \
