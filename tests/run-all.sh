@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the Rust workspace (unit, integration,
 # property, fault and leak tests, CLI tests over loopback), and the JVM build
-# with its JUnit tests, real Spark jobs with FerryShuffleManager (tests/spark), and the
+# with its JUnit tests, real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
+# cluster replicating through the Ferry broker plugin (tests/kafka), and the
 # verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
 # Installs what it needs first. Exits non-zero on any failure.
 set -euo pipefail
@@ -24,6 +25,9 @@ gradle --no-daemon --console=plain build
 
 echo "== Spark: real local-cluster shuffle jobs, default shuffle vs FerryShuffleManager"
 bash tests/spark/run.sh
+
+echo "== Kafka: a real 3-broker KRaft cluster with the Ferry broker plugin (tests/kafka/run.sh)"
+bash tests/kafka/run.sh
 
 echo "== JVM consumer: the published jar from a separate Gradle build (tests/consumer)"
 bash tests/consumer/run.sh

@@ -7,6 +7,8 @@ missing=()
 command -v gradle >/dev/null || missing+=(gradle)
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v cc >/dev/null || missing+=(gcc)
+command -v mvn >/dev/null || missing+=(maven)       # tests/kafka: the Kafka jars from Maven Central
+command -v python3 >/dev/null || missing+=(python3) # tests/kafka and benches/kafka helpers
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]} from Debian"
   apt-get update -qq

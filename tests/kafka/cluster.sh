@@ -10,16 +10,19 @@
 #   cluster.sh tool CLASS ARGS   run a Kafka tool class (TopicCommand, ProducerPerformance, ...)
 #
 # Node I (1-based) listens on 127.0.0.1: clients 19090+10I, replication 19091+10I,
-# controller 19092+10I. Extra JVM options for every node: $KAFKA_NODE_OPTS.
+# controller 19092+10I ($FERRY_KAFKA_PORT_BASE moves 19090, for a second cluster beside the
+# first). Extra JVM options for every node: $KAFKA_NODE_OPTS; node I takes
+# $KAFKA_NODE_OPTS_I instead when it is set (KAFKA_NODE_OPTS_3= runs node 3 without a plugin).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="${FERRY_KAFKA_DIR:-/tmp/ferry-kafka}"
 lib="$dir/lib"
 
-client_port() { echo $((19090 + 10 * $1)); }
-replication_port() { echo $((19091 + 10 * $1)); }
-controller_port() { echo $((19092 + 10 * $1)); }
+base=${FERRY_KAFKA_PORT_BASE:-19090}
+client_port() { echo $((base + 10 * $1)); }
+replication_port() { echo $((base + 1 + 10 * $1)); }
+controller_port() { echo $((base + 2 + 10 * $1)); }
 
 bootstrap() {
   local n=$1 i out=()
@@ -81,9 +84,10 @@ XML
 }
 
 start_node() {
-  local i=$1
+  local i=$1 own="KAFKA_NODE_OPTS_$1" node_opts=${KAFKA_NODE_OPTS:-}
+  if [[ -v $own ]]; then node_opts=${!own}; fi
   # shellcheck disable=SC2086
-  nohup "$(java_cmd)" -Xms256m -Xmx512m ${KAFKA_NODE_OPTS:-} -cp "$lib/*" \
+  nohup "$(java_cmd)" -Xms256m -Xmx512m $node_opts -cp "$lib/*" \
     -Dlog4j2.configurationFile="$dir/log4j2-node.xml" \
     kafka.Kafka "$dir/node$i/server.properties" > "$dir/node$i/out.log" 2>&1 &
   echo $! > "$dir/node$i/pid"
@@ -142,5 +146,5 @@ case "${1:-}" in
   start-node) start_node "$2" ;;
   bootstrap) bootstrap "$(cat "$dir/size")" ;;
   tool) shift; tool "$@" ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod provider;
+pub mod stream;
 
 pub use block::{
     segment_run_id, BlockId, BlockLocation, BlockRegistry, BlockResolver, RemoteSlice,

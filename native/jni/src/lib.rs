@@ -10,6 +10,7 @@ mod fetch;
 mod handle;
 mod logging;
 mod node;
+mod stream;
 
 use std::ffi::c_void;
 use std::sync::OnceLock;

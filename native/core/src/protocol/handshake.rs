@@ -31,7 +31,12 @@ pub fn nonce() -> [u8; 32] {
     n
 }
 
-fn mac(secret: &[u8], label: &[u8], first: &[u8; 32], second: &[u8; 32]) -> Hmac<Sha256> {
+pub(crate) fn mac(
+    secret: &[u8],
+    label: &[u8],
+    first: &[u8; 32],
+    second: &[u8; 32],
+) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(label);
     mac.update(first);
@@ -39,7 +44,7 @@ fn mac(secret: &[u8], label: &[u8], first: &[u8; 32], second: &[u8; 32]) -> Hmac
     mac
 }
 
-fn prove(secret: &[u8], label: &[u8], first: &[u8; 32], second: &[u8; 32]) -> [u8; 32] {
+pub(crate) fn prove(secret: &[u8], label: &[u8], first: &[u8; 32], second: &[u8; 32]) -> [u8; 32] {
     mac(secret, label, first, second)
         .finalize()
         .into_bytes()

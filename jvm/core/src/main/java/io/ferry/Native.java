@@ -41,4 +41,28 @@ final class Native {
     static native void fetchClose(long fetch);
 
     static native void chunkRelease(long chunk);
+
+    static native long streamCreate(boolean server, byte[] secret, int maxFrame, boolean framed);
+
+    static native void streamFree(long stream);
+
+    /** Fills status with {state, control bytes wanted, payload pending (-1: inline), output length, framed}. */
+    static native void streamStatus(long stream, long[] status);
+
+    static native int streamInput(long stream, ByteBuffer buffer, int position, int length);
+
+    static native int streamOutput(long stream, ByteBuffer buffer, int position, int length);
+
+    static native long streamDataRead(long stream, long count);
+
+    static native void streamSendData(long stream, int length);
+
+    static native void streamSentInline(long stream, long count);
+
+    static native void streamShutdown(long stream);
+
+    static native byte[] streamPrefix(long stream);
+
+    /** Opened, plain, failed, bytes sent, bytes received, frames sent. */
+    static native long[] streamCounters();
 }

@@ -1,0 +1,225 @@
+package io.ferry.kafka;
+
+import io.ferry.FerryStream;
+import io.ferry.NativeLibrary;
+import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import javax.management.ObjectName;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The plugin's state in one broker: its config, which peers answered like plain brokers, and its
+ * counters (logged as {@code ferry-kafka: ...} lines and exposed as the MBean {@value #MBEAN}).
+ */
+public final class FerryKafka implements FerryKafkaMXBean {
+    /** JMX name of the counters. */
+    public static final String MBEAN = "io.ferry:type=FerryKafka";
+
+    private final FerryKafkaConfig config;
+    private volatile boolean active;
+    private final Map<InetSocketAddress, Long> plainUntil = new ConcurrentHashMap<>();
+    private final AtomicLong acceptedFerry = new AtomicLong();
+    private final AtomicLong connectedFerry = new AtomicLong();
+    private final AtomicLong acceptedPlain = new AtomicLong();
+    private final AtomicLong handshakeFailures = new AtomicLong();
+    private final AtomicLong fallbacks = new AtomicLong();
+    private volatile Logger log;
+
+    private FerryKafka(FerryKafkaConfig config) {
+        this.config = config;
+        this.active = config.active() && !config.rules().isEmpty();
+    }
+
+    /**
+     * Starts the plugin: its log lines, MBean and native library load on a thread of their own,
+     * because the provider is built inside {@code SelectorProvider.provider()}, where nothing may
+     * open a channel.
+     */
+    static FerryKafka start(FerryKafkaConfig config) {
+        FerryKafka plugin = new FerryKafka(config);
+        Thread t = new Thread(plugin::run, "ferry-kafka");
+        t.setDaemon(true);
+        t.start();
+        return plugin;
+    }
+
+    private Logger log() {
+        Logger l = log;
+        if (l == null) {
+            l = LoggerFactory.getLogger("io.ferry.kafka");
+            log = l;
+        }
+        return l;
+    }
+
+    private void run() {
+        Logger l = log();
+        if (!config.errors().isEmpty()) {
+            for (String error : config.errors()) {
+                l.error("ferry-kafka: config {}: {}", config.source(), error);
+            }
+            l.error("ferry-kafka: bad config, Ferry is off: every connection is plain TCP");
+        } else if (!active) {
+            l.info("ferry-kafka: off (ferry.kafka.enabled=false or no rules): every connection is plain TCP");
+        } else {
+            try {
+                NativeLibrary.load();
+                l.info("ferry-kafka: on, provider tcp, native library {}; config {}: {}",
+                        NativeLibrary.version(), config.source(), config.describe());
+            } catch (RuntimeException | LinkageError e) {
+                active = false;
+                l.error("ferry-kafka: Ferry's native library does not load, every connection is plain TCP: {}",
+                        e.toString());
+            }
+        }
+        try {
+            ManagementFactory.getPlatformMBeanServer().registerMBean(this, new ObjectName(MBEAN));
+        } catch (Exception e) {
+            l.warn("ferry-kafka: MBean {} not registered: {}", MBEAN, e.toString());
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> log().info(statsLine()), "ferry-kafka-exit"));
+        long interval = config.statsIntervalMillis();
+        if (interval <= 0) {
+            return;
+        }
+        while (true) {
+            try {
+                Thread.sleep(interval);
+            } catch (InterruptedException e) {
+                return;
+            }
+            l.info(statsLine());
+        }
+    }
+
+    /** @return the counters as one log line */
+    public String statsLine() {
+        String streams = "streams n/a";
+        if (active) {
+            try {
+                streams = "streams " + FerryStream.counters();
+            } catch (RuntimeException | LinkageError e) {
+                streams = "streams n/a (" + e + ")";
+            }
+        }
+        return "ferry-kafka: " + streams + "; connections acceptedFerry=" + acceptedFerry.get()
+                + " connectedFerry=" + connectedFerry.get() + " acceptedPlain=" + acceptedPlain.get()
+                + " handshakeFailures=" + handshakeFailures.get() + " fallbacks=" + fallbacks.get();
+    }
+
+    boolean active() {
+        return active;
+    }
+
+    /** Whether outgoing sockets need a wrapper: only when some rule selects outgoing connections. */
+    boolean connectsOut() {
+        return active && config.rules().hasOut();
+    }
+
+    boolean accepts(int localPort) {
+        return active && config.rules().accepts(localPort);
+    }
+
+    /** Whether a connection to {@code remote} should send the preamble. */
+    boolean tryFerry(InetSocketAddress remote) {
+        if (!active || !config.rules().connects(remote)) {
+            return false;
+        }
+        Long until = plainUntil.get(remote);
+        if (until == null) {
+            return true;
+        }
+        if (System.currentTimeMillis() < until) {
+            return false;
+        }
+        plainUntil.remove(remote, until);
+        return true;
+    }
+
+    FerryStream newServerStream(SocketChannel socket) {
+        return newStream(socket, true);
+    }
+
+    FerryStream newClientStream(SocketChannel socket) {
+        return newStream(socket, false);
+    }
+
+    private FerryStream newStream(SocketChannel socket, boolean server) {
+        try {
+            return server
+                    ? FerryStream.server(socket, config.secret(), config.messageSize())
+                    : FerryStream.client(socket, config.secret(), config.messageSize(), config.tcpFrames());
+        } catch (RuntimeException | LinkageError e) {
+            active = false;
+            log().error("ferry-kafka: cannot create a stream, Ferry is off from now on: {}", e.toString());
+            return null;
+        }
+    }
+
+    void opened(boolean accepted) {
+        (accepted ? acceptedFerry : connectedFerry).incrementAndGet();
+    }
+
+    void acceptedPlain() {
+        acceptedPlain.incrementAndGet();
+    }
+
+    /**
+     * A handshake failed. On the connecting side (remote known), connections to that peer stay
+     * plain for {@code ferry.kafka.plain.retry.ms}: Kafka reconnects, and the next connection is
+     * plain TCP.
+     */
+    void handshakeFailed(InetSocketAddress remote, Exception cause) {
+        handshakeFailures.incrementAndGet();
+        if (remote == null) {
+            log().warn("ferry-kafka: an accepted connection failed the Ferry handshake: {}", cause.getMessage());
+            return;
+        }
+        fallbacks.incrementAndGet();
+        Long previous = plainUntil.put(remote, System.currentTimeMillis() + config.plainRetryMillis());
+        if (previous == null) {
+            log().info("ferry-kafka: {} did not complete the Ferry handshake ({}); plain TCP to it for {} ms",
+                    remote, cause.getMessage(), config.plainRetryMillis());
+        }
+    }
+
+    @Override
+    public long getStreamsOpened() {
+        return acceptedFerry.get() + connectedFerry.get();
+    }
+
+    @Override
+    public long getAcceptedPlain() {
+        return acceptedPlain.get();
+    }
+
+    @Override
+    public long getHandshakeFailures() {
+        return handshakeFailures.get();
+    }
+
+    @Override
+    public long getFallbacks() {
+        return fallbacks.get();
+    }
+
+    @Override
+    public long getBytesSent() {
+        return active ? FerryStream.counters().bytesSent() : 0;
+    }
+
+    @Override
+    public long getBytesReceived() {
+        return active ? FerryStream.counters().bytesReceived() : 0;
+    }
+
+    @Override
+    public boolean isActive() {
+        return active;
+    }
+}

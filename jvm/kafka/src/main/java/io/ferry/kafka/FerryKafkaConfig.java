@@ -1,0 +1,438 @@
+package io.ferry.kafka;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.StringReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * The plugin's configuration: a {@code key=value} file (Java properties syntax) named by the
+ * system property {@value #PATH_PROPERTY}, in the spirit of NetACC's {@code /etc/netacc.conf}.
+ * Every key, its default and meaning is in {@link #KEYS} (and in the README). An unknown key or a
+ * bad value is an error naming the key; {@link #errors()} lists them and the provider then leaves
+ * every connection plain.
+ */
+public final class FerryKafkaConfig {
+    /** System property with the path of the config file; without it, every default applies. */
+    public static final String PATH_PROPERTY = "ferry.kafka.config";
+    /** System property naming the broker's server.properties (found from the command line otherwise). */
+    public static final String SERVER_PROPERTIES_PROPERTY = "ferry.kafka.server.properties";
+
+    /** A documented key. */
+    public static final class Key {
+        public final String name;
+        public final String defaultValue;
+        public final String meaning;
+
+        Key(String name, String defaultValue, String meaning) {
+            this.name = name;
+            this.defaultValue = defaultValue;
+            this.meaning = meaning;
+        }
+    }
+
+    public static final String ENABLED = "ferry.kafka.enabled";
+    public static final String RULES = "ferry.kafka.rules";
+    public static final String PROVIDER = "ferry.kafka.provider";
+    public static final String MESSAGE_SIZE = "ferry.kafka.message.size";
+    public static final String TCP_FRAMES = "ferry.kafka.tcp.frames";
+    public static final String REGION_GROW = "ferry.kafka.region.grow.bytes";
+    public static final String CONN_PER_QP = "ferry.kafka.conn.per.qp";
+    public static final String IO_THREADS = "ferry.kafka.io.threads";
+    public static final String SECRET = "ferry.kafka.secret";
+    public static final String PLAIN_RETRY_MS = "ferry.kafka.plain.retry.ms";
+    public static final String STATS_INTERVAL_MS = "ferry.kafka.stats.interval.ms";
+
+    /** Every key with its default (empty: unset) and meaning. */
+    public static final List<Key> KEYS = Collections.unmodifiableList(List.of(
+            new Key(ENABLED, "true", "`false` turns the plugin off: every connection is the JDK's own, untouched."),
+            new Key(RULES, "in:inter-broker,out:*:inter-broker",
+                    "Which connections try Ferry: `in:PORTS` (accepted on a local port), `out:HOST:PORTS` "
+                            + "(connected to HOST, `*` for any); PORTS is a port, a range `a-b` or `inter-broker` "
+                            + "(the port of this broker's `inter.broker.listener.name` listener); `none`."),
+            new Key(PROVIDER, "auto",
+                    "`auto` or `tcp`: the stream provider. The plugin's streams run on tcp so far (inline or "
+                            + "framed, see `ferry.kafka.tcp.frames`); `auto` will pick RDMA READ streams once the plugin uses them."),
+            new Key(MESSAGE_SIZE, "1m", "Largest DATA frame (message) a stream sends; 4k to 64m."),
+            new Key(TCP_FRAMES, "false",
+                    "On the tcp provider: `false` sends payload inline after the handshake (TCP already orders and "
+                            + "flow-controls it; log segments keep sendfile); `true` puts it in DATA frames "
+                            + "(a mapped copy instead of sendfile). The connecting broker chooses."),
+            new Key(REGION_GROW, "4m", "Growth step of registered stream rings (RDMA READ streams; validated, not used yet); 64k to 1g."),
+            new Key(CONN_PER_QP, "8", "Streams sharing one queue pair (RDMA READ streams; validated, not used yet); 1 to 1024."),
+            new Key(IO_THREADS, "2", "Ferry I/O threads (RDMA READ streams; validated, not used yet); tcp streams run on Kafka's own network threads; 1 to 64."),
+            new Key(SECRET, "", "Shared secret both ends prove (HMAC-SHA256) before a stream opens; a mismatch means plain TCP."),
+            new Key(PLAIN_RETRY_MS, "300000",
+                    "After a peer answers the preamble like a plain broker (or the handshake fails), connections "
+                            + "to it stay plain this long before Ferry is tried again."),
+            new Key(STATS_INTERVAL_MS, "10000", "How often the counters are logged (`ferry-kafka: ...`); 0: only at exit.")));
+
+    private final Map<String, String> values;
+    private final List<String> errors;
+    private final Rules rules;
+    private final String source;
+
+    private FerryKafkaConfig(Map<String, String> values, List<String> errors, Rules rules, String source) {
+        this.values = values;
+        this.errors = errors;
+        this.rules = rules;
+        this.source = source;
+    }
+
+    /** Loads the file named by {@value #PATH_PROPERTY} (defaults if unset). Never throws. */
+    public static FerryKafkaConfig load() {
+        String path = System.getProperty(PATH_PROPERTY);
+        if (path == null || path.isEmpty()) {
+            return parse("", "(defaults: -D" + PATH_PROPERTY + " not set)", BrokerListeners.find());
+        }
+        try {
+            String text = new String(Files.readAllBytes(Paths.get(path)), StandardCharsets.UTF_8);
+            return parse(text, path, BrokerListeners.find());
+        } catch (IOException e) {
+            List<String> errors = new ArrayList<>();
+            errors.add(PATH_PROPERTY + ": cannot read " + path + ": " + e);
+            return new FerryKafkaConfig(defaults(), errors, Rules.NONE, path);
+        }
+    }
+
+    private static Map<String, String> defaults() {
+        Map<String, String> values = new LinkedHashMap<>();
+        for (Key key : KEYS) {
+            values.put(key.name, key.defaultValue);
+        }
+        return values;
+    }
+
+    /**
+     * Parses a config file's text.
+     *
+     * @param text properties text
+     * @param source where it came from, for messages
+     * @param broker this broker's listeners (for {@code inter-broker} in rules)
+     * @return the config, with {@link #errors()} naming each bad key
+     */
+    public static FerryKafkaConfig parse(String text, String source, BrokerListeners broker) {
+        Map<String, String> values = defaults();
+        List<String> errors = new ArrayList<>();
+        Properties props = new Properties();
+        try {
+            props.load(new StringReader(text));
+        } catch (IOException | IllegalArgumentException e) {
+            errors.add(source + ": not a properties file: " + e.getMessage());
+        }
+        for (String name : props.stringPropertyNames()) {
+            if (!values.containsKey(name)) {
+                errors.add("unknown key `" + name + "` (known: " + values.keySet() + ")");
+                continue;
+            }
+            values.put(name, props.getProperty(name).trim());
+        }
+        check(values, errors, ENABLED, v -> {
+            if (!v.equals("true") && !v.equals("false")) {
+                throw new IllegalArgumentException("expected true or false, got `" + v + "`");
+            }
+        });
+        check(values, errors, TCP_FRAMES, v -> {
+            if (!v.equals("true") && !v.equals("false")) {
+                throw new IllegalArgumentException("expected true or false, got `" + v + "`");
+            }
+        });
+        check(values, errors, PROVIDER, v -> {
+            if (!v.equals("auto") && !v.equals("tcp")) {
+                throw new IllegalArgumentException("expected auto or tcp, got `" + v + "`");
+            }
+        });
+        check(values, errors, MESSAGE_SIZE, v -> range(size(v), 4 << 10, 64 << 20));
+        check(values, errors, REGION_GROW, v -> range(size(v), 64 << 10, 1L << 30));
+        check(values, errors, CONN_PER_QP, v -> range(number(v), 1, 1024));
+        check(values, errors, IO_THREADS, v -> range(number(v), 1, 64));
+        check(values, errors, PLAIN_RETRY_MS, v -> range(number(v), 0, Long.MAX_VALUE));
+        check(values, errors, STATS_INTERVAL_MS, v -> range(number(v), 0, Long.MAX_VALUE));
+        Rules rules = Rules.NONE;
+        try {
+            rules = Rules.parse(values.get(RULES), broker);
+        } catch (IllegalArgumentException e) {
+            errors.add("key `" + RULES + "`: " + e.getMessage());
+        }
+        return new FerryKafkaConfig(values, Collections.unmodifiableList(errors), rules, source);
+    }
+
+    private interface Check {
+        void run(String value);
+    }
+
+    private static void check(Map<String, String> values, List<String> errors, String key, Check check) {
+        try {
+            check.run(values.get(key));
+        } catch (IllegalArgumentException e) {
+            errors.add("key `" + key + "`: " + e.getMessage());
+        }
+    }
+
+    private static void range(long v, long min, long max) {
+        if (v < min || v > max) {
+            throw new IllegalArgumentException(v + " is outside " + min + " .. " + max);
+        }
+    }
+
+    static long number(String v) {
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("not a whole number: `" + v + "`");
+        }
+    }
+
+    /** A size with an optional k, m or g suffix (powers of 1024). */
+    static long size(String v) {
+        String t = v.trim().toLowerCase(Locale.ROOT);
+        long unit = 1;
+        if (t.endsWith("k") || t.endsWith("m") || t.endsWith("g")) {
+            unit = t.endsWith("k") ? 1L << 10 : t.endsWith("m") ? 1L << 20 : 1L << 30;
+            t = t.substring(0, t.length() - 1);
+        }
+        try {
+            return Math.multiplyExact(Long.parseLong(t), unit);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("not a size (a number with k, m or g): `" + v + "`");
+        }
+    }
+
+    /** @return the errors, each naming its key; empty when the config is good */
+    public List<String> errors() {
+        return errors;
+    }
+
+    /** @return true when the plugin should act: no errors and {@value #ENABLED} */
+    public boolean active() {
+        return errors.isEmpty() && Boolean.parseBoolean(values.get(ENABLED));
+    }
+
+    public Rules rules() {
+        return rules;
+    }
+
+    public int messageSize() {
+        return (int) size(values.get(MESSAGE_SIZE));
+    }
+
+    public boolean tcpFrames() {
+        return Boolean.parseBoolean(values.get(TCP_FRAMES));
+    }
+
+    public byte[] secret() {
+        return values.get(SECRET).getBytes(StandardCharsets.UTF_8);
+    }
+
+    public long plainRetryMillis() {
+        return number(values.get(PLAIN_RETRY_MS));
+    }
+
+    public long statsIntervalMillis() {
+        return number(values.get(STATS_INTERVAL_MS));
+    }
+
+    /** @return where the config came from */
+    public String source() {
+        return source;
+    }
+
+    /** @return the effective settings for the start-up log line (the secret masked) */
+    public String describe() {
+        StringBuilder b = new StringBuilder();
+        for (Map.Entry<String, String> e : values.entrySet()) {
+            String v = e.getKey().equals(SECRET) && !e.getValue().isEmpty() ? "(set)" : e.getValue();
+            b.append(b.length() == 0 ? "" : " ").append(e.getKey()).append('=').append(v);
+        }
+        return b.toString();
+    }
+
+    /** Which connections are candidates for Ferry. */
+    public static final class Rules {
+        static final Rules NONE = new Rules(List.of(), List.of());
+
+        private final List<long[]> in;
+        private final List<Object[]> out; // {InetAddress or null for any, long[] port range}
+
+        private Rules(List<long[]> in, List<Object[]> out) {
+            this.in = in;
+            this.out = out;
+        }
+
+        static Rules parse(String text, BrokerListeners broker) {
+            List<long[]> in = new ArrayList<>();
+            List<Object[]> out = new ArrayList<>();
+            for (String raw : text.split(",")) {
+                String rule = raw.trim();
+                if (rule.isEmpty() || rule.equals("none")) {
+                    continue;
+                }
+                if (rule.startsWith("in:")) {
+                    in.add(ports(rule.substring(3), broker, rule));
+                } else if (rule.startsWith("out:")) {
+                    String rest = rule.substring(4);
+                    int colon = rest.lastIndexOf(':');
+                    if (colon <= 0) {
+                        throw new IllegalArgumentException("`" + rule + "`: expected out:HOST:PORTS");
+                    }
+                    String host = rest.substring(0, colon);
+                    InetAddress address = null;
+                    if (!host.equals("*")) {
+                        try {
+                            address = InetAddress.getByName(host);
+                        } catch (UnknownHostException e) {
+                            throw new IllegalArgumentException("`" + rule + "`: unknown host " + host);
+                        }
+                    }
+                    out.add(new Object[] {address, ports(rest.substring(colon + 1), broker, rule)});
+                } else {
+                    throw new IllegalArgumentException("`" + rule + "`: a rule starts with in: or out:");
+                }
+            }
+            return new Rules(in, out);
+        }
+
+        private static long[] ports(String spec, BrokerListeners broker, String rule) {
+            if (spec.equals("inter-broker")) {
+                int port = broker.interBrokerPort();
+                if (port <= 0) {
+                    throw new IllegalArgumentException("`" + rule + "`: this broker's inter-broker listener "
+                            + "port is unknown (" + broker.describe() + "); name the port instead");
+                }
+                return new long[] {port, port};
+            }
+            try {
+                int dash = spec.indexOf('-');
+                long lo = Long.parseLong(dash < 0 ? spec : spec.substring(0, dash));
+                long hi = dash < 0 ? lo : Long.parseLong(spec.substring(dash + 1));
+                if (lo < 1 || hi > 65535 || lo > hi) {
+                    throw new NumberFormatException();
+                }
+                return new long[] {lo, hi};
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("`" + rule + "`: `" + spec
+                        + "` is not a port, a range a-b or inter-broker");
+            }
+        }
+
+        /** @return true when connections accepted on this local port try Ferry */
+        public boolean accepts(int localPort) {
+            for (long[] r : in) {
+                if (localPort >= r[0] && localPort <= r[1]) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** @return true when connections to this address try Ferry */
+        public boolean connects(InetSocketAddress remote) {
+            for (Object[] r : out) {
+                long[] ports = (long[]) r[1];
+                InetAddress host = (InetAddress) r[0];
+                if (remote.getPort() >= ports[0] && remote.getPort() <= ports[1]
+                        && (host == null || host.equals(remote.getAddress()))) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** @return true when some rule selects outgoing connections */
+        public boolean hasOut() {
+            return !out.isEmpty();
+        }
+
+        /** @return true when no rule selects anything */
+        public boolean isEmpty() {
+            return in.isEmpty() && out.isEmpty();
+        }
+    }
+
+    /** The listeners of the broker this JVM runs, read from its server.properties. */
+    public static final class BrokerListeners {
+        private final String path;
+        private final Properties props;
+
+        BrokerListeners(String path, Properties props) {
+            this.path = path;
+            this.props = props;
+        }
+
+        /** Parses server.properties text (for tests). */
+        public static BrokerListeners of(String text) {
+            Properties p = new Properties();
+            try {
+                p.load(new StringReader(text));
+            } catch (IOException e) {
+                throw new IllegalArgumentException(e);
+            }
+            return new BrokerListeners("(given)", p);
+        }
+
+        /**
+         * Finds server.properties: the system property {@value #SERVER_PROPERTIES_PROPERTY}, else
+         * the first argument of the command line ({@code kafka.Kafka server.properties}).
+         */
+        static BrokerListeners find() {
+            String path = System.getProperty(SERVER_PROPERTIES_PROPERTY);
+            if (path == null) {
+                String command = System.getProperty("sun.java.command", "");
+                for (String word : command.split("\\s+")) {
+                    if (word.endsWith(".properties")) {
+                        path = word;
+                        break;
+                    }
+                }
+            }
+            Properties p = new Properties();
+            if (path != null) {
+                Path file = Paths.get(path);
+                try (InputStream in = Files.newInputStream(file)) {
+                    p.load(in);
+                } catch (IOException e) {
+                    return new BrokerListeners(path + " (unreadable: " + e.getMessage() + ")", p);
+                }
+            }
+            return new BrokerListeners(path == null ? "(no server.properties on the command line)" : path, p);
+        }
+
+        /** @return the port of the inter-broker listener, or 0 when unknown */
+        public int interBrokerPort() {
+            String name = props.getProperty("inter.broker.listener.name");
+            if (name == null) {
+                name = props.getProperty("security.inter.broker.protocol", "PLAINTEXT");
+            }
+            String listeners = props.getProperty("listeners", "");
+            for (String listener : listeners.split(",")) {
+                String l = listener.trim();
+                int sep = l.indexOf("://");
+                if (sep > 0 && l.substring(0, sep).trim().equalsIgnoreCase(name.trim())) {
+                    try {
+                        return Integer.parseInt(l.substring(l.lastIndexOf(':') + 1).trim());
+                    } catch (NumberFormatException e) {
+                        return 0;
+                    }
+                }
+            }
+            return 0;
+        }
+
+        String describe() {
+            return "server.properties: " + path;
+        }
+    }
+}

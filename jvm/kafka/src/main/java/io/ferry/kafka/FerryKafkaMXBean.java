@@ -1,0 +1,25 @@
+package io.ferry.kafka;
+
+/** The plugin's counters over JMX ({@value FerryKafka#MBEAN}). */
+public interface FerryKafkaMXBean {
+    /** @return Ferry streams opened, accepted and connected */
+    long getStreamsOpened();
+
+    /** @return accepted connections on a selected port whose peer was plain */
+    long getAcceptedPlain();
+
+    /** @return handshakes that failed (a plain broker closing, another secret, garbage) */
+    long getHandshakeFailures();
+
+    /** @return outgoing connections that fell back: their peer is plain for a while */
+    long getFallbacks();
+
+    /** @return payload bytes this process sent through Ferry streams */
+    long getBytesSent();
+
+    /** @return payload bytes this process received through Ferry streams */
+    long getBytesReceived();
+
+    /** @return whether the plugin acts on connections */
+    boolean isActive();
+}

@@ -1,0 +1,588 @@
+//! Streams: an ordered, flow-controlled byte channel between two Ferry ends that
+//! share one TCP connection (the control path), as a sans-IO state machine.
+//!
+//! The caller owns the socket. It feeds [`Stream::input`] with control bytes it
+//! read (never more than [`Stream::wanted`], so it never reads past the start of
+//! a payload), writes the bytes [`Stream::output`] asks for, reads DATA payload
+//! straight from the socket into the application's buffer
+//! ([`Stream::data_pending`] bytes, then [`Stream::data_read`]), and frames its
+//! own payload with [`Stream::send_data`]. Because every byte of payload and
+//! control stays on the socket until the application takes it, the socket's
+//! readiness is the stream's readiness: an epoll loop (Kafka's `Selector`)
+//! drives it unchanged.
+//!
+//! # Wire
+//!
+//! After the TCP connect the connecting end sends a hello, the accepting end
+//! answers; then both send frames. Integers are big-endian.
+//!
+//! ```text
+//! ClientHello  magic FF FE 46 52 | version u8 | flags u8 | 0 u16 | nonce [32]          (40 bytes)
+//! ServerHello  magic FF FE 46 52 | version u8 | flags u8 | 0 u16 | nonce [32] | proof [32] (72)
+//! frame        kind u8 | 0 [3] | len u32 | len bytes of body
+//!              DATA  (1): len payload bytes, 1 ..= max frame
+//!              PROOF (2): the client's proof, 32 bytes, the client's first frame
+//!              CLOSE (3): no body; the sender sends nothing more
+//!              NOTIFY (4): seq u64 | len u64 | block id: a message of len bytes waits in the
+//!                     sender's registered memory as that block; READ it ([`remote`])
+//!              CREDIT (5): seq u64: the receiver has read message seq; its memory is free
+//! ```
+//!
+//! Flags: bit 0, `FRAMED`, chosen by the client and echoed by the server. Framed streams carry
+//! payload in DATA frames. Unframed (inline) streams are for the tcp provider: after the
+//! PROOF frame the rest of the connection is the application's bytes, because TCP already orders
+//! and flow-controls them and a frame would add nothing but a header. The sender may then hand
+//! file payload to the kernel (`sendfile`) and the fallback path costs what plain TCP costs.
+//!
+//! The magic read as a big-endian `i32` is negative: no length-prefixed
+//! protocol whose messages start with a non-negative size (Kafka's requests)
+//! starts with it, so an accepting end tells a Ferry peer from a plain one by
+//! the first four bytes alone, and hands those bytes to the application when
+//! they are not the magic ([`State::Plain`]).
+//!
+//! Proofs are HMAC-SHA256 over both nonces with the shared secret (an empty
+//! key when none is configured), the server's first, so both ends prove the
+//! secret and a recorded exchange cannot be replayed; a mismatch fails the
+//! handshake ([`Error::AuthFailed`]) and the caller falls back to plain TCP.
+//!
+//! On the tcp provider the payload rides inline in DATA frames (or unframed)
+//! and TCP's own window is the flow control. With [`remote`], payload lives in
+//! memory registered with the sender's [`Node`](crate::Node): NOTIFY frames
+//! name it, the receiver READs it with its own node (an RDMA READ on the verbs
+//! provider) and returns CREDIT frames, which bound the registered bytes.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use hmac::Mac;
+
+use crate::error::{Error, Result};
+use crate::protocol::handshake::{mac, nonce, prove};
+
+/// The first four bytes a connecting Ferry end sends.
+pub const MAGIC: [u8; 4] = [0xFF, 0xFE, b'F', b'R'];
+pub const VERSION: u8 = 1;
+pub const CLIENT_HELLO_LEN: usize = 40;
+pub const SERVER_HELLO_LEN: usize = 72;
+pub const HEADER_LEN: usize = 8;
+const PROOF_LEN: usize = 32;
+
+const KIND_DATA: u8 = 1;
+const KIND_PROOF: u8 = 2;
+const KIND_CLOSE: u8 = 3;
+const KIND_NOTIFY: u8 = 4;
+const KIND_CREDIT: u8 = 5;
+/// Longest block id a NOTIFY may carry.
+pub const MAX_NOTIFY_ID: usize = 64;
+
+/// Hello flag: payload travels in DATA frames (else inline after the handshake).
+pub const FLAG_FRAMED: u8 = 1;
+
+const CLIENT_LABEL: &[u8] = b"ferry stream client v1";
+const SERVER_LABEL: &[u8] = b"ferry stream server v1";
+
+/// Largest DATA frame either end accepts, whatever `max_frame` says.
+pub const MAX_FRAME_LIMIT: u32 = 64 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum State {
+    /// Hellos and proofs are still on their way.
+    Handshaking = 0,
+    /// Both ends proved the secret: payload flows in frames.
+    Open = 1,
+    /// (Accepting end) the peer is not a Ferry end: [`Stream::prefix`] holds the
+    /// bytes already read, which belong to the application; the rest of the
+    /// connection is plain.
+    Plain = 2,
+    /// The peer sent CLOSE.
+    Closed = 3,
+}
+
+/// Where the receiving half is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recv {
+    /// Server: the first four bytes decide Ferry or plain.
+    Detect,
+    /// Server: the rest of the client's hello.
+    ClientHello,
+    /// Client: the server's hello.
+    ServerHello,
+    /// Server: the client's PROOF frame (header and body).
+    Proof,
+    /// A frame header.
+    Header,
+    /// Payload of a DATA frame: the caller reads it.
+    Data(u64),
+    /// Unframed: everything from here on is payload.
+    Inline,
+    /// The body of a NOTIFY or CREDIT frame (kind, body length).
+    Body(u8, usize),
+    /// Nothing more to read as control (plain, closed).
+    Done,
+}
+
+/// Counters over every stream in this process.
+static OPENED: AtomicU64 = AtomicU64::new(0);
+static PLAIN: AtomicU64 = AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
+static BYTES_SENT: AtomicU64 = AtomicU64::new(0);
+static BYTES_RECEIVED: AtomicU64 = AtomicU64::new(0);
+static FRAMES_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// A copy of the process-wide stream counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamCounters {
+    /// Streams whose handshake completed.
+    pub opened: u64,
+    /// Accepted connections whose peer turned out plain.
+    pub plain: u64,
+    /// Handshakes that failed (bad hello, wrong secret, version).
+    pub failed: u64,
+    /// Payload bytes sent and received through open streams.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub frames_sent: u64,
+}
+
+pub fn counters() -> StreamCounters {
+    StreamCounters {
+        opened: OPENED.load(Relaxed),
+        plain: PLAIN.load(Relaxed),
+        failed: FAILED.load(Relaxed),
+        bytes_sent: BYTES_SENT.load(Relaxed),
+        bytes_received: BYTES_RECEIVED.load(Relaxed),
+        frames_sent: FRAMES_SENT.load(Relaxed),
+    }
+}
+
+/// Something the peer said that is not payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Message `seq` of `len` bytes waits in the peer's registered memory as block `id`.
+    Notify { seq: u64, len: u64, id: Vec<u8> },
+    /// The peer has read message `seq`.
+    Credit { seq: u64 },
+}
+
+pub struct Stream {
+    role: Role,
+    secret: Vec<u8>,
+    max_frame: u32,
+    nonce: [u8; 32],
+    peer_nonce: [u8; 32],
+    recv: Recv,
+    /// Control bytes collected for the current step of `recv`.
+    buf: Vec<u8>,
+    /// Control bytes to send, from `sent` on.
+    out: Vec<u8>,
+    sent: usize,
+    state: State,
+    send_closed: bool,
+    framed: bool,
+    events: std::collections::VecDeque<Event>,
+}
+
+impl Stream {
+    /// The connecting end: its hello is the first output.
+    /// `framed`: payload in DATA frames, else inline after the handshake (see the module docs).
+    pub fn client(secret: &[u8], max_frame: u32, framed: bool) -> Result<Stream> {
+        let mut s = Stream::new(Role::Client, secret, max_frame)?;
+        s.framed = framed;
+        s.out.extend_from_slice(&MAGIC);
+        s.out
+            .extend_from_slice(&[VERSION, if framed { FLAG_FRAMED } else { 0 }, 0, 0]);
+        let n = s.nonce;
+        s.out.extend_from_slice(&n);
+        s.recv = Recv::ServerHello;
+        Ok(s)
+    }
+
+    /// The accepting end: waits for the first four bytes; framed or not as the client chooses.
+    pub fn server(secret: &[u8], max_frame: u32) -> Result<Stream> {
+        Stream::new(Role::Server, secret, max_frame)
+    }
+
+    fn new(role: Role, secret: &[u8], max_frame: u32) -> Result<Stream> {
+        if max_frame == 0 || max_frame > MAX_FRAME_LIMIT {
+            return Err(Error::InvalidArgument(format!(
+                "stream frame size {max_frame} is outside 1 ..= {MAX_FRAME_LIMIT}"
+            )));
+        }
+        Ok(Stream {
+            role,
+            secret: secret.to_vec(),
+            max_frame,
+            nonce: nonce(),
+            peer_nonce: [0; 32],
+            recv: Recv::Detect,
+            buf: Vec::with_capacity(SERVER_HELLO_LEN),
+            out: Vec::with_capacity(SERVER_HELLO_LEN),
+            sent: 0,
+            state: State::Handshaking,
+            send_closed: false,
+            framed: true,
+            events: Default::default(),
+        })
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn max_frame(&self) -> u32 {
+        self.max_frame
+    }
+
+    /// The bytes an accepting end read before it knew the peer was plain.
+    pub fn prefix(&self) -> &[u8] {
+        if self.state == State::Plain {
+            &self.buf
+        } else {
+            &[]
+        }
+    }
+
+    /// How many control bytes to read next: 0 while DATA payload is pending
+    /// (read it with [`data_pending`](Self::data_pending)) and once plain or closed.
+    pub fn wanted(&self) -> usize {
+        let total = match self.recv {
+            Recv::Detect => MAGIC.len(),
+            Recv::ClientHello => CLIENT_HELLO_LEN,
+            Recv::ServerHello => SERVER_HELLO_LEN,
+            Recv::Proof => HEADER_LEN + PROOF_LEN,
+            Recv::Header => HEADER_LEN,
+            Recv::Body(_, len) => len,
+            Recv::Data(_) | Recv::Inline | Recv::Done => return 0,
+        };
+        total - self.buf.len()
+    }
+
+    /// Payload bytes of the current DATA frame the caller should read from the
+    /// socket straight into the application's buffer.
+    pub fn data_pending(&self) -> u64 {
+        match self.recv {
+            Recv::Data(n) => n,
+            Recv::Inline => u64::MAX,
+            _ => 0,
+        }
+    }
+
+    /// The caller read `n` payload bytes; returns how many are still pending.
+    pub fn data_read(&mut self, n: u64) -> Result<u64> {
+        if self.recv == Recv::Inline {
+            BYTES_RECEIVED.fetch_add(n, Relaxed);
+            return Ok(u64::MAX);
+        }
+        let Recv::Data(pending) = self.recv else {
+            return Err(Error::InvalidArgument("no DATA payload is pending".into()));
+        };
+        if n > pending {
+            return Err(Error::InvalidArgument(format!(
+                "read {n} payload bytes, only {pending} pending"
+            )));
+        }
+        BYTES_RECEIVED.fetch_add(n, Relaxed);
+        let left = pending - n;
+        self.recv = if left == 0 {
+            Recv::Header
+        } else {
+            Recv::Data(left)
+        };
+        Ok(left)
+    }
+
+    /// Feeds control bytes; returns how many were used (at most [`wanted`](Self::wanted)).
+    /// An error means the connection is unusable: close it (or, while
+    /// handshaking, fall back to plain TCP on a new one).
+    pub fn input(&mut self, bytes: &[u8]) -> Result<usize> {
+        let mut used = 0;
+        loop {
+            let take = (bytes.len() - used).min(self.wanted());
+            if take == 0 {
+                return Ok(used);
+            }
+            self.buf.extend_from_slice(&bytes[used..used + take]);
+            used += take;
+            if self.wanted() > 0 {
+                return Ok(used);
+            }
+            if let Err(e) = self.step() {
+                if self.state == State::Handshaking {
+                    FAILED.fetch_add(1, Relaxed);
+                }
+                self.recv = Recv::Done;
+                self.state = State::Closed;
+                return Err(e);
+            }
+        }
+    }
+
+    /// A complete unit of control input is in `buf`.
+    fn step(&mut self) -> Result<()> {
+        match self.recv {
+            Recv::Detect => {
+                if self.buf[..] == MAGIC {
+                    self.recv = Recv::ClientHello;
+                } else {
+                    PLAIN.fetch_add(1, Relaxed);
+                    self.state = State::Plain;
+                    self.recv = Recv::Done;
+                    return Ok(()); // keep buf: it is the prefix
+                }
+                return Ok(());
+            }
+            Recv::ClientHello => {
+                check_version(&self.buf[4..8])?;
+                self.framed = self.buf[5] & FLAG_FRAMED != 0;
+                self.peer_nonce.copy_from_slice(&self.buf[8..40]);
+                let (client, server) = (self.peer_nonce, self.nonce);
+                self.out.extend_from_slice(&MAGIC);
+                self.out
+                    .extend_from_slice(&[VERSION, self.buf[5] & FLAG_FRAMED, 0, 0]);
+                self.out.extend_from_slice(&server);
+                self.out
+                    .extend_from_slice(&prove(&self.secret, SERVER_LABEL, &client, &server));
+                self.recv = Recv::Proof;
+            }
+            Recv::ServerHello => {
+                if self.buf[..4] != MAGIC {
+                    return Err(Error::Malformed(
+                        "the peer's answer is not a Ferry hello".into(),
+                    ));
+                }
+                check_version(&self.buf[4..8])?;
+                if (self.buf[5] & FLAG_FRAMED != 0) != self.framed {
+                    return Err(Error::Malformed(
+                        "the server did not echo the framing the client chose".into(),
+                    ));
+                }
+                self.peer_nonce.copy_from_slice(&self.buf[8..40]);
+                let (client, server) = (self.nonce, self.peer_nonce);
+                verify(
+                    &self.secret,
+                    SERVER_LABEL,
+                    &client,
+                    &server,
+                    &self.buf[40..72],
+                )?;
+                self.out
+                    .extend_from_slice(&header(KIND_PROOF, PROOF_LEN as u32));
+                self.out
+                    .extend_from_slice(&prove(&self.secret, CLIENT_LABEL, &client, &server));
+                self.open();
+            }
+            Recv::Proof => {
+                let (kind, len) = parse_header(&self.buf[..HEADER_LEN]);
+                if kind != KIND_PROOF || len as usize != PROOF_LEN {
+                    return Err(Error::Malformed(format!(
+                        "expected the client's proof, got frame kind {kind} of {len} bytes"
+                    )));
+                }
+                let (client, server) = (self.peer_nonce, self.nonce);
+                verify(
+                    &self.secret,
+                    CLIENT_LABEL,
+                    &client,
+                    &server,
+                    &self.buf[HEADER_LEN..],
+                )?;
+                self.open();
+            }
+            Recv::Header => {
+                let (kind, len) = parse_header(&self.buf);
+                match kind {
+                    KIND_DATA if (1..=MAX_FRAME_LIMIT).contains(&len) => {
+                        self.recv = Recv::Data(len as u64);
+                    }
+                    KIND_DATA => {
+                        return Err(Error::Malformed(format!("DATA frame of {len} bytes")));
+                    }
+                    KIND_NOTIFY if (17..=16 + MAX_NOTIFY_ID as u32).contains(&len) => {
+                        self.recv = Recv::Body(kind, len as usize);
+                    }
+                    KIND_CREDIT if len == 8 => self.recv = Recv::Body(kind, 8),
+                    KIND_CLOSE if len == 0 => {
+                        self.state = State::Closed;
+                        self.recv = Recv::Done;
+                    }
+                    _ => {
+                        return Err(Error::Malformed(format!(
+                            "unexpected frame kind {kind} ({len} bytes)"
+                        )))
+                    }
+                }
+            }
+            Recv::Body(kind, _) => {
+                let seq = u64::from_be_bytes(self.buf[..8].try_into().expect("8 bytes"));
+                self.events.push_back(if kind == KIND_CREDIT {
+                    Event::Credit { seq }
+                } else {
+                    Event::Notify {
+                        seq,
+                        len: u64::from_be_bytes(self.buf[8..16].try_into().expect("8 bytes")),
+                        id: self.buf[16..].to_vec(),
+                    }
+                });
+                self.recv = Recv::Header;
+            }
+            Recv::Data(_) | Recv::Inline | Recv::Done => {
+                unreachable!("step runs only on a complete control unit")
+            }
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn open(&mut self) {
+        OPENED.fetch_add(1, Relaxed);
+        self.state = State::Open;
+        self.recv = if self.framed {
+            Recv::Header
+        } else {
+            Recv::Inline
+        };
+    }
+
+    /// Whether payload travels in DATA frames (else inline after the handshake).
+    pub fn framed(&self) -> bool {
+        self.framed
+    }
+
+    /// (Unframed streams) the caller wrote `n` application bytes straight to the socket.
+    pub fn sent_inline(&mut self, n: u64) -> Result<()> {
+        if self.framed || !self.can_send() {
+            return Err(Error::InvalidArgument(
+                "inline payload on a framed or unopened stream".into(),
+            ));
+        }
+        BYTES_SENT.fetch_add(n, Relaxed);
+        Ok(())
+    }
+
+    /// Control bytes to send now; report what the socket took with [`sent`](Self::sent).
+    pub fn output(&self) -> &[u8] {
+        &self.out[self.sent..]
+    }
+
+    pub fn sent(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.out.len());
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+        }
+    }
+
+    /// Whether the application may send payload: open, and the handshake's own
+    /// bytes are out of the way of nothing (they precede in [`output`](Self::output)).
+    pub fn can_send(&self) -> bool {
+        self.state == State::Open && !self.send_closed
+    }
+
+    /// Frames the next `len` application bytes (at most [`max_frame`](Self::max_frame)):
+    /// queues a DATA header in [`output`](Self::output); the caller sends the
+    /// payload right after it.
+    pub fn send_data(&mut self, len: u32) -> Result<()> {
+        self.check_framed_open()?;
+        if len == 0 || len > self.max_frame {
+            return Err(Error::InvalidArgument(format!(
+                "DATA of {len} bytes; frames carry 1 ..= {}",
+                self.max_frame
+            )));
+        }
+        self.out.extend_from_slice(&header(KIND_DATA, len));
+        BYTES_SENT.fetch_add(len as u64, Relaxed);
+        FRAMES_SENT.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// The next NOTIFY or CREDIT the peer sent, in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Queues NOTIFY: message `seq` of `len` bytes waits as block `id` (see [`remote`]).
+    pub fn send_notify(&mut self, seq: u64, len: u64, id: &[u8]) -> Result<()> {
+        self.check_framed_open()?;
+        if id.is_empty() || id.len() > MAX_NOTIFY_ID {
+            return Err(Error::InvalidArgument(format!(
+                "a NOTIFY names a block id of 1 ..= {MAX_NOTIFY_ID} bytes, not {}",
+                id.len()
+            )));
+        }
+        self.out
+            .extend_from_slice(&header(KIND_NOTIFY, 16 + id.len() as u32));
+        self.out.extend_from_slice(&seq.to_be_bytes());
+        self.out.extend_from_slice(&len.to_be_bytes());
+        self.out.extend_from_slice(id);
+        Ok(())
+    }
+
+    /// Queues CREDIT for message `seq`.
+    pub fn send_credit(&mut self, seq: u64) -> Result<()> {
+        self.check_framed_open()?;
+        self.out.extend_from_slice(&header(KIND_CREDIT, 8));
+        self.out.extend_from_slice(&seq.to_be_bytes());
+        Ok(())
+    }
+
+    fn check_framed_open(&self) -> Result<()> {
+        if !self.can_send() || !self.framed {
+            return Err(Error::InvalidArgument(format!(
+                "stream is not open for frames ({:?}, framed: {})",
+                self.state, self.framed
+            )));
+        }
+        Ok(())
+    }
+
+    /// Queues CLOSE: nothing more will be sent.
+    pub fn close(&mut self) {
+        if self.state == State::Open && !self.send_closed && self.framed {
+            self.out.extend_from_slice(&header(KIND_CLOSE, 0));
+        }
+        self.send_closed = true;
+    }
+}
+
+fn header(kind: u8, len: u32) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0] = kind;
+    h[4..].copy_from_slice(&len.to_be_bytes());
+    h
+}
+
+fn parse_header(h: &[u8]) -> (u8, u32) {
+    (h[0], u32::from_be_bytes([h[4], h[5], h[6], h[7]]))
+}
+
+fn check_version(v: &[u8]) -> Result<()> {
+    if v[0] != VERSION {
+        return Err(Error::UnsupportedVersion(format!(
+            "stream version {} offered, this end speaks {VERSION}",
+            v[0]
+        )));
+    }
+    Ok(())
+}
+
+fn verify(secret: &[u8], label: &[u8], c: &[u8; 32], s: &[u8; 32], proof: &[u8]) -> Result<()> {
+    // verify_slice compares in constant time.
+    mac(secret, label, c, s)
+        .verify_slice(proof)
+        .map_err(|_| Error::AuthFailed("the peer proved a different stream secret".into()))
+}
+
+pub mod remote;
+
+#[cfg(test)]
+mod tests;

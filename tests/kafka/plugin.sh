@@ -1,0 +1,75 @@
+# Shared by tests/kafka/run.sh, benches/kafka/run.sh and tests/main-job.sh (source it):
+# install the Ferry plugin into the test cluster's libs/ and the helpers around it.
+# Needs $root (repository) and $FERRY_KAFKA_DIR.
+
+# Builds ferry-kafka and ferry-core with Gradle and drops both jars into the brokers' libs/.
+ferry_install_plugin() {
+  bash "$root/tests/kafka/cluster.sh" setup
+  (cd "$root" && gradle --no-daemon --console=plain -q :ferry-kafka:jar :ferry-core:jar)
+  cp "$root"/jvm/kafka/build/libs/ferry-kafka-*.jar "$root"/jvm/core/build/libs/ferry-core-*.jar \
+    "$FERRY_KAFKA_DIR/lib/"
+}
+
+# JVM options that switch the plugin on, with a config file selecting the replication listeners
+# (node I: 19091+10I, moved by $FERRY_KAFKA_PORT_BASE). $1: stats interval in ms.
+ferry_plugin_opts() {
+  local b=${FERRY_KAFKA_PORT_BASE:-19090}
+  cat > "$FERRY_KAFKA_DIR/ferry.conf" <<CONF
+# Accept on this broker's inter-broker listener; connect to the peers' replication ports.
+ferry.kafka.rules=in:inter-broker,out:127.0.0.1:$((b + 11)),out:127.0.0.1:$((b + 21)),out:127.0.0.1:$((b + 31))
+ferry.kafka.stats.interval.ms=${1:-10000}
+CONF
+  echo "-Djava.nio.channels.spi.SelectorProvider=io.ferry.kafka.FerrySelectorProvider" \
+    "--add-opens java.base/sun.nio.ch=ALL-UNNAMED -Dferry.kafka.config=$FERRY_KAFKA_DIR/ferry.conf"
+}
+
+# The last counters line node $1 logged.
+ferry_stats() {
+  grep 'ferry-kafka: streams' "$FERRY_KAFKA_DIR/node$1/out.log" | tail -n 1 | sed 's/^.*ferry-kafka: //; s/ (io.ferry.kafka)$//'
+}
+
+# Creates topic $2 (3 partitions, RF 3, min ISR 2), retrying until all brokers are registered.
+# Replicas are assigned so that node I leads partition I-1: every node leads one and follows two.
+ferry_create_topic() {
+  local i
+  for i in $(seq 1 30); do
+    if bash "$root/tests/kafka/cluster.sh" tool TopicCommand --bootstrap-server "$1" --create --topic "$2" \
+      --replica-assignment 1:2:3,2:3:1,3:1:2 --config min.insync.replicas=2 > /dev/null 2>&1; then
+      return 0
+    fi
+    sleep 2
+  done
+  echo "could not create topic $2" >&2
+  return 1
+}
+
+# Waits up to 90 s until every partition of topic $2 has $3 replicas in its ISR.
+ferry_wait_isr() {
+  local i
+  for i in $(seq 1 45); do
+    if bash "$root/tests/kafka/cluster.sh" tool TopicCommand --bootstrap-server "$1" --describe --topic "$2" \
+      | awk -v n="$3" '/Isr:/ { for (f = 1; f <= NF; f++) if ($f == "Isr:") { if (split($(f + 1), a, ",") < n) bad = 1 } }
+                        END { exit bad }'; then
+      return 0
+    fi
+    sleep 2
+  done
+  return 1
+}
+
+# Moves leadership of topic $2 back to each partition's first replica (node I leads partition
+# I-1 again after a broker started late or restarted); tries for about 30 s.
+ferry_preferred_leaders() {
+  local i
+  for i in $(seq 1 8); do
+    bash "$root/tests/kafka/cluster.sh" tool LeaderElectionCommand --bootstrap-server "$1" \
+      --election-type PREFERRED --topic "$2" --all-topic-partitions > /dev/null 2>&1 || true
+    if bash "$root/tests/kafka/cluster.sh" tool TopicCommand --bootstrap-server "$1" --describe --topic "$2" \
+      | awk '/Leader:/ { for (f = 1; f <= NF; f++) { if ($f == "Leader:") l = $(f + 1); if ($f == "Replicas:") r = $(f + 1) }
+                         split(r, a, ","); if (l != a[1]) bad = 1 } END { exit bad }'; then
+      return 0
+    fi
+    sleep 2
+  done
+  return 1
+}
