@@ -124,11 +124,6 @@ impl BlockRegistry {
         bounds: Vec<u64>,
     ) -> crate::Result<()> {
         Self::check_id(&id)?;
-        let (Some(&start), Some(&end)) = (bounds.first(), bounds.last()) else {
-            return Err(crate::Error::InvalidArgument(
-                "a segmented block needs at least two bounds".into(),
-            ));
-        };
         if bounds.len() < 2 || bounds.windows(2).any(|w| w[0] > w[1]) {
             return Err(crate::Error::InvalidArgument(format!(
                 "segment bounds must be ascending, at least two: {bounds:?}"
@@ -137,6 +132,7 @@ impl BlockRegistry {
         if bounds.len() - 1 > u32::MAX as usize {
             return Err(crate::Error::InvalidArgument("too many segments".into()));
         }
+        let (start, end) = (bounds[0], bounds[bounds.len() - 1]);
         self.check_range(region, start, end - start)?;
         let segmented = Segmented {
             region,
