@@ -47,11 +47,32 @@ pub extern "system" fn Java_io_ferry_Native_nodeCreate<'local>(
     values: JObjectArray<'local>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
-        let keys = strings(env, &keys)?;
-        let values = strings(env, &values)?;
-        let config = Config::from_pairs(keys.iter().zip(&values))?;
-        Ok(into_handle(Node::new(config)?))
+        Ok(into_handle(Node::new(config(env, &keys, &values)?)?))
     })
+}
+
+/// Parses settings as `nodeCreate` does, without starting anything.
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_configCheck<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    keys: JObjectArray<'local>,
+    values: JObjectArray<'local>,
+) {
+    guard(&mut env, (), |env| {
+        config(env, &keys, &values)?;
+        Ok(())
+    })
+}
+
+fn config(
+    env: &mut JNIEnv<'_>,
+    keys: &JObjectArray<'_>,
+    values: &JObjectArray<'_>,
+) -> JniResult<Config> {
+    let keys = strings(env, keys)?;
+    let values = strings(env, values)?;
+    Ok(Config::from_pairs(keys.iter().zip(&values))?)
 }
 
 #[no_mangle]

@@ -41,10 +41,25 @@ public final class FerryNode implements AutoCloseable {
      * @throws FerryConfigException naming a key that is unknown or has a bad value
      */
     public static FerryNode create(Map<String, String> settings) {
+        String[][] pairs = keysAndValues(settings);
+        return new FerryNode(Native.nodeCreate(pairs[0], pairs[1]));
+    }
+
+    /**
+     * Checks settings as {@link #create(Map)} would, without starting a node: for validating
+     * configuration where the node itself starts elsewhere (a Spark driver for its executors).
+     *
+     * @param settings {@code ferry.*} keys and values
+     * @throws FerryConfigException naming a key that is unknown or has a bad value
+     */
+    public static void checkSettings(Map<String, String> settings) {
+        String[][] pairs = keysAndValues(settings);
+        Native.configCheck(pairs[0], pairs[1]);
+    }
+
+    private static String[][] keysAndValues(Map<String, String> settings) {
         Map<String, String> sorted = new TreeMap<>(settings);
-        String[] keys = sorted.keySet().toArray(new String[0]);
-        String[] values = sorted.values().toArray(new String[0]);
-        return new FerryNode(Native.nodeCreate(keys, values));
+        return new String[][] {sorted.keySet().toArray(new String[0]), sorted.values().toArray(new String[0])};
     }
 
     /**

@@ -12,6 +12,8 @@ final class Native {
 
     static native long nodeCreate(String[] keys, String[] values);
 
+    static native void configCheck(String[] keys, String[] values);
+
     static native void nodeClose(long node);
 
     static native String nodeServe(long node, String hostPort);

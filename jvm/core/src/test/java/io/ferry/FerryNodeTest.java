@@ -188,6 +188,13 @@ public class FerryNodeTest {
         } catch (FerryConfigException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("ferry.io.threads"));
         }
+        FerryNode.checkSettings(Collections.singletonMap("ferry.io.threads", "4"));
+        try {
+            FerryNode.checkSettings(Collections.singletonMap("ferry.io.threads", "lots"));
+            fail("checkSettings accepted a bad value");
+        } catch (FerryConfigException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("ferry.io.threads"));
+        }
     }
 
     @Test

@@ -33,7 +33,7 @@ final class FerryDriverPlugin implements DriverPlugin {
     @Override
     public Map<String, String> init(SparkContext sc, PluginContext context) {
         // Fail the application at start-up, naming the key, rather than in every executor.
-        FerrySparkSettings.createNode(sc.conf()).close();
+        FerrySparkSettings.check(sc.conf());
         LOG.info("Ferry endpoint registry started; settings {}", FerrySparkSettings.describe(sc.conf()));
         sc.addSparkListener(new SparkListener() {
             @Override

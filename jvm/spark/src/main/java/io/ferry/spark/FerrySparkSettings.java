@@ -48,8 +48,21 @@ final class FerrySparkSettings {
         try {
             return FerryNode.create(from(conf));
         } catch (FerryConfigException e) {
-            throw new IllegalArgumentException("invalid Ferry setting (spark.ferry.* keys, see the Ferry README): "
-                    + e.getMessage().replace(FerryNode.PREFIX, SPARK_PREFIX + FerryNode.PREFIX), e);
+            throw sparkKeyError(e);
         }
+    }
+
+    /** Checks the settings without starting a node, naming the Spark key in the error. */
+    static void check(SparkConf conf) {
+        try {
+            FerryNode.checkSettings(from(conf));
+        } catch (FerryConfigException e) {
+            throw sparkKeyError(e);
+        }
+    }
+
+    private static IllegalArgumentException sparkKeyError(FerryConfigException e) {
+        return new IllegalArgumentException("invalid Ferry setting (spark.ferry.* keys, see the Ferry README): "
+                + e.getMessage().replace(FerryNode.PREFIX, SPARK_PREFIX + FerryNode.PREFIX), e);
     }
 }
