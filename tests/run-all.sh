@@ -17,11 +17,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== Rust tests"
 cargo test --workspace --locked
 
-echo "== verbs provider on real RDMA: Soft-RoCE in a qemu VM (tests/vm/verbs.sh)"
-bash tests/vm/verbs.sh
-
 echo "== JVM build and tests (Gradle)"
 gradle --no-daemon --console=plain build
+
+echo "== verbs provider and Java streams on real RDMA: Soft-RoCE in a qemu VM (tests/vm/verbs.sh)"
+bash tests/vm/verbs.sh
 
 echo "== Spark: real local-cluster shuffle jobs, default shuffle vs FerryShuffleManager"
 bash tests/spark/run.sh

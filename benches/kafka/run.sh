@@ -12,6 +12,8 @@
 #
 # Prints the table and writes benches/results/kafka-produce.json with the command, every pass and
 # the ratios (best and median pass per mode). Targets: throughput >= 0.95x, p99 <= 1.05x of plain.
+# FERRY_BENCH_PAYLOAD=read (or framed) runs the plugin's streams in that ferry.kafka.payload mode on
+# the tcp provider instead of the default (inline here) and writes kafka-produce-<mode>.json.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -22,6 +24,11 @@ size=${SIZE:-1024}
 rate=${RATE:-2000}
 lat_records=${LAT_RECORDS:-30000}
 out=$work/results
+payload=${FERRY_BENCH_PAYLOAD:-}
+result=benches/results/kafka-produce${payload:+-$payload}.json
+if [[ -n $payload ]]; then
+  export FERRY_KAFKA_EXTRA_CONF="ferry.kafka.payload=$payload"$'\n'"ferry.kafka.provider=tcp"
+fi
 source "$root/tests/kafka/plugin.sh"
 
 # Runs "$@" against the cluster of mode $1 (plain or ferry).
@@ -95,9 +102,10 @@ in_mode plain cluster stop > /dev/null
 
 command="bash benches/kafka/run.sh $*"
 if [[ -v FERRY_BENCH_FERRY_OPTS ]]; then command="FERRY_BENCH_FERRY_OPTS='$FERRY_BENCH_FERRY_OPTS' $command"; fi
-python3 - "$out" "$rounds" "$records" "$size" "$rate" "$lat_records" "$command" <<'PY'
+if [[ -n $payload ]]; then command="FERRY_BENCH_PAYLOAD=$payload $command"; fi
+python3 - "$out" "$rounds" "$records" "$size" "$rate" "$lat_records" "$command" "$result" <<'PY'
 import json, os, re, sys, time
-out, rounds, records, size, rate, lat_records, command = sys.argv[1:]
+out, rounds, records, size, rate, lat_records, command = sys.argv[1:8]
 pat = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
                  r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th")
 runs = []
@@ -145,7 +153,7 @@ result = {
     "summary": summary, "ferry_counters": stats, "runs": runs,
 }
 os.makedirs("benches/results", exist_ok=True)
-json.dump(result, open("benches/results/kafka-produce.json", "w"), indent=2)
+json.dump(result, open(sys.argv[8], "w"), indent=2)
 print()
 print("| Measure | Plain Kafka | With Ferry plugin | Ratio | Target |")
 print("|---|---|---|---|---|")
@@ -155,5 +163,5 @@ print(f"| throughput, median pass (MB/s) | {tp_med[0]} | {tp_med[1]} | {tp_med[1
 print(f"| p99 latency at {rate} rec/s, median pass (ms) | {p99_med[0]} | {p99_med[1]} | {p99_med[1] / max(p99_med[0], 1):.2f}x | |")
 print(f"| avg latency at {rate} rec/s, best pass (ms) | {avg_plain} | {avg_ferry} | {avg_ferry / avg_plain:.2f}x | |")
 print(f"| brokers' CPU in the throughput pass, least (s) | {cpu_plain} | {cpu_ferry} | {cpu_ferry / cpu_plain:.2f}x | |")
-print("written: benches/results/kafka-produce.json")
+print("written: " + sys.argv[8])
 PY

@@ -11,13 +11,15 @@ ferry_install_plugin() {
 }
 
 # JVM options that switch the plugin on, with a config file selecting the replication listeners
-# (node I: 19091+10I, moved by $FERRY_KAFKA_PORT_BASE). $1: stats interval in ms.
+# (node I: 19091+10I, moved by $FERRY_KAFKA_PORT_BASE), plus the lines in $FERRY_KAFKA_EXTRA_CONF.
+# $1: stats interval in ms.
 ferry_plugin_opts() {
   local b=${FERRY_KAFKA_PORT_BASE:-19090}
   cat > "$FERRY_KAFKA_DIR/ferry.conf" <<CONF
 # Accept on this broker's inter-broker listener; connect to the peers' replication ports.
 ferry.kafka.rules=in:inter-broker,out:127.0.0.1:$((b + 11)),out:127.0.0.1:$((b + 21)),out:127.0.0.1:$((b + 31))
 ferry.kafka.stats.interval.ms=${1:-10000}
+${FERRY_KAFKA_EXTRA_CONF:-}
 CONF
   echo "-Djava.nio.channels.spi.SelectorProvider=io.ferry.kafka.FerrySelectorProvider" \
     "--add-opens java.base/sun.nio.ch=ALL-UNNAMED -Dferry.kafka.config=$FERRY_KAFKA_DIR/ferry.conf"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Guest script for run.sh (see verbs.sh, which builds what it runs): `ferry info`, then (with
 # FERRY_VM_BENCH=1 in $FERRY_VM_OUT/env) perftest and `ferry bench --verbs` in the same run, then
-# the verbs provider's integration tests (native/core/tests/verbs.rs) on Soft-RoCE.
+# the verbs provider's integration tests (native/core/tests/verbs.rs) on Soft-RoCE, then the Java
+# stream API moving payload by RDMA READ (tests/vm/java/RemoteStreamCheck.java).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/guest-net.sh"
@@ -29,3 +30,8 @@ fi
 echo "== verbs integration tests"
 FERRY_VERBS_TEST_IP=$FERRY_SERVER_IP RUST_LOG=${RUST_LOG:-warn} \
   "$FERRY_VERBS_TESTS" --test-threads=1 2>&1 | tee "$OUT/verbs-tests.txt"
+
+echo "== Java remote streams on verbs (tests/vm/java/RemoteStreamCheck.java)"
+# C1 only: TCG runs the JIT's work slowly too.
+java -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Xmx256m -cp "$FERRY_JAVA_CP" \
+  RemoteStreamCheck "$FERRY_SERVER_IP" 2>&1 | tee "$OUT/java-remote.txt"

@@ -15,6 +15,12 @@ tests=$(cargo test --release --locked -p ferry-core --test verbs --no-run --mess
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$tests" ] || { echo "verbs.sh: cannot find the verbs test executable" >&2; exit 1; }
 
+# The Java stream API's check: ferry-core's jar (native library inside) and SLF4J's API.
+gradle --no-daemon --console=plain -q :ferry-core:jar
+core_jar=$(ls jvm/core/build/libs/ferry-core-*.jar | grep -v -e sources -e javadoc | head -1)
+slf4j=$(find "${GRADLE_USER_HOME:-$HOME/.gradle}/caches/modules-2" -name 'slf4j-api-1.7.36.jar' | head -1)
+[ -f "$core_jar" ] && [ -f "$slf4j" ] || { echo "verbs.sh: ferry-core or slf4j-api jar missing" >&2; exit 1; }
+
 export FERRY_VM_OUT=${FERRY_VM_OUT:-$root/target/vm-verbs}
 rm -rf "$FERRY_VM_OUT"
 mkdir -p "$FERRY_VM_OUT"
@@ -24,14 +30,19 @@ stage=$(cd "$FERRY_VM_OUT" && pwd -P)/stage
 mkdir -p "$stage"
 cp tests/vm/verbs-guest.sh tests/vm/guest-net.sh tests/vm/perftest-guest.sh \
   target/release/ferry "$tests" "$stage/"
+mkdir -p "$stage/java"
+javac --release 17 -Xlint:all -Werror -cp "$core_jar" -d "$stage/java" tests/vm/java/RemoteStreamCheck.java
+cp "$core_jar" "$slf4j" "$stage/java/"
 cat > "$FERRY_VM_OUT/env" <<ENV
+FERRY_JAVA_CP=$stage/java:$stage/java/$(basename "$core_jar"):$stage/java/$(basename "$slf4j")
 FERRY_BIN=$stage/ferry
 FERRY_VERBS_TESTS=$stage/$(basename "$tests")
 FERRY_VM_BENCH=$bench
 ENV
-timeout_s=$((bench ? 900 : 420))
+timeout_s=$((bench ? 1000 : 600))
 bash tests/vm/run.sh "$stage/verbs-guest.sh" "$timeout_s"
 grep -q '^test result: ok' "$FERRY_VM_OUT/verbs-tests.txt"
+grep -q '^remote stream check: OK' "$FERRY_VM_OUT/java-remote.txt"
 if [ "$bench" = 1 ]; then
   mkdir -p benches/results
   cp "$FERRY_VM_OUT/verbs-bench.json" benches/results/verbs-rxe.json

@@ -187,4 +187,8 @@ impl Node {
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
     }
+
+    pub(crate) fn metrics_sink(&self) -> &Metrics {
+        &self.metrics
+    }
 }

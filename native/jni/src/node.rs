@@ -1,8 +1,10 @@
 //! `io.ferry.Native` node entry points. A node handle owns a boxed
-//! `ferry_core::Node`; the Java side guarantees no call races `nodeClose`.
+//! `Arc<ferry_core::Node>` (remote streams share the node); the Java side
+//! guarantees no call races `nodeClose`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 
 use ferry_core::{Config, Node, RegionId};
 use jni::objects::{GlobalRef, JByteArray, JByteBuffer, JClass, JLongArray, JObjectArray, JString};
@@ -16,7 +18,13 @@ use crate::handle::{borrow, free, into_handle};
 pub(crate) fn node<'a>(handle: jlong) -> JniResult<&'a Node> {
     // SAFETY: node handles come from nodeCreate; Java's FerryNode holds a read
     // lock around every call and the write lock around nodeClose. Node is Sync.
-    unsafe { borrow::<Node>(handle, "node").map(|node| &*node) }
+    unsafe { borrow::<Arc<Node>>(handle, "node").map(|node| &**node) }
+}
+
+/// A share of the node behind a handle, for what outlives the call (a remote stream).
+pub(crate) fn shared_node(handle: jlong) -> JniResult<Arc<Node>> {
+    // SAFETY: as for `node`.
+    unsafe { borrow::<Arc<Node>>(handle, "node").map(|node| node.clone()) }
 }
 
 /// Resolves `host:port`.
@@ -47,7 +55,9 @@ pub extern "system" fn Java_io_ferry_Native_nodeCreate<'local>(
     values: JObjectArray<'local>,
 ) -> jlong {
     guard(&mut env, 0, |env| {
-        Ok(into_handle(Node::new(config(env, &keys, &values)?)?))
+        Ok(into_handle(Arc::new(Node::new(config(
+            env, &keys, &values,
+        )?)?)))
     })
 }
 
@@ -83,7 +93,7 @@ pub extern "system" fn Java_io_ferry_Native_nodeClose<'local>(
 ) {
     // SAFETY: under FerryNode's write lock, once.
     guard(&mut env, (), |_| {
-        unsafe { free::<Node>(handle) };
+        unsafe { free::<Arc<Node>>(handle) };
         Ok(())
     })
 }
@@ -252,6 +262,19 @@ pub extern "system" fn Java_io_ferry_Native_nodeRemoveBlock<'local>(
 }
 
 /// Pool and traffic counters, in the order `io.ferry.NodeStats` reads them.
+/// The transport the node runs on: "tcp" or "verbs".
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_nodeProvider<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let name = node(handle)?.provider_name();
+        Ok(env.new_string(name)?.into_raw())
+    })
+}
+
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_nodeStats<'local>(
     mut env: JNIEnv<'local>,

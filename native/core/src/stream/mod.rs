@@ -17,16 +17,22 @@
 //! answers; then both send frames. Integers are big-endian.
 //!
 //! ```text
-//! ClientHello  magic FF FE 46 52 | version u8 | flags u8 | 0 u16 | nonce [32]          (40 bytes)
-//! ServerHello  magic FF FE 46 52 | version u8 | flags u8 | 0 u16 | nonce [32] | proof [32] (72)
+//! ClientHello  magic FF FE 46 52 | version u8 | flags u8 | port u16 | nonce [32]          (40 bytes)
+//! ServerHello  magic FF FE 46 52 | version u8 | flags u8 | port u16 | nonce [32] | proof [32] (72)
 //! frame        kind u8 | 0 [3] | len u32 | len bytes of body
 //!              DATA  (1): len payload bytes, 1 ..= max frame
 //!              PROOF (2): the client's proof, 32 bytes, the client's first frame
 //!              CLOSE (3): no body; the sender sends nothing more
-//!              NOTIFY (4): seq u64 | len u64 | block id: a message of len bytes waits in the
-//!                     sender's registered memory as that block; READ it ([`remote`])
+//!              NOTIFY (4): seq u64 | len u64 | offset u64 | block id: a message of len bytes
+//!                     waits at offset of that registered block of the sender's; READ it ([`remote`])
 //!              CREDIT (5): seq u64: the receiver has read message seq; its memory is free
 //! ```
+//!
+//! Flags: bit 1, `REMOTE`, offered by a client whose node serves on `port` (of the same host as
+//! the connection's peer address) and echoed, with the server's own node port, by a server that
+//! can READ too: payload then moves by one-sided READ ([`remote`]), DATA frames carrying what is
+//! too small to be worth a READ. Remote streams are framed. A server without a node answers
+//! without the bit and the stream is simply framed.
 //!
 //! Flags: bit 0, `FRAMED`, chosen by the client and echoed by the server. Framed streams carry
 //! payload in DATA frames. Unframed (inline) streams are for the tcp provider: after the
@@ -40,9 +46,10 @@
 //! the first four bytes alone, and hands those bytes to the application when
 //! they are not the magic ([`State::Plain`]).
 //!
-//! Proofs are HMAC-SHA256 over both nonces with the shared secret (an empty
-//! key when none is configured), the server's first, so both ends prove the
-//! secret and a recorded exchange cannot be replayed; a mismatch fails the
+//! Proofs are HMAC-SHA256 over both hellos' version, flags and port and both
+//! nonces with the shared secret (an empty key when none is configured), the
+//! server's first, so both ends prove the secret, nobody in between can
+//! change what was agreed, and a recorded exchange cannot be replayed; a mismatch fails the
 //! handshake ([`Error::AuthFailed`]) and the caller falls back to plain TCP.
 //!
 //! On the tcp provider the payload rides inline in DATA frames (or unframed)
@@ -56,7 +63,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use hmac::Mac;
 
 use crate::error::{Error, Result};
-use crate::protocol::handshake::{mac, nonce, prove};
+use crate::protocol::handshake::{mac, nonce};
 
 /// The first four bytes a connecting Ferry end sends.
 pub const MAGIC: [u8; 4] = [0xFF, 0xFE, b'F', b'R'];
@@ -76,6 +83,10 @@ pub const MAX_NOTIFY_ID: usize = 64;
 
 /// Hello flag: payload travels in DATA frames (else inline after the handshake).
 pub const FLAG_FRAMED: u8 = 1;
+/// Hello flag: payload moves by one-sided READ of the sender's registered memory.
+pub const FLAG_REMOTE: u8 = 2;
+/// Bytes of a NOTIFY body before the block id: seq, len, offset.
+const NOTIFY_FIXED: usize = 24;
 
 const CLIENT_LABEL: &[u8] = b"ferry stream client v1";
 const SERVER_LABEL: &[u8] = b"ferry stream server v1";
@@ -148,6 +159,9 @@ pub struct StreamCounters {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub frames_sent: u64,
+    /// Payload bytes sent by NOTIFY (the peer READ them) and received by READ.
+    pub notified_bytes: u64,
+    pub read_bytes: u64,
 }
 
 pub fn counters() -> StreamCounters {
@@ -158,14 +172,21 @@ pub fn counters() -> StreamCounters {
         bytes_sent: BYTES_SENT.load(Relaxed),
         bytes_received: BYTES_RECEIVED.load(Relaxed),
         frames_sent: FRAMES_SENT.load(Relaxed),
+        notified_bytes: remote::NOTIFIED_BYTES.load(Relaxed),
+        read_bytes: remote::READ_BYTES.load(Relaxed),
     }
 }
 
 /// Something the peer said that is not payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Message `seq` of `len` bytes waits in the peer's registered memory as block `id`.
-    Notify { seq: u64, len: u64, id: Vec<u8> },
+    /// Message `seq` of `len` bytes waits at `offset` of the peer's registered block `id`.
+    Notify {
+        seq: u64,
+        len: u64,
+        offset: u64,
+        id: Vec<u8>,
+    },
     /// The peer has read message `seq`.
     Credit { seq: u64 },
 }
@@ -185,6 +206,12 @@ pub struct Stream {
     state: State,
     send_closed: bool,
     framed: bool,
+    /// The port this end's node serves READs on, when it offers remote payload.
+    remote_port: Option<u16>,
+    /// Once agreed: the peer's node port.
+    peer_remote_port: Option<u16>,
+    /// Version, flags and port of the client's hello and then the server's, bound into the proofs.
+    params: [u8; 8],
     events: std::collections::VecDeque<Event>,
 }
 
@@ -192,11 +219,34 @@ impl Stream {
     /// The connecting end: its hello is the first output.
     /// `framed`: payload in DATA frames, else inline after the handshake (see the module docs).
     pub fn client(secret: &[u8], max_frame: u32, framed: bool) -> Result<Stream> {
+        Stream::new_client(secret, max_frame, framed, None)
+    }
+
+    /// A connecting end that offers remote payload: its node serves READs on `port`
+    /// (see [`remote`]). Framed when the server cannot READ.
+    pub fn client_remote(secret: &[u8], max_frame: u32, port: u16) -> Result<Stream> {
+        Stream::new_client(secret, max_frame, true, Some(port))
+    }
+
+    fn new_client(
+        secret: &[u8],
+        max_frame: u32,
+        framed: bool,
+        remote_port: Option<u16>,
+    ) -> Result<Stream> {
         let mut s = Stream::new(Role::Client, secret, max_frame)?;
         s.framed = framed;
+        s.remote_port = remote_port;
+        let flags = match remote_port {
+            Some(_) => FLAG_FRAMED | FLAG_REMOTE,
+            None if framed => FLAG_FRAMED,
+            None => 0,
+        };
+        let [p0, p1] = remote_port.unwrap_or(0).to_be_bytes();
+        let params = [VERSION, flags, p0, p1];
+        s.params[..4].copy_from_slice(&params);
         s.out.extend_from_slice(&MAGIC);
-        s.out
-            .extend_from_slice(&[VERSION, if framed { FLAG_FRAMED } else { 0 }, 0, 0]);
+        s.out.extend_from_slice(&params);
         let n = s.nonce;
         s.out.extend_from_slice(&n);
         s.recv = Recv::ServerHello;
@@ -206,6 +256,13 @@ impl Stream {
     /// The accepting end: waits for the first four bytes; framed or not as the client chooses.
     pub fn server(secret: &[u8], max_frame: u32) -> Result<Stream> {
         Stream::new(Role::Server, secret, max_frame)
+    }
+
+    /// An accepting end whose node serves READs on `port`: remote payload when the client offers it.
+    pub fn server_remote(secret: &[u8], max_frame: u32, port: u16) -> Result<Stream> {
+        let mut s = Stream::new(Role::Server, secret, max_frame)?;
+        s.remote_port = Some(port);
+        Ok(s)
     }
 
     fn new(role: Role, secret: &[u8], max_frame: u32) -> Result<Stream> {
@@ -227,6 +284,9 @@ impl Stream {
             state: State::Handshaking,
             send_closed: false,
             framed: true,
+            remote_port: None,
+            peer_remote_port: None,
+            params: [0; 8],
             events: Default::default(),
         })
     }
@@ -343,15 +403,28 @@ impl Stream {
             }
             Recv::ClientHello => {
                 check_version(&self.buf[4..8])?;
-                self.framed = self.buf[5] & FLAG_FRAMED != 0;
+                let offered = self.buf[5];
+                self.framed = offered & FLAG_FRAMED != 0;
+                let mut flags = offered & FLAG_FRAMED;
+                let mut port = 0;
+                if let (Some(own), true) = (self.remote_port, offered & FLAG_REMOTE != 0) {
+                    if !self.framed {
+                        return Err(Error::Malformed("an unframed stream offered READs".into()));
+                    }
+                    self.peer_remote_port = Some(u16::from_be_bytes([self.buf[6], self.buf[7]]));
+                    flags |= FLAG_REMOTE;
+                    port = own;
+                }
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
+                let [p0, p1] = u16::to_be_bytes(port);
+                self.params[..4].copy_from_slice(&self.buf[4..8]);
+                self.params[4..].copy_from_slice(&[VERSION, flags, p0, p1]);
                 let (client, server) = (self.peer_nonce, self.nonce);
                 self.out.extend_from_slice(&MAGIC);
-                self.out
-                    .extend_from_slice(&[VERSION, self.buf[5] & FLAG_FRAMED, 0, 0]);
+                self.out.extend_from_slice(&self.params[4..]);
                 self.out.extend_from_slice(&server);
-                self.out
-                    .extend_from_slice(&prove(&self.secret, SERVER_LABEL, &client, &server));
+                let proof = prove(&self.label(SERVER_LABEL), &client, &server, &self.secret);
+                self.out.extend_from_slice(&proof);
                 self.recv = Recv::Proof;
             }
             Recv::ServerHello => {
@@ -361,24 +434,34 @@ impl Stream {
                     ));
                 }
                 check_version(&self.buf[4..8])?;
-                if (self.buf[5] & FLAG_FRAMED != 0) != self.framed {
+                let flags = self.buf[5];
+                if (flags & FLAG_FRAMED != 0) != self.framed {
                     return Err(Error::Malformed(
                         "the server did not echo the framing the client chose".into(),
                     ));
                 }
+                if flags & FLAG_REMOTE != 0 {
+                    if self.remote_port.is_none() {
+                        return Err(Error::Malformed(
+                            "the server chose READs the client did not offer".into(),
+                        ));
+                    }
+                    self.peer_remote_port = Some(u16::from_be_bytes([self.buf[6], self.buf[7]]));
+                }
+                self.params[4..].copy_from_slice(&self.buf[4..8]);
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
                 let (client, server) = (self.nonce, self.peer_nonce);
                 verify(
-                    &self.secret,
-                    SERVER_LABEL,
+                    &self.label(SERVER_LABEL),
                     &client,
                     &server,
+                    &self.secret,
                     &self.buf[40..72],
                 )?;
                 self.out
                     .extend_from_slice(&header(KIND_PROOF, PROOF_LEN as u32));
-                self.out
-                    .extend_from_slice(&prove(&self.secret, CLIENT_LABEL, &client, &server));
+                let proof = prove(&self.label(CLIENT_LABEL), &client, &server, &self.secret);
+                self.out.extend_from_slice(&proof);
                 self.open();
             }
             Recv::Proof => {
@@ -390,10 +473,10 @@ impl Stream {
                 }
                 let (client, server) = (self.peer_nonce, self.nonce);
                 verify(
-                    &self.secret,
-                    CLIENT_LABEL,
+                    &self.label(CLIENT_LABEL),
                     &client,
                     &server,
+                    &self.secret,
                     &self.buf[HEADER_LEN..],
                 )?;
                 self.open();
@@ -407,7 +490,10 @@ impl Stream {
                     KIND_DATA => {
                         return Err(Error::Malformed(format!("DATA frame of {len} bytes")));
                     }
-                    KIND_NOTIFY if (17..=16 + MAX_NOTIFY_ID as u32).contains(&len) => {
+                    KIND_NOTIFY
+                        if (NOTIFY_FIXED as u32 + 1..=(NOTIFY_FIXED + MAX_NOTIFY_ID) as u32)
+                            .contains(&len) =>
+                    {
                         self.recv = Recv::Body(kind, len as usize);
                     }
                     KIND_CREDIT if len == 8 => self.recv = Recv::Body(kind, 8),
@@ -423,16 +509,7 @@ impl Stream {
                 }
             }
             Recv::Body(kind, _) => {
-                let seq = u64::from_be_bytes(self.buf[..8].try_into().expect("8 bytes"));
-                self.events.push_back(if kind == KIND_CREDIT {
-                    Event::Credit { seq }
-                } else {
-                    Event::Notify {
-                        seq,
-                        len: u64::from_be_bytes(self.buf[8..16].try_into().expect("8 bytes")),
-                        id: self.buf[16..].to_vec(),
-                    }
-                });
+                self.events.push_back(parse_event(kind, &self.buf));
                 self.recv = Recv::Header;
             }
             Recv::Data(_) | Recv::Inline | Recv::Done => {
@@ -441,6 +518,17 @@ impl Stream {
         }
         self.buf.clear();
         Ok(())
+    }
+
+    /// A proof's label: the role's label, then both hellos' version, flags and port.
+    fn label(&self, role: &[u8]) -> Vec<u8> {
+        [role, &self.params[..]].concat()
+    }
+
+    /// The peer node's port when payload moves by READ (both ends agreed), else None.
+    pub fn remote_peer_port(&self) -> Option<u16> {
+        self.peer_remote_port
+            .filter(|_| self.state != State::Handshaking)
     }
 
     fn open(&mut self) {
@@ -510,8 +598,8 @@ impl Stream {
         self.events.pop_front()
     }
 
-    /// Queues NOTIFY: message `seq` of `len` bytes waits as block `id` (see [`remote`]).
-    pub fn send_notify(&mut self, seq: u64, len: u64, id: &[u8]) -> Result<()> {
+    /// Queues NOTIFY: message `seq` of `len` bytes waits at `offset` of block `id` (see [`remote`]).
+    pub fn send_notify(&mut self, seq: u64, len: u64, offset: u64, id: &[u8]) -> Result<()> {
         self.check_framed_open()?;
         if id.is_empty() || id.len() > MAX_NOTIFY_ID {
             return Err(Error::InvalidArgument(format!(
@@ -520,9 +608,10 @@ impl Stream {
             )));
         }
         self.out
-            .extend_from_slice(&header(KIND_NOTIFY, 16 + id.len() as u32));
+            .extend_from_slice(&header(KIND_NOTIFY, (NOTIFY_FIXED + id.len()) as u32));
         self.out.extend_from_slice(&seq.to_be_bytes());
         self.out.extend_from_slice(&len.to_be_bytes());
+        self.out.extend_from_slice(&offset.to_be_bytes());
         self.out.extend_from_slice(id);
         Ok(())
     }
@@ -561,6 +650,21 @@ fn header(kind: u8, len: u32) -> [u8; HEADER_LEN] {
     h
 }
 
+/// The event a complete NOTIFY or CREDIT body (of a length the header check allowed) carries.
+fn parse_event(kind: u8, body: &[u8]) -> Event {
+    let word = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    if kind == KIND_CREDIT {
+        Event::Credit { seq: word(0) }
+    } else {
+        Event::Notify {
+            seq: word(0),
+            len: word(8),
+            offset: word(16),
+            id: body[NOTIFY_FIXED..].to_vec(),
+        }
+    }
+}
+
 fn parse_header(h: &[u8]) -> (u8, u32) {
     (h[0], u32::from_be_bytes([h[4], h[5], h[6], h[7]]))
 }
@@ -575,7 +679,11 @@ fn check_version(v: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn verify(secret: &[u8], label: &[u8], c: &[u8; 32], s: &[u8; 32], proof: &[u8]) -> Result<()> {
+fn prove(label: &[u8], c: &[u8; 32], s: &[u8; 32], secret: &[u8]) -> [u8; 32] {
+    mac(secret, label, c, s).finalize().into_bytes().into()
+}
+
+fn verify(label: &[u8], c: &[u8; 32], s: &[u8; 32], secret: &[u8], proof: &[u8]) -> Result<()> {
     // verify_slice compares in constant time.
     mac(secret, label, c, s)
         .verify_slice(proof)
@@ -583,6 +691,7 @@ fn verify(secret: &[u8], label: &[u8], c: &[u8; 32], s: &[u8; 32], proof: &[u8])
 }
 
 pub mod remote;
+pub mod socket;
 
 #[cfg(test)]
 mod tests;

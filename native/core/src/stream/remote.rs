@@ -1,158 +1,345 @@
-//! Stream payload by one-sided READ: the sender copies each message into memory
-//! registered with its [`Node`] and sends a NOTIFY naming it on the stream; the
-//! receiver READs the message with its own node into a pinned buffer (an RDMA
-//! READ on the verbs provider, served by the sender's NIC without its CPU; a
-//! READ over the tcp provider otherwise) and answers with a CREDIT, which frees
-//! the memory. A window bounds the bytes registered and not yet credited, so a
-//! slow receiver slows the sender instead of growing its memory.
+//! Stream payload by one-sided READ. The sender copies each message into a ring
+//! of slabs registered once with its [`Node`] and sends a NOTIFY naming the slab,
+//! offset and length on the stream; the receiver READs the message with its own
+//! node into pinned buffers (an RDMA READ on the verbs provider, served by the
+//! sender's NIC without its CPU; a READ over the tcp provider otherwise) and
+//! answers with a CREDIT, which frees the space. The window bounds the slabs a
+//! sender registers, so a slow receiver costs bounded memory: with no room, the
+//! caller sends the message in DATA frames instead ([`super::socket`]).
 //!
 //! Both ends speak through a framed [`Stream`] whose socket stays the control
 //! path; the data moves on the nodes' own connections (one per peer process,
-//! shared by every stream to that peer: several logical streams per queue pair).
-//!
-//! Each message is its own registered region for now; a ring registered once
-//! and reused (growing by `ferry.pool.grow.bytes`) would save the per-message
-//! registration the verbs provider makes on first lookup.
+//! shared by every stream to that peer: many logical streams per queue pair).
+//! The receiver looks each slab up once (one round trip, which also registers
+//! the slab with the NIC), then READs any range of it without asking again.
 
-use std::collections::BTreeMap;
+use std::cell::UnsafeCell;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::{Event, Stream};
+use crate::block::{BlockId, RemoteSlice};
 use crate::error::{Error, Result};
-use crate::{Node, RegionId};
+use crate::memory::{PooledBuffer, RegionId};
+use crate::provider::{Connection, ReadRequest};
+use crate::Node;
 
-/// The sending half: registers messages, sends NOTIFY, frees on CREDIT.
+/// Payload bytes this process sent by NOTIFY and received by READ, over every stream.
+pub(super) static NOTIFIED_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(super) static READ_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Slab memory the sender writes into while peers READ other parts of it.
+struct SlabBytes(Box<[UnsafeCell<u8>]>);
+
+// SAFETY: the sender writes only ranges no NOTIFY names (free ring space), and
+// readers (the node's servers, the NIC) read only notified, uncredited ranges.
+unsafe impl Sync for SlabBytes {}
+
+/// The registry's view of a slab: the same memory, read-only.
+struct SlabView(Arc<SlabBytes>);
+
+impl AsRef<[u8]> for SlabView {
+    fn as_ref(&self) -> &[u8] {
+        let cells = &self.0 .0;
+        // SAFETY: see `SlabBytes`; UnsafeCell<u8> has the layout of u8.
+        unsafe { std::slice::from_raw_parts(cells.as_ptr() as *const u8, cells.len()) }
+    }
+}
+
+struct Slab {
+    region: RegionId,
+    id: BlockId,
+    bytes: Arc<SlabBytes>,
+    /// Next free offset.
+    head: usize,
+    /// Bytes notified and not yet credited.
+    live: usize,
+}
+
+/// The sending half: places messages in the ring, queues NOTIFY, frees on CREDIT.
 pub struct RemoteSender {
     node: Arc<Node>,
     prefix: Vec<u8>,
+    slab_bytes: usize,
+    max_slabs: usize,
+    slabs: Vec<Slab>,
+    current: usize,
     next_seq: u64,
-    window: u64,
-    in_flight: u64,
-    /// seq -> (region, block id, length) of messages not yet credited.
-    outstanding: BTreeMap<u64, (RegionId, Vec<u8>, u64)>,
+    /// (seq, slab, len) of messages not yet credited, oldest first.
+    outstanding: VecDeque<(u64, usize, usize)>,
 }
 
 impl RemoteSender {
-    /// `node` serves the messages (it must [`serve`](Node::serve) at an address the
-    /// receiver knows); at most `window` bytes are registered and not yet credited.
-    pub fn new(node: Arc<Node>, window: u64) -> Result<RemoteSender> {
-        if window == 0 {
-            return Err(Error::InvalidArgument("a stream window of 0 bytes".into()));
+    /// `node` serves the slabs (it must [`serve`](Node::serve) where the receiver
+    /// READs); slabs of `slab_bytes` are registered as needed, at most `window`
+    /// bytes of them (at least one slab).
+    pub fn new(node: Arc<Node>, window: u64, slab_bytes: usize) -> Result<RemoteSender> {
+        if slab_bytes == 0 || window == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "a stream window of {window} bytes in slabs of {slab_bytes}"
+            )));
         }
         let mut tag = [0u8; 8];
         getrandom::getrandom(&mut tag).expect("the OS random source is available");
         let mut prefix = b"ferry-stream/".to_vec();
-        prefix.extend(
-            tag.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-                .bytes(),
-        );
+        prefix.extend(tag.iter().flat_map(|b| format!("{b:02x}").into_bytes()));
         Ok(RemoteSender {
             node,
             prefix,
+            slab_bytes,
+            max_slabs: (window as usize).div_ceil(slab_bytes).max(1),
+            slabs: Vec::new(),
+            current: 0,
             next_seq: 0,
-            window,
-            in_flight: 0,
-            outstanding: BTreeMap::new(),
+            outstanding: VecDeque::new(),
         })
     }
 
-    /// Bytes registered and not yet credited.
+    /// Bytes notified and not yet credited.
     pub fn in_flight(&self) -> u64 {
-        self.in_flight
+        self.slabs.iter().map(|s| s.live as u64).sum()
     }
 
-    /// Copies `message` into registered memory and queues its NOTIFY on `stream`.
-    /// Returns false (and does nothing) while the window has no room for it:
-    /// handle the peer's credits first ([`on_event`](Self::on_event)). A message
-    /// larger than the window is sent once nothing else is in flight.
-    pub fn offer(&mut self, stream: &mut Stream, message: &[u8]) -> Result<bool> {
-        if message.is_empty() {
+    /// Bytes of registered slabs.
+    pub fn registered(&self) -> u64 {
+        (self.slabs.len() * self.slab_bytes) as u64
+    }
+
+    /// Copies the first bytes of `parts` (at least `min` of them, or all when
+    /// they are fewer, and at most one slab) into the ring and queues their
+    /// NOTIFY on `stream`. Returns the bytes taken, 0 when the window has no room.
+    pub fn offer(&mut self, stream: &mut Stream, parts: &[&[u8]], min: usize) -> Result<usize> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total == 0 {
             return Err(Error::InvalidArgument("an empty stream message".into()));
         }
-        let len = message.len() as u64;
-        if self.in_flight > 0 && self.in_flight + len > self.window {
-            return Ok(false);
+        let want = total.min(self.slab_bytes);
+        let Some(slab) = self.place(want.min(min.max(1)))? else {
+            return Ok(0);
+        };
+        let s = &mut self.slabs[slab];
+        let len = want.min(self.slab_bytes - s.head);
+        let offset = s.head;
+        let base = UnsafeCell::raw_get(s.bytes.0.as_ptr());
+        let mut copied = 0;
+        for part in parts {
+            let n = part.len().min(len - copied);
+            // SAFETY: [offset, offset + len) lies in the slab and no NOTIFY names it.
+            unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), base.add(offset + copied), n) };
+            copied += n;
+            if copied == len {
+                break;
+            }
         }
         let seq = self.next_seq;
+        stream.send_notify(seq, len as u64, offset as u64, &s.id)?;
+        NOTIFIED_BYTES.fetch_add(len as u64, Relaxed);
+        super::BYTES_SENT.fetch_add(len as u64, Relaxed);
+        s.head += len;
+        s.live += len;
+        self.next_seq += 1;
+        self.outstanding.push_back((seq, slab, len));
+        Ok(len)
+    }
+
+    /// A slab with `need` contiguous free bytes: the current one, a drained one,
+    /// or a new one while the window allows.
+    fn place(&mut self, need: usize) -> Result<Option<usize>> {
+        if let Some(s) = self.slabs.get_mut(self.current) {
+            if s.live == 0 {
+                s.head = 0;
+            }
+            if self.slab_bytes - s.head >= need {
+                return Ok(Some(self.current));
+            }
+        }
+        let count = self.slabs.len();
+        let drained = (1..count)
+            .map(|step| (self.current + step) % count)
+            .find(|&i| self.slabs[i].live == 0);
+        if let Some(i) = drained {
+            self.slabs[i].head = 0;
+            self.current = i;
+            return Ok(Some(i));
+        }
+        if count >= self.max_slabs {
+            return Ok(None);
+        }
+        let bytes = Arc::new(SlabBytes(
+            (0..self.slab_bytes).map(|_| UnsafeCell::new(0)).collect(),
+        ));
+        let region = self.node.regions().register_bytes(SlabView(bytes.clone()));
         let mut id = self.prefix.clone();
-        id.extend_from_slice(format!("/{seq}").as_bytes());
-        let region = self.node.regions().register_bytes(message.to_vec());
-        let registered = self
-            .node
-            .register_region_block(id.clone(), region, 0, len)
-            .and_then(|()| stream.send_notify(seq, len, &id));
-        if let Err(e) = registered {
-            self.node.blocks().remove(&id);
+        id.extend_from_slice(format!("/{count}").as_bytes());
+        if let Err(e) =
+            self.node
+                .register_region_block(id.clone(), region, 0, self.slab_bytes as u64)
+        {
             self.node.regions().deregister(region);
             return Err(e);
         }
-        self.next_seq += 1;
-        self.in_flight += len;
-        self.outstanding.insert(seq, (region, id, len));
-        Ok(true)
+        self.slabs.push(Slab {
+            region,
+            id,
+            bytes,
+            head: 0,
+            live: 0,
+        });
+        self.current = count;
+        Ok(Some(count))
     }
 
-    /// Handles an event from the peer: a CREDIT frees its message. A NOTIFY is
-    /// not for a sending half and is an error.
+    /// Handles an event from the peer: a CREDIT frees its message (credits come
+    /// in order). A NOTIFY is not for a sending half and is an error.
     pub fn on_event(&mut self, event: Event) -> Result<()> {
         let Event::Credit { seq } = event else {
             return Err(Error::Malformed("a NOTIFY sent to the sending half".into()));
         };
-        let (region, id, len) = self
-            .outstanding
-            .remove(&seq)
-            .ok_or_else(|| Error::Malformed(format!("CREDIT for unknown message {seq}")))?;
-        self.node.blocks().remove(&id);
-        self.node.regions().deregister(region);
-        self.in_flight -= len;
-        Ok(())
+        match self.outstanding.front() {
+            Some(&(oldest, slab, len)) if oldest == seq => {
+                self.outstanding.pop_front();
+                self.slabs[slab].live -= len;
+                Ok(())
+            }
+            _ => Err(Error::Malformed(format!(
+                "CREDIT for message {seq}, which is not the oldest outstanding"
+            ))),
+        }
     }
 }
 
 impl Drop for RemoteSender {
     fn drop(&mut self) {
-        for (region, id, _) in self.outstanding.values() {
-            self.node.blocks().remove(id);
-            self.node.regions().deregister(*region);
+        for slab in &self.slabs {
+            self.node.blocks().remove(&slab.id);
+            self.node.regions().deregister(slab.region);
         }
     }
 }
 
-/// The receiving half: READs notified messages and credits them.
+/// The receiving half: READs notified messages.
 pub struct RemoteReceiver {
     node: Arc<Node>,
     peer: SocketAddr,
+    /// Slabs looked up so far: block id -> the whole slab.
+    slabs: HashMap<Vec<u8>, RemoteSlice>,
 }
 
 impl RemoteReceiver {
     /// `peer` is the address the sender's node serves on.
     pub fn new(node: Arc<Node>, peer: SocketAddr) -> RemoteReceiver {
-        RemoteReceiver { node, peer }
+        RemoteReceiver {
+            node,
+            peer,
+            slabs: HashMap::new(),
+        }
     }
 
-    /// For a NOTIFY: READs the message into pinned buffers, appends it to `out`
-    /// and queues the CREDIT on `stream`. Returns the message's sequence number.
-    pub fn on_event(&self, stream: &mut Stream, event: Event, out: &mut Vec<u8>) -> Result<u64> {
-        let Event::Notify { seq, len, id } = event else {
-            return Err(Error::Malformed(
-                "a CREDIT sent to the receiving half".into(),
-            ));
+    /// READs message `len` bytes at `offset` of slab `id` into pinned buffers,
+    /// in order. Waits at most the node's request timeout.
+    pub fn read(&mut self, len: u64, offset: u64, id: &[u8]) -> Result<Vec<PooledBuffer>> {
+        let connection = self.node.connection(self.peer)?;
+        let timeout = self.node.config().request_timeout;
+        let slab = match self.slabs.get(id) {
+            Some(slab) => *slab,
+            None => {
+                let slab = lookup(&connection, id.to_vec(), timeout)?;
+                self.slabs.insert(id.to_vec(), slab);
+                slab
+            }
         };
-        let start = out.len();
-        for item in self.node.fetch(vec![(self.peer, vec![id])]) {
-            let chunk = item.map_err(|failure| failure.error)?;
-            out.extend_from_slice(&chunk.data);
-        }
-        if (out.len() - start) as u64 != len {
+        if offset.checked_add(len).is_none_or(|end| end > slab.len) || len == 0 {
             return Err(Error::Malformed(format!(
-                "message {seq}: notified {len} bytes, read {}",
-                out.len() - start
+                "NOTIFY of {len} bytes at {offset} outside a slab of {}",
+                slab.len
             )));
         }
-        stream.send_credit(seq)?;
-        Ok(seq)
+        let piece = self.node.buffer_pool().buffer_size() as u64;
+        let (sender, done) = crossbeam_channel::unbounded();
+        let mut batch = Vec::new();
+        let mut at = 0;
+        while at < len {
+            let n = piece.min(len - at);
+            let index = batch.len();
+            let sender = sender.clone();
+            batch.push(ReadRequest {
+                src: RemoteSlice {
+                    key: slab.key,
+                    addr: slab.addr + offset + at,
+                    len: n,
+                },
+                dst: self.node.buffer_pool().acquire()?,
+                done: Box::new(move |result| {
+                    let _ = sender.send((index, result));
+                }),
+            });
+            at += n;
+        }
+        let mut pieces: Vec<Option<PooledBuffer>> = batch.iter().map(|_| None).collect();
+        connection.read(batch);
+        let deadline = Instant::now() + timeout;
+        for _ in 0..pieces.len() {
+            let (index, result) = wait(&connection, &done, deadline)?;
+            pieces[index] = Some(result?);
+        }
+        READ_BYTES.fetch_add(len, Relaxed);
+        self.node.metrics_sink().fetched(len);
+        Ok(pieces
+            .into_iter()
+            .map(|p| p.expect("every piece"))
+            .collect())
+    }
+}
+
+/// Resolves one block id to the slice behind it.
+fn lookup(connection: &Arc<dyn Connection>, id: BlockId, timeout: Duration) -> Result<RemoteSlice> {
+    let (sender, done) = crossbeam_channel::bounded(1);
+    connection.lookup(
+        vec![id],
+        0,
+        Box::new(move |result| {
+            let _ = sender.send(result);
+        }),
+    );
+    let mut results = wait(connection, &done, Instant::now() + timeout)??;
+    match results.pop() {
+        Some(Ok(located)) => Ok(located.slice),
+        Some(Err(code)) => Err(Error::Remote {
+            peer: connection.peer().to_string(),
+            code,
+            message: "the stream's slab was refused".into(),
+        }),
+        None => Err(Error::Malformed("an empty lookup reply".into())),
+    }
+}
+
+/// The next message on `done`, reading the connection's replies on this
+/// thread while it waits anyway (as a fetch does).
+fn wait<T>(
+    connection: &Arc<dyn Connection>,
+    done: &crossbeam_channel::Receiver<T>,
+    deadline: Instant,
+) -> Result<T> {
+    const SLICE: Duration = Duration::from_millis(20);
+    loop {
+        if let Ok(value) = done.try_recv() {
+            return Ok(value);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout(format!(
+                "no READ reply from {} in time",
+                connection.peer()
+            )));
+        }
+        if connection.receive_here(left.min(SLICE)) {
+            continue;
+        }
+        if let Ok(value) = done.recv_timeout(left.min(SLICE)) {
+            return Ok(value);
+        }
     }
 }

@@ -220,8 +220,8 @@ fn a_server_that_changes_the_framing_is_refused() {
 fn notify_and_credit_frames_become_events_in_order() {
     let (mut c, mut s) = open_pair(b"", b"").unwrap();
     let mut wire = Wire::default();
-    c.send_notify(7, 4096, b"ferry-stream/ab/7").unwrap();
-    c.send_notify(8, 1, b"x").unwrap();
+    c.send_notify(7, 4096, 512, b"ferry-stream/ab/7").unwrap();
+    c.send_notify(8, 1, 0, b"x").unwrap();
     wire.carry(&mut c);
     assert!(wire.deliver(&mut s, 5).unwrap().is_empty());
     assert_eq!(
@@ -229,6 +229,7 @@ fn notify_and_credit_frames_become_events_in_order() {
         Some(Event::Notify {
             seq: 7,
             len: 4096,
+            offset: 512,
             id: b"ferry-stream/ab/7".to_vec()
         })
     );
@@ -237,6 +238,7 @@ fn notify_and_credit_frames_become_events_in_order() {
         Some(Event::Notify {
             seq: 8,
             len: 1,
+            offset: 0,
             id: b"x".to_vec()
         })
     );
@@ -245,18 +247,72 @@ fn notify_and_credit_frames_become_events_in_order() {
     wire.carry(&mut s);
     wire.deliver(&mut c, 64).unwrap();
     assert_eq!(c.poll_event(), Some(Event::Credit { seq: 7 }));
-    assert!(c.send_notify(1, 1, b"").is_err());
-    assert!(c.send_notify(1, 1, &[b'a'; MAX_NOTIFY_ID + 1]).is_err());
+    assert!(c.send_notify(1, 1, 0, b"").is_err());
+    assert!(c.send_notify(1, 1, 0, &[b'a'; MAX_NOTIFY_ID + 1]).is_err());
 }
 
 #[test]
 fn malformed_notify_and_credit_frames_are_errors() {
     for bad in [
-        header(KIND_NOTIFY, 16),
-        header(KIND_NOTIFY, 17 + MAX_NOTIFY_ID as u32),
+        header(KIND_NOTIFY, NOTIFY_FIXED as u32),
+        header(KIND_NOTIFY, (NOTIFY_FIXED + MAX_NOTIFY_ID + 1) as u32),
         header(KIND_CREDIT, 9),
     ] {
         let (_, mut s) = open_pair(b"", b"").unwrap();
         assert!(s.input(&bad).is_err(), "{bad:?}");
     }
+}
+
+/// Runs a handshake between `c` and `s` over in-memory wires.
+fn handshake(c: &mut Stream, s: &mut Stream) -> Result<()> {
+    let (mut up, mut down) = (Wire::default(), Wire::default());
+    up.carry(c);
+    up.deliver(s, 64)?;
+    down.carry(s);
+    down.deliver(c, 64)?;
+    up.carry(c);
+    up.deliver(s, 64)?;
+    Ok(())
+}
+
+#[test]
+fn both_ends_with_a_node_agree_on_reads_and_learn_the_peer_port() {
+    let mut c = Stream::client_remote(b"k", 1000, 4100).unwrap();
+    let mut s = Stream::server_remote(b"k", 1000, 4200).unwrap();
+    handshake(&mut c, &mut s).unwrap();
+    assert_eq!((c.state(), s.state()), (State::Open, State::Open));
+    assert_eq!(c.remote_peer_port(), Some(4200));
+    assert_eq!(s.remote_peer_port(), Some(4100));
+    assert!(c.framed() && s.framed());
+}
+
+#[test]
+fn a_server_without_a_node_makes_a_remote_offer_framed() {
+    let mut c = Stream::client_remote(b"k", 1000, 4100).unwrap();
+    let mut s = Stream::server(b"k", 1000).unwrap();
+    handshake(&mut c, &mut s).unwrap();
+    assert_eq!((c.state(), s.state()), (State::Open, State::Open));
+    assert_eq!((c.remote_peer_port(), s.remote_peer_port()), (None, None));
+    assert!(c.framed() && s.framed());
+    // A client that did not offer READs refuses a server that picks them.
+    let mut c = Stream::client(b"", 1000, true).unwrap();
+    let mut s = Stream::server_remote(b"", 1000, 1).unwrap();
+    let mut hello = c.output().to_vec();
+    hello[5] |= FLAG_REMOTE;
+    s.input(&hello).unwrap();
+    assert!(c.input(s.output()).is_err());
+}
+
+#[test]
+fn the_proofs_cover_what_the_hellos_agreed() {
+    // Someone in between strips the READ offer: the server's proof no longer matches.
+    let mut c = Stream::client_remote(b"k", 1000, 4100).unwrap();
+    let mut s = Stream::server_remote(b"k", 1000, 4200).unwrap();
+    let mut hello = c.output().to_vec();
+    hello[5] = FLAG_FRAMED;
+    hello[6..8].copy_from_slice(&[0, 0]);
+    s.input(&hello).unwrap();
+    let mut answer = s.output().to_vec();
+    answer[5] = FLAG_FRAMED | FLAG_REMOTE;
+    assert!(matches!(c.input(&answer), Err(Error::AuthFailed(_))));
 }

@@ -190,75 +190,173 @@ fn flush(stream: &mut ferry_core::stream::Stream, sock: &mut TcpStream) {
     stream.sent(n);
 }
 
-/// Streams `count` messages (sizes up to 300 KB) by one-sided READ from a sender
-/// node serving on `ip` to a receiver node, over a control TCP connection, with
-/// a 1 MiB window; checks every byte and that all registered memory is freed.
-/// Returns the bytes streamed and the bytes the sender's node served itself
-/// (with its CPU: over the tcp provider, not for RDMA READs).
-pub fn remote_stream_roundtrip(pairs: &[(&str, &str)], ip: &str, count: usize) -> (u64, u64) {
+/// Runs `stream`'s side of the handshake over `sock` (blocking) and sends what is left to send.
+pub fn handshake(stream: &mut ferry_core::stream::Stream, sock: &mut TcpStream) {
+    while stream.state() == ferry_core::stream::State::Handshaking {
+        pump(stream, sock);
+    }
+    flush(stream, sock);
+}
+
+/// A remote stream end over a connected socket: handshake (blocking), then
+/// READs for payload from `peer_ip` at the peer node's port.
+fn remote_end(
+    sock: &mut TcpStream,
+    mut stream: ferry_core::stream::Stream,
+    node: std::sync::Arc<Node>,
+    peer_ip: &str,
+    window: u64,
+) -> (
+    ferry_core::stream::Stream,
+    ferry_core::stream::socket::RemoteIo<ferry_core::stream::socket::Fd>,
+) {
     use ferry_core::stream::remote::{RemoteReceiver, RemoteSender};
-    use ferry_core::stream::{State, Stream};
+    use ferry_core::stream::socket::{Fd, RemoteIo};
+    use std::os::fd::AsRawFd;
+
+    handshake(&mut stream, sock);
+    let port = stream
+        .remote_peer_port()
+        .expect("both ends agreed on READs");
+    let peer = format!("{peer_ip}:{port}").parse().unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let io = RemoteIo::new(
+        Fd(sock.as_raw_fd()),
+        RemoteSender::new(node.clone(), window, 256 << 10).unwrap(),
+        RemoteReceiver::new(node, peer),
+        4096,
+    );
+    (stream, io)
+}
+
+/// Sends `messages` and receives `expect` on one remote stream end, both at
+/// once (never blocking on the socket), reading in pieces of 4 bytes then
+/// `piece` bytes as Kafka reads a size and then a body.
+fn remote_exchange(
+    stream: &mut ferry_core::stream::Stream,
+    io: &mut ferry_core::stream::socket::RemoteIo<ferry_core::stream::socket::Fd>,
+    messages: &[Vec<u8>],
+    expect: usize,
+    piece: usize,
+) -> Vec<u8> {
+    let mut got = Vec::with_capacity(expect);
+    let (mut message, mut at) = (0, 0);
+    let mut reads = 0usize;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while got.len() < expect || message < messages.len() {
+        assert!(std::time::Instant::now() < deadline, "stream stalled");
+        let mut progress = false;
+        if message < messages.len() {
+            let n = io.write(stream, &[&messages[message][at..]]).unwrap();
+            at += n;
+            if at == messages[message].len() {
+                (message, at) = (message + 1, 0);
+            }
+            progress |= n > 0;
+        }
+        // Read what is there, as a selector loop would, before writing more.
+        while got.len() < expect {
+            let capacity = if reads % 2 == 0 { 4 } else { piece };
+            let n = io
+                .read(stream, capacity.min(expect - got.len()), &mut |b| {
+                    got.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap()
+                .expect("the peer keeps the stream open");
+            reads += 1;
+            progress |= n > 0;
+            if n == 0 {
+                break;
+            }
+        }
+        if !progress {
+            ferry_core::stream::socket::ControlSocket::wait(io.socket(), false, 5).unwrap();
+        }
+    }
+    got
+}
+
+/// Two nodes serving on `ip` stream `count` messages each way at once (sizes up
+/// to 300 KB: small ones in DATA frames, the rest by one-sided READ) over a
+/// control TCP connection with `window` bytes of slabs per direction; checks
+/// every byte and that the window bounded the slabs. Payload beyond the window
+/// rides in DATA frames: with a window of a few messages, READs must still
+/// move most of it.
+/// Returns the bytes READ and the bytes the nodes served themselves (with their
+/// CPU: over the tcp provider, not for RDMA READs).
+pub fn remote_stream_roundtrip(
+    pairs: &[(&str, &str)],
+    ip: &str,
+    count: usize,
+    window: u64,
+) -> (u64, u64) {
+    use ferry_core::stream::Stream;
     use std::sync::Arc;
 
-    let sender_node = Arc::new(Node::new(config(pairs)).unwrap());
-    let serving = sender_node
+    let node_a = Arc::new(Node::new(config(pairs)).unwrap());
+    let port_a = node_a
         .serve(format!("{ip}:0").parse().unwrap())
-        .unwrap();
-    let receiver_node = Arc::new(Node::new(config(pairs)).unwrap());
+        .unwrap()
+        .port();
+    let node_b = Arc::new(Node::new(config(pairs)).unwrap());
+    let port_b = node_b
+        .serve(format!("{ip}:0").parse().unwrap())
+        .unwrap()
+        .port();
     let listener = std::net::TcpListener::bind(format!("{ip}:0")).unwrap();
     let control = listener.local_addr().unwrap();
-    let messages: Vec<Vec<u8>> = (0..count)
-        .map(|i| pattern(i as u64, 1 + (i * 7919) % 300_000))
-        .collect();
-    let expected = messages.concat();
-    let regions_before = sender_node.regions().len();
+    let messages = |seed: u64| -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| pattern(seed + i as u64, 1 + (i * 7919) % 300_000))
+            .collect()
+    };
+    let (to_b, to_a) = (messages(1), messages(1_000_000));
+    let expect_a: usize = to_a.iter().map(Vec::len).sum();
+    let expect_b: usize = to_b.iter().map(Vec::len).sum();
+    let regions_a = node_a.regions().len();
 
-    let receiver = std::thread::spawn(move || {
-        let (mut sock, _) = listener.accept().unwrap();
-        let mut stream = Stream::server(b"s", 1 << 20).unwrap();
-        let rx = RemoteReceiver::new(receiver_node, serving);
-        let (mut got, mut seen) = (Vec::new(), 0);
-        while seen < count {
-            pump(&mut stream, &mut sock);
-            while let Some(event) = stream.poll_event() {
-                assert_eq!(
-                    rx.on_event(&mut stream, event, &mut got).unwrap(),
-                    seen as u64
-                );
-                seen += 1;
-            }
-        }
-        flush(&mut stream, &mut sock);
-        got
-    });
-
+    let b = {
+        let (ip, node_b, to_a) = (ip.to_string(), node_b.clone(), to_a.clone());
+        std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let stream = Stream::server_remote(b"s", 1 << 20, port_b).unwrap();
+            let (mut stream, mut io) = remote_end(&mut sock, stream, node_b, &ip, window);
+            let got = remote_exchange(&mut stream, &mut io, &to_a, expect_b, 100_000);
+            assert!(io.sender().registered() <= window);
+            // A's last READs of B's slabs may still be on their way.
+            io.finish(&mut stream, std::time::Duration::from_secs(30))
+                .unwrap();
+            assert_eq!(io.sender().in_flight(), 0, "A READ everything B sent");
+            got
+        })
+    };
     let mut sock = TcpStream::connect(control).unwrap();
-    let mut stream = Stream::client(b"s", 1 << 20, true).unwrap();
-    while stream.state() != State::Open {
-        pump(&mut stream, &mut sock);
-    }
-    let mut tx = RemoteSender::new(sender_node.clone(), 1 << 20).unwrap();
-    for message in &messages {
-        while !tx.offer(&mut stream, message).unwrap() {
-            pump(&mut stream, &mut sock); // wait for a credit
-            while let Some(event) = stream.poll_event() {
-                tx.on_event(event).unwrap();
-            }
-        }
-        assert!(tx.in_flight() <= (1 << 20) + 300_000);
-        flush(&mut stream, &mut sock);
-    }
-    while tx.in_flight() > 0 {
-        pump(&mut stream, &mut sock);
-        while let Some(event) = stream.poll_event() {
-            tx.on_event(event).unwrap();
-        }
-    }
-    assert_eq!(receiver.join().unwrap(), expected);
+    let stream = Stream::client_remote(b"s", 1 << 20, port_a).unwrap();
+    let (mut stream, mut io) = remote_end(&mut sock, stream, node_a.clone(), ip, window);
+    let got = remote_exchange(&mut stream, &mut io, &to_b, expect_a, 7_000);
+    assert!(io.sender().registered() <= window);
+    io.finish(&mut stream, std::time::Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(io.sender().in_flight(), 0, "B READ everything A sent");
+    assert_eq!(got, to_a.concat(), "A received B's bytes in order");
     assert_eq!(
-        sender_node.regions().len(),
-        regions_before,
-        "every message freed"
+        b.join().unwrap(),
+        to_b.concat(),
+        "B received A's bytes in order"
     );
-    (expected.len() as u64, sender_node.metrics().bytes_served)
+    let read = node_a.metrics().bytes_fetched + node_b.metrics().bytes_fetched;
+    assert!(
+        window < 4 << 20 || read > (expect_a + expect_b) as u64 / 2,
+        "most payload moved by READ ({read} of {})",
+        expect_a + expect_b
+    );
+    drop(io);
+    assert_eq!(
+        node_a.regions().len(),
+        regions_a,
+        "slabs freed with the stream"
+    );
+    let served = node_a.metrics().bytes_served + node_b.metrics().bytes_served;
+    (read, served)
 }

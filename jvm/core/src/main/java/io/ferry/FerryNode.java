@@ -222,6 +222,11 @@ public final class FerryNode implements AutoCloseable {
         return new FetchStream(call(h -> Native.fetchStart(h, peerArray, counts, idArray)), views);
     }
 
+    /** @return the transport the node runs on: {@code tcp} or {@code verbs} (RDMA) */
+    public String provider() {
+        return call(Native::nodeProvider);
+    }
+
     /** @return the node's pool and traffic counters now */
     public NodeStats stats() {
         return new NodeStats(call(Native::nodeStats));
@@ -245,7 +250,8 @@ public final class FerryNode implements AutoCloseable {
         }
     }
 
-    private <T> T call(LongFunction<T> action) {
+    /** Runs action with the live handle (package-private: a remote stream takes its share of the node). */
+    <T> T call(LongFunction<T> action) {
         lock.readLock().lock();
         try {
             if (handle == 0) {

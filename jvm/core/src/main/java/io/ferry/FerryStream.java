@@ -2,6 +2,7 @@ package io.ferry;
 
 import java.io.EOFException;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.ClosedChannelException;
@@ -29,9 +30,18 @@ import java.util.concurrent.atomic.LongAdder;
  * and a selector loop drives it unchanged: {@link #read} and {@link #write} return 0 when the socket
  * has nothing or takes nothing. A client's first writes return 0 until the server's hello arrives.
  *
+ * <p>With a {@link RemotePayload} on both ends (each with a {@link FerryNode} serving), payload
+ * moves by one-sided READ instead: a write is copied into memory registered with the writer's node
+ * and named in a small NOTIFY frame, and the reader's node READs it (an RDMA READ on the {@code
+ * verbs} provider). The socket still carries every control frame, so its readiness is still the
+ * stream's: a NOTIFY stays in the socket until its message has been read whole. A read may wait
+ * for the READ it starts (at most {@code ferry.request.timeout.ms}); a write never waits for the
+ * peer. Remote streams need the JDK's own socket channel (its descriptor is used directly); an end
+ * without a node, or another channel, makes the stream framed.
+ *
  * <p>The stream does not own the socket: {@link #close()} frees the native state (after queuing a
  * CLOSE frame when it can); close the socket yourself. One reader and one writer may use a stream
- * at the same time.
+ * at the same time (a remote stream serializes them).
  */
 public final class FerryStream implements ByteChannel, GatheringByteChannel {
     /** Frame size used when none is given: 1 MiB of payload per DATA frame. */
@@ -50,7 +60,12 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
     private final Object nativeLock = new Object();
     private long handle;
 
-    private final long[] status = new long[5];
+    private final long[] status = new long[6];
+    /** READ payload: the settings, and the socket's descriptor (-1: none). */
+    private final RemotePayload remotePayload;
+    private final int fd;
+    /** Payload moves by READ: reads and writes go to the native remote driver. */
+    private volatile boolean remote;
     /** Control input being read (at most what the native stream wants). */
     private final ByteBuffer controlIn = ByteBuffer.allocateDirect(128);
     /** Control output not yet taken by the socket, between position and limit. */
@@ -73,10 +88,14 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
     private static final LongAdder INLINE_SENT = new LongAdder();
     private static final LongAdder INLINE_RECEIVED = new LongAdder();
 
-    private FerryStream(SocketChannel socket, boolean server, byte[] secret, int maxFrame, boolean framed) {
+    private FerryStream(SocketChannel socket, boolean server, byte[] secret, int maxFrame, boolean framed,
+            RemotePayload remotePayload) {
         this.socket = Objects.requireNonNull(socket, "socket");
         this.maxFrame = maxFrame;
-        this.handle = Native.streamCreate(server, secret == null ? new byte[0] : secret, maxFrame, framed);
+        this.fd = remotePayload == null ? -1 : Native.socketFd(socket);
+        this.remotePayload = fd < 0 ? null : remotePayload;
+        int port = this.remotePayload == null ? -1 : this.remotePayload.port();
+        this.handle = Native.streamCreate(server, secret == null ? new byte[0] : secret, maxFrame, framed, port);
         controlOut.flip();
     }
 
@@ -90,7 +109,34 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
      * @return the stream
      */
     public static FerryStream client(SocketChannel socket, byte[] secret, int maxFrame) {
-        return new FerryStream(socket, false, secret, maxFrame, true);
+        return new FerryStream(socket, false, secret, maxFrame, true, null);
+    }
+
+    /**
+     * The connecting end of a stream that offers payload by one-sided READ: remote when the server
+     * has a {@link RemotePayload} too, else framed.
+     *
+     * @param socket a connected JDK socket channel
+     * @param secret shared secret both ends must prove (null or empty: none)
+     * @param maxFrame largest DATA frame this end sends, 1 byte to 64 MiB
+     * @param remote this end's node and memory bounds
+     * @return the stream
+     */
+    public static FerryStream client(SocketChannel socket, byte[] secret, int maxFrame, RemotePayload remote) {
+        return new FerryStream(socket, false, secret, maxFrame, true, Objects.requireNonNull(remote, "remote"));
+    }
+
+    /**
+     * The accepting end of a stream that moves payload by one-sided READ when the client offers it.
+     *
+     * @param socket an accepted JDK socket channel
+     * @param secret shared secret both ends must prove (null or empty: none)
+     * @param maxFrame largest DATA frame this end sends, 1 byte to 64 MiB
+     * @param remote this end's node and memory bounds
+     * @return the stream
+     */
+    public static FerryStream server(SocketChannel socket, byte[] secret, int maxFrame, RemotePayload remote) {
+        return new FerryStream(socket, true, secret, maxFrame, true, Objects.requireNonNull(remote, "remote"));
     }
 
     /**
@@ -107,7 +153,7 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
      * @return the stream
      */
     public static FerryStream client(SocketChannel socket, byte[] secret, int maxFrame, boolean framed) {
-        return new FerryStream(socket, false, secret, maxFrame, framed);
+        return new FerryStream(socket, false, secret, maxFrame, framed, null);
     }
 
     /**
@@ -120,7 +166,7 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
      * @return the stream
      */
     public static FerryStream server(SocketChannel socket, byte[] secret, int maxFrame) {
-        return new FerryStream(socket, true, secret, maxFrame, true);
+        return new FerryStream(socket, true, secret, maxFrame, true, null);
     }
 
     /** @return the socket under this stream */
@@ -139,6 +185,11 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
      */
     public boolean isInline() {
         return opened && !framed;
+    }
+
+    /** @return true once payload moves by one-sided READ (both ends agreed and the handshake is out) */
+    public boolean isRemote() {
+        return remote;
     }
 
     /** @return true when the peer turned out not to be a Ferry end: the socket is plain TCP */
@@ -199,6 +250,9 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             }
             return n;
         }
+        if (remote) {
+            return remoteRead(dst);
+        }
         try {
             return doRead(dst);
         } catch (IOException e) {
@@ -224,6 +278,10 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             int total = 0;
             while (dst.hasRemaining()) {
                 flushControl();
+                if (remote) {
+                    int n = remoteRead(dst);
+                    return n < 0 ? (total > 0 ? total : -1) : total + n;
+                }
                 long pending;
                 int wanted;
                 int state;
@@ -371,6 +429,8 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
                     if (status[3] == 0) {
                         if (opened && !framed) {
                             direct = true;
+                        } else if (opened && status[5] >= 0 && !remote) {
+                            startRemote((int) status[5]);
                         }
                         return true;
                     }
@@ -401,6 +461,9 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             }
             return n;
         }
+        if (remote) {
+            return remoteWrite(srcs, offset, length);
+        }
         try {
             return doWrite(srcs, offset, length);
         } catch (IOException e) {
@@ -419,6 +482,9 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             while (true) {
                 if (!flushControl()) {
                     return total;
+                }
+                if (remote) {
+                    return total + remoteWrite(srcs, offset, length);
                 }
                 if (frameLeft > 0) {
                     long n = writeLimited(srcs, offset, length, frameLeft, null);
@@ -550,9 +616,114 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
         return n;
     }
 
+    /** Hands the socket to the native remote driver; the caller holds nativeLock, the handshake is out. */
+    private void startRemote(int peerPort) throws IOException {
+        String peerIp = ((InetSocketAddress) socket.getRemoteAddress()).getAddress().getHostAddress();
+        RemotePayload r = remotePayload;
+        r.node().call(node -> {
+            Native.streamRemoteStart(handle, node, fd, peerIp, r.windowBytes(), r.slabBytes(), r.minReadBytes());
+            return null;
+        });
+        remote = true;
+    }
+
+    private int remoteRead(ByteBuffer dst) throws IOException {
+        synchronized (readLock) {
+            while (true) {
+                int n;
+                synchronized (nativeLock) {
+                    checkOpen();
+                    try {
+                        n = dst.isDirect()
+                                ? Native.streamRemoteRead(handle, dst, null, dst.position(), dst.remaining())
+                                : Native.streamRemoteRead(handle, null, dst.array(),
+                                        dst.arrayOffset() + dst.position(), dst.remaining());
+                    } catch (FerryException e) {
+                        throw new IOException("Ferry stream: " + e.getMessage(), e);
+                    }
+                }
+                if (n > 0) {
+                    dst.position(dst.position() + n);
+                }
+                if (n != 0 || !dst.hasRemaining() || !socket.isBlocking()) {
+                    return n;
+                }
+                awaitSocket(false);
+            }
+        }
+    }
+
+    private long remoteWrite(ByteBuffer[] srcs, int offset, int length) throws IOException {
+        synchronized (writeLock) {
+            ByteBuffer[] directs = new ByteBuffer[length];
+            byte[][] arrays = new byte[length][];
+            int[] offsets = new int[length];
+            int[] lengths = new int[length];
+            for (int i = 0; i < length; i++) {
+                ByteBuffer b = srcs[offset + i];
+                lengths[i] = b.remaining();
+                if (b.isDirect()) {
+                    directs[i] = b;
+                    offsets[i] = b.position();
+                } else if (b.hasArray()) {
+                    arrays[i] = b.array();
+                    offsets[i] = b.arrayOffset() + b.position();
+                } else { // a read-only heap buffer: copy it
+                    arrays[i] = new byte[lengths[i]];
+                    b.duplicate().get(arrays[i]);
+                }
+            }
+            long total = 0;
+            while (true) {
+                long n;
+                synchronized (nativeLock) {
+                    checkOpen();
+                    try {
+                        n = Native.streamRemoteWrite(handle, directs, arrays, offsets, lengths);
+                    } catch (FerryException e) {
+                        throw new IOException("Ferry stream: " + e.getMessage(), e);
+                    }
+                }
+                total += n;
+                long left = n;
+                for (int i = 0; i < length && left > 0; i++) {
+                    ByteBuffer b = srcs[offset + i];
+                    int k = (int) Math.min(left, b.remaining());
+                    b.position(b.position() + k);
+                    offsets[i] += k;
+                    lengths[i] -= k;
+                    left -= k;
+                }
+                // Blocking channels write everything, as the JDK's do.
+                if (remaining(srcs, offset, length) == 0 || !socket.isBlocking()) {
+                    return total;
+                }
+                if (n == 0) {
+                    awaitSocket(true);
+                }
+            }
+        }
+    }
+
+    private void checkOpen() throws IOException {
+        if (handle == 0) {
+            throw new ClosedChannelException();
+        }
+    }
+
+    /** A blocking channel waits for its socket between non-blocking remote calls. */
+    private void awaitSocket(boolean writable) throws IOException {
+        synchronized (nativeLock) {
+            checkOpen();
+            Native.streamRemoteWait(handle, writable, 100);
+        }
+    }
+
     /**
      * Queues a CLOSE frame and sends it if the socket takes it now, then frees the native state.
-     * The socket stays open: close it yourself.
+     * A remote stream first waits, up to 5 seconds, until the peer has READ everything written
+     * (the registered memory goes away with the stream), discarding what the peer still sends. The
+     * socket stays open: close it yourself.
      */
     @Override
     public void close() {
@@ -562,7 +733,8 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
                     return;
                 }
                 try {
-                    if (!plain && status[0] == OPEN && framed && frameLeft == 0) {
+                    // A remote stream may be inside a DATA frame of its own: the socket's end says enough.
+                    if (!plain && status[0] == OPEN && framed && frameLeft == 0 && !remote) {
                         Native.streamShutdown(handle);
                         flushControl();
                     }
@@ -621,11 +793,22 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             return values[5];
         }
 
+        /** @return payload bytes sent by NOTIFY: the peer READ them from this process's memory */
+        public long notifiedBytes() {
+            return values[6];
+        }
+
+        /** @return payload bytes received by one-sided READ */
+        public long readBytes() {
+            return values[7];
+        }
+
         @Override
         public String toString() {
             return "opened=" + opened() + " plain=" + plain() + " failed=" + failed()
                     + " bytesSent=" + bytesSent() + " bytesReceived=" + bytesReceived()
-                    + " framesSent=" + framesSent();
+                    + " framesSent=" + framesSent() + " notifiedBytes=" + notifiedBytes()
+                    + " readBytes=" + readBytes();
         }
     }
 }

@@ -32,6 +32,9 @@ final class Native {
 
     static native long[] nodeStats(long node);
 
+    /** "tcp" or "verbs". */
+    static native String nodeProvider(long node);
+
     static native long fetchStart(long node, String[] peers, int[] counts, byte[][] ids);
 
     /** Null at the end; chunkMarker for a chunk (see meta); a FerryException for a failed block. */
@@ -44,11 +47,15 @@ final class Native {
 
     static native void chunkRelease(long chunk);
 
-    static native long streamCreate(boolean server, byte[] secret, int maxFrame, boolean framed);
+    /** remotePort: the port this end's node serves READs on, or -1 to offer none. */
+    static native long streamCreate(boolean server, byte[] secret, int maxFrame, boolean framed, int remotePort);
 
     static native void streamFree(long stream);
 
-    /** Fills status with {state, control bytes wanted, payload pending (-1: inline), output length, framed}. */
+    /**
+     * Fills status with {state, control bytes wanted, payload pending (-1: inline), output length,
+     * framed, the peer node's port when both ends agreed on READs (else -1)}.
+     */
     static native void streamStatus(long stream, long[] status);
 
     static native int streamInput(long stream, ByteBuffer buffer, int position, int length);
@@ -65,6 +72,21 @@ final class Native {
 
     static native byte[] streamPrefix(long stream);
 
-    /** Opened, plain, failed, bytes sent, bytes received, frames sent. */
+    /** Opened, plain, failed, bytes sent, bytes received, frames sent, bytes notified, bytes READ. */
     static native long[] streamCounters();
+
+    /** The descriptor of a JDK socket channel, or -1. */
+    static native int socketFd(Object channel);
+
+    static native void streamRemoteStart(long stream, long node, int fd, String peerIp, long window,
+            int slabBytes, int minReadBytes);
+
+    /** Reads into direct (when not null) or array; bytes read, 0 when none wait, -1 at the end. */
+    static native int streamRemoteRead(long stream, ByteBuffer direct, byte[] array, int offset, int length);
+
+    /** Writes from directs[i] (when not null) or arrays[i]; bytes taken. */
+    static native long streamRemoteWrite(long stream, ByteBuffer[] directs, byte[][] arrays, int[] offsets,
+            int[] lengths);
+
+    static native boolean streamRemoteWait(long stream, boolean writable, int timeoutMs);
 }

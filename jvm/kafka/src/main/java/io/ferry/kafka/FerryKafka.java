@@ -1,10 +1,13 @@
 package io.ferry.kafka;
 
+import io.ferry.FerryNode;
 import io.ferry.FerryStream;
 import io.ferry.NativeLibrary;
+import io.ferry.RemotePayload;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -29,6 +32,9 @@ public final class FerryKafka implements FerryKafkaMXBean {
     private final AtomicLong handshakeFailures = new AtomicLong();
     private final AtomicLong fallbacks = new AtomicLong();
     private volatile Logger log;
+    /** How streams move payload once decided (read, inline or framed), and the node for read. */
+    private volatile String payload;
+    private volatile RemotePayload remote;
 
     private FerryKafka(FerryKafkaConfig config) {
         this.config = config;
@@ -69,7 +75,8 @@ public final class FerryKafka implements FerryKafkaMXBean {
         } else {
             try {
                 NativeLibrary.load();
-                l.info("ferry-kafka: on, provider tcp, native library {}; config {}: {}",
+                String mode = payload();
+                l.info("ferry-kafka: on, payload {}, native library {}; config {}: {}", mode,
                         NativeLibrary.version(), config.source(), config.describe());
             } catch (RuntimeException | LinkageError e) {
                 active = false;
@@ -149,11 +156,65 @@ public final class FerryKafka implements FerryKafkaMXBean {
         return newStream(socket, false);
     }
 
+    /**
+     * Decides once how streams move payload: {@code read} starts the broker's Ferry node (serving
+     * READs of its streams' slabs on {@value FerryKafkaConfig#NODE_PORT}); {@code auto} keeps it
+     * only when it runs on RDMA verbs, and otherwise, like a {@code read} whose node cannot start,
+     * falls back to {@code inline}.
+     */
+    synchronized String payload() {
+        if (payload != null) {
+            return payload;
+        }
+        String mode = config.payload();
+        if (mode.equals("read") || mode.equals("auto")) {
+            remote = startNode(mode);
+            mode = remote != null ? "read" : "inline";
+        }
+        payload = mode;
+        return mode;
+    }
+
+    private RemotePayload startNode(String mode) {
+        Map<String, String> settings = new HashMap<>();
+        settings.put("ferry.provider", config.provider());
+        settings.put("ferry.io.threads", Integer.toString(config.ioThreads()));
+        if (config.secret().length > 0) {
+            settings.put("ferry.auth.secret", new String(config.secret(), java.nio.charset.StandardCharsets.UTF_8));
+        }
+        FerryNode node = null;
+        try {
+            node = FerryNode.create(settings);
+            if (mode.equals("auto") && !node.provider().equals("verbs")) {
+                log().info("ferry-kafka: no RDMA device, payload inline over TCP (ferry.kafka.payload=auto)");
+                node.close();
+                return null;
+            }
+            int port = node.serve(new InetSocketAddress("0.0.0.0", config.nodePort())).getPort();
+            log().info("ferry-kafka: payload by one-sided READ over {}, node serving on port {}", node.provider(),
+                    port);
+            return new RemotePayload(node, port, config.windowBytes(), config.slabBytes(), config.readMinBytes());
+        } catch (RuntimeException | LinkageError e) {
+            if (node != null) {
+                node.close();
+            }
+            log().error("ferry-kafka: the Ferry node for READ payload does not start ({}); payload inline over TCP",
+                    e.toString());
+            return null;
+        }
+    }
+
     private FerryStream newStream(SocketChannel socket, boolean server) {
         try {
-            return server
-                    ? FerryStream.server(socket, config.secret(), config.messageSize())
-                    : FerryStream.client(socket, config.secret(), config.messageSize(), config.tcpFrames());
+            String mode = payload();
+            byte[] secret = config.secret();
+            int frame = config.messageSize();
+            if (mode.equals("read")) {
+                return server ? FerryStream.server(socket, secret, frame, remote)
+                        : FerryStream.client(socket, secret, frame, remote);
+            }
+            return server ? FerryStream.server(socket, secret, frame)
+                    : FerryStream.client(socket, secret, frame, mode.equals("framed"));
         } catch (RuntimeException | LinkageError e) {
             active = false;
             log().error("ferry-kafka: cannot create a stream, Ferry is off from now on: {}", e.toString());

@@ -48,9 +48,11 @@ public final class FerryKafkaConfig {
     public static final String RULES = "ferry.kafka.rules";
     public static final String PROVIDER = "ferry.kafka.provider";
     public static final String MESSAGE_SIZE = "ferry.kafka.message.size";
-    public static final String TCP_FRAMES = "ferry.kafka.tcp.frames";
+    public static final String PAYLOAD = "ferry.kafka.payload";
     public static final String REGION_GROW = "ferry.kafka.region.grow.bytes";
-    public static final String CONN_PER_QP = "ferry.kafka.conn.per.qp";
+    public static final String WINDOW = "ferry.kafka.window.bytes";
+    public static final String READ_MIN = "ferry.kafka.read.min.bytes";
+    public static final String NODE_PORT = "ferry.kafka.node.port";
     public static final String IO_THREADS = "ferry.kafka.io.threads";
     public static final String SECRET = "ferry.kafka.secret";
     public static final String PLAIN_RETRY_MS = "ferry.kafka.plain.retry.ms";
@@ -64,17 +66,32 @@ public final class FerryKafkaConfig {
                             + "(connected to HOST, `*` for any); PORTS is a port, a range `a-b` or `inter-broker` "
                             + "(the port of this broker's `inter.broker.listener.name` listener); `none`."),
             new Key(PROVIDER, "auto",
-                    "`auto` or `tcp`: the stream provider. The plugin's streams run on tcp so far (inline or "
-                            + "framed, see `ferry.kafka.tcp.frames`); `auto` will pick RDMA READ streams once the plugin uses them."),
+                    "`auto`, `verbs` or `tcp`: the transport of the plugin's Ferry node, which serves and makes "
+                            + "one-sided READs of stream payload. `auto`: RDMA verbs when a device is there, else tcp."),
+            new Key(PAYLOAD, "auto",
+                    "How a stream moves Kafka's bytes: `read` (each write of at least `ferry.kafka.read.min.bytes` "
+                            + "is copied into registered memory and the peer READs it: an RDMA READ on verbs), "
+                            + "`inline` (after the handshake the TCP connection carries Kafka's bytes unchanged; "
+                            + "log segments keep sendfile), `framed` (DATA frames on the TCP connection). `auto`: "
+                            + "`read` when the node runs on verbs, else `inline`. The connecting broker offers; "
+                            + "a peer without a node makes a `read` stream framed."),
             new Key(MESSAGE_SIZE, "1m", "Largest DATA frame (message) a stream sends; 4k to 64m."),
-            new Key(TCP_FRAMES, "false",
-                    "On the tcp provider: `false` sends payload inline after the handshake (TCP already orders and "
-                            + "flow-controls it; log segments keep sendfile); `true` puts it in DATA frames "
-                            + "(a mapped copy instead of sendfile). The connecting broker chooses."),
-            new Key(REGION_GROW, "4m", "Growth step of registered stream rings (RDMA READ streams; validated, not used yet); 64k to 1g."),
-            new Key(CONN_PER_QP, "8", "Streams sharing one queue pair (RDMA READ streams; validated, not used yet); 1 to 1024."),
-            new Key(IO_THREADS, "2", "Ferry I/O threads (RDMA READ streams; validated, not used yet); tcp streams run on Kafka's own network threads; 1 to 64."),
-            new Key(SECRET, "", "Shared secret both ends prove (HMAC-SHA256) before a stream opens; a mismatch means plain TCP."),
+            new Key(REGION_GROW, "4m",
+                    "Size of each registered slab a `read` stream copies writes into (the largest message "
+                            + "READ at once); slabs are added as needed up to `ferry.kafka.window.bytes`; 64k to 1g."),
+            new Key(WINDOW, "16m",
+                    "Registered memory per `read` stream and direction, at least one slab; writes that find "
+                            + "it full travel in DATA frames instead (a slow peer never blocks a broker); 64k to 1g."),
+            new Key(READ_MIN, "16k",
+                    "Smallest write a `read` stream sends by READ; smaller ones (requests, headers) ride in "
+                            + "DATA frames, which costs less than a READ's round trip; 64 to 64m."),
+            new Key(NODE_PORT, "0",
+                    "TCP port the node serves READs on (all interfaces; the handshake tells the peer); 0: any free port."),
+            new Key(IO_THREADS, "2",
+                    "I/O threads of the plugin's Ferry node (READs and their replies); tcp streams run on "
+                            + "Kafka's own network threads; 1 to 64."),
+            new Key(SECRET, "", "Shared secret both ends prove (HMAC-SHA256) before a stream opens; a mismatch means plain "
+                    + "TCP. It also guards the node: READs are served only to peers that prove it."),
             new Key(PLAIN_RETRY_MS, "300000",
                     "After a peer answers the preamble like a plain broker (or the handshake fails), connections "
                             + "to it stay plain this long before Ferry is tried again."),
@@ -145,19 +162,21 @@ public final class FerryKafkaConfig {
                 throw new IllegalArgumentException("expected true or false, got `" + v + "`");
             }
         });
-        check(values, errors, TCP_FRAMES, v -> {
-            if (!v.equals("true") && !v.equals("false")) {
-                throw new IllegalArgumentException("expected true or false, got `" + v + "`");
-            }
-        });
-        check(values, errors, PROVIDER, v -> {
-            if (!v.equals("auto") && !v.equals("tcp")) {
-                throw new IllegalArgumentException("expected auto or tcp, got `" + v + "`");
-            }
-        });
+        check(values, errors, PROVIDER, v -> oneOf(v, "auto", "verbs", "tcp"));
+        check(values, errors, PAYLOAD, v -> oneOf(v, "auto", "read", "inline", "framed"));
         check(values, errors, MESSAGE_SIZE, v -> range(size(v), 4 << 10, 64 << 20));
         check(values, errors, REGION_GROW, v -> range(size(v), 64 << 10, 1L << 30));
-        check(values, errors, CONN_PER_QP, v -> range(number(v), 1, 1024));
+        check(values, errors, WINDOW, v -> range(size(v), 64 << 10, 1L << 30));
+        check(values, errors, READ_MIN, v -> range(size(v), 64, 64 << 20));
+        check(values, errors, NODE_PORT, v -> range(number(v), 0, 65535));
+        if (errors.isEmpty() && size(values.get(WINDOW)) < size(values.get(REGION_GROW))) {
+            errors.add("key `" + WINDOW + "`: " + values.get(WINDOW) + " is less than one slab (`" + REGION_GROW
+                    + "` = " + values.get(REGION_GROW) + ")");
+        }
+        if (errors.isEmpty() && size(values.get(READ_MIN)) > size(values.get(REGION_GROW))) {
+            errors.add("key `" + READ_MIN + "`: " + values.get(READ_MIN) + " is more than one slab (`"
+                    + REGION_GROW + "` = " + values.get(REGION_GROW) + ")");
+        }
         check(values, errors, IO_THREADS, v -> range(number(v), 1, 64));
         check(values, errors, PLAIN_RETRY_MS, v -> range(number(v), 0, Long.MAX_VALUE));
         check(values, errors, STATS_INTERVAL_MS, v -> range(number(v), 0, Long.MAX_VALUE));
@@ -179,6 +198,12 @@ public final class FerryKafkaConfig {
             check.run(values.get(key));
         } catch (IllegalArgumentException e) {
             errors.add("key `" + key + "`: " + e.getMessage());
+        }
+    }
+
+    private static void oneOf(String v, String... allowed) {
+        if (!List.of(allowed).contains(v)) {
+            throw new IllegalArgumentException("expected one of " + String.join(", ", allowed) + ", got `" + v + "`");
         }
     }
 
@@ -229,8 +254,34 @@ public final class FerryKafkaConfig {
         return (int) size(values.get(MESSAGE_SIZE));
     }
 
-    public boolean tcpFrames() {
-        return Boolean.parseBoolean(values.get(TCP_FRAMES));
+    /** @return the configured payload mode: auto, read, inline or framed */
+    public String payload() {
+        return values.get(PAYLOAD);
+    }
+
+    /** @return the node's provider: auto, verbs or tcp */
+    public String provider() {
+        return values.get(PROVIDER);
+    }
+
+    public int slabBytes() {
+        return (int) size(values.get(REGION_GROW));
+    }
+
+    public long windowBytes() {
+        return size(values.get(WINDOW));
+    }
+
+    public int readMinBytes() {
+        return (int) size(values.get(READ_MIN));
+    }
+
+    public int nodePort() {
+        return (int) number(values.get(NODE_PORT));
+    }
+
+    public int ioThreads() {
+        return (int) number(values.get(IO_THREADS));
     }
 
     public byte[] secret() {

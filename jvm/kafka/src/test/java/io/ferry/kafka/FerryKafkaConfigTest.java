@@ -41,6 +41,26 @@ public class FerryKafkaConfigTest {
     }
 
     @Test
+    public void payloadKeysAreCheckedTogether() {
+        FerryKafkaConfig c = FerryKafkaConfig.parse("ferry.kafka.payload=rdma\nferry.kafka.provider=ib\n",
+                "test", BROKER);
+        String all = String.join("\n", c.errors());
+        assertEquals(all, 2, c.errors().size());
+        assertTrue(all, all.contains("`ferry.kafka.payload`") && all.contains("`ferry.kafka.provider`"));
+        c = FerryKafkaConfig.parse("ferry.kafka.region.grow.bytes=8m\nferry.kafka.window.bytes=4m\n", "test", BROKER);
+        assertTrue(c.errors().toString(), c.errors().get(0).contains("`ferry.kafka.window.bytes`"));
+        c = FerryKafkaConfig.parse("ferry.kafka.payload=read\nferry.kafka.region.grow.bytes=1m\n"
+                + "ferry.kafka.window.bytes=8m\nferry.kafka.read.min.bytes=32k\nferry.kafka.node.port=7100\n",
+                "test", BROKER);
+        assertTrue(c.errors().toString(), c.errors().isEmpty());
+        assertEquals("read", c.payload());
+        assertEquals(1 << 20, c.slabBytes());
+        assertEquals(8L << 20, c.windowBytes());
+        assertEquals(32 << 10, c.readMinBytes());
+        assertEquals(7100, c.nodePort());
+    }
+
+    @Test
     public void interBrokerWithoutServerPropertiesIsAnError() {
         FerryKafkaConfig c = FerryKafkaConfig.parse("", "test", FerryKafkaConfig.BrokerListeners.of(""));
         assertTrue(c.errors().toString(), c.errors().get(0).contains("`ferry.kafka.rules`"));

@@ -43,7 +43,7 @@ public class FerrySelectorProviderTest {
             probe.bind(new InetSocketAddress("127.0.0.1", 0));
             port = ((InetSocketAddress) probe.getLocalAddress()).getPort();
         }
-        provider = provider(true);
+        provider = provider("framed");
         listener = provider.openServerSocketChannel();
         listener.socket().bind(new InetSocketAddress("127.0.0.1", port));
         listener.configureBlocking(false);
@@ -51,12 +51,14 @@ public class FerrySelectorProviderTest {
         listener.register(selector, SelectionKey.OP_ACCEPT);
     }
 
-    /** A provider whose rules select {@link #port} both ways. */
-    private FerrySelectorProvider provider(boolean frames) {
+    /** A provider whose rules select {@link #port} both ways, moving payload as {@code payload} says. */
+    private FerrySelectorProvider provider(String payload) {
         String rules = "in:" + port + ",out:127.0.0.1:" + port;
         return new FerrySelectorProvider(FerryKafkaConfig.parse(
                 "ferry.kafka.rules=" + rules + "\nferry.kafka.message.size=64k\nferry.kafka.secret=s3\n"
-                        + "ferry.kafka.stats.interval.ms=0\nferry.kafka.tcp.frames=" + frames + "\n",
+                        + "ferry.kafka.stats.interval.ms=0\nferry.kafka.payload=" + payload + "\n"
+                        + "ferry.kafka.provider=tcp\nferry.kafka.region.grow.bytes=256k\n"
+                        + "ferry.kafka.window.bytes=1m\nferry.kafka.read.min.bytes=4k\n",
                 "test", NO_BROKER));
     }
 
@@ -162,8 +164,37 @@ public class FerrySelectorProviderTest {
     }
 
     @Test
+    public void readStreamsMovePayloadByOneSidedReadUnderASelector() throws IOException {
+        selector.close();
+        listener.close();
+        provider = provider("read");
+        listener = provider.openServerSocketChannel();
+        listener.socket().bind(new InetSocketAddress("127.0.0.1", port));
+        listener.configureBlocking(false);
+        selector = provider.openSelector();
+        listener.register(selector, SelectionKey.OP_ACCEPT);
+        FerryStream.Counters before = FerryStream.counters();
+        SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress("127.0.0.1", port));
+        byte[] request = random(100, 5);
+        byte[] response = random(3 << 20, 6);
+        assertArrayEquals(request, move(p[0], new ByteBuffer[] {ByteBuffer.wrap(request)}, p[1], request.length));
+        assertArrayEquals(response, move(p[1], new ByteBuffer[] {
+            ByteBuffer.wrap(response, 0, 1000), ByteBuffer.wrap(response, 1000, response.length - 1000)}, p[0],
+                response.length));
+        long read = FerryStream.counters().readBytes() - before.readBytes();
+        assertTrue("most of the response by READ: " + read, read > response.length / 2);
+        p[0].close();
+        p[1].close();
+        // Log segments (FileChannel.transferTo) go by READ as well.
+        before = FerryStream.counters();
+        transferFile(provider.openSocketChannel());
+        read = FerryStream.counters().readBytes() - before.readBytes();
+        assertTrue("most of the file by READ: " + read, read > 1_500_000);
+    }
+
+    @Test
     public void inlineStreamsKeepSendfile() throws IOException {
-        FerrySelectorProvider inline = provider(false);
+        FerrySelectorProvider inline = provider("inline");
         SocketChannel client = inline.openSocketChannel();
         transferFile(client);
         assertTrue(((FerrySocketChannel) client).isFerry());
