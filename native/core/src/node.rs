@@ -21,6 +21,10 @@ use crate::provider::{Connection, Provider, ServeContext};
 
 type PeerSlot = Arc<Mutex<Option<Arc<dyn Connection>>>>;
 
+/// A connection to a peer is named by its address and a lane: fetches use lane 0,
+/// streams spread over lanes of a bounded number of streams each ([`Node::join_lane`]).
+type PeerKey = (SocketAddr, u32);
+
 pub struct Node {
     config: Config,
     pool: BufferPool,
@@ -28,7 +32,9 @@ pub struct Node {
     blocks: Arc<BlockRegistry>,
     metrics: Arc<Metrics>,
     provider: Box<dyn Provider>,
-    peers: Mutex<HashMap<SocketAddr, PeerSlot>>,
+    peers: Mutex<HashMap<PeerKey, PeerSlot>>,
+    /// Per peer: how many streams use each lane.
+    lanes: Mutex<HashMap<SocketAddr, Vec<u32>>>,
     // Last: dropping it stops the I/O threads and fails what still waits on them.
     _reactor: Reactor,
 }
@@ -69,6 +75,7 @@ impl Node {
             metrics,
             provider,
             peers: Mutex::new(HashMap::new()),
+            lanes: Mutex::new(HashMap::new()),
             config,
             _reactor: reactor,
         })
@@ -147,7 +154,18 @@ impl Node {
 
     /// The shared connection to `addr`, made on first use and again after it breaks.
     pub fn connection(&self, addr: SocketAddr) -> Result<Arc<dyn Connection>> {
-        let slot = self.peers.lock().unwrap().entry(addr).or_default().clone();
+        self.lane_connection(addr, 0)
+    }
+
+    /// The connection of `lane` to `addr` (each its own queue pair on verbs).
+    pub fn lane_connection(&self, addr: SocketAddr, lane: u32) -> Result<Arc<dyn Connection>> {
+        let slot = self
+            .peers
+            .lock()
+            .unwrap()
+            .entry((addr, lane))
+            .or_default()
+            .clone();
         let mut slot = slot.lock().unwrap();
         if let Some(connection) = slot.as_ref().filter(|c| c.is_open()) {
             return Ok(connection.clone());
@@ -155,6 +173,34 @@ impl Node {
         let connection = self.provider.connect(addr)?;
         *slot = Some(connection.clone());
         Ok(connection)
+    }
+
+    /// Takes a place for one more stream to `addr` on the first lane with fewer
+    /// than `per_lane` streams (a new lane when all are full); give it back with
+    /// [`leave_lane`](Self::leave_lane). Lanes start at 1: fetches keep lane 0.
+    pub fn join_lane(&self, addr: SocketAddr, per_lane: u32) -> u32 {
+        let mut lanes = self.lanes.lock().unwrap();
+        let counts = lanes.entry(addr).or_default();
+        let lane = match counts.iter().position(|&n| n < per_lane.max(1)) {
+            Some(i) => i,
+            None => {
+                counts.push(0);
+                counts.len() - 1
+            }
+        };
+        counts[lane] += 1;
+        lane as u32 + 1
+    }
+
+    /// Gives back a place [`join_lane`](Self::join_lane) took.
+    pub fn leave_lane(&self, addr: SocketAddr, lane: u32) {
+        let mut lanes = self.lanes.lock().unwrap();
+        if let Some(n) = lanes
+            .get_mut(&addr)
+            .and_then(|counts| counts.get_mut(lane as usize - 1))
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 
     /// Fetches blocks from several peers as one pipelined batch. Results come in

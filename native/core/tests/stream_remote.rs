@@ -62,7 +62,7 @@ fn a_forged_notify_fails_that_stream_and_the_node_keeps_serving() {
         let mut io = RemoteIo::new(
             Fd(sock.as_raw_fd()),
             RemoteSender::new(receiver.clone(), 1 << 20, 256 << 10).unwrap(),
-            RemoteReceiver::new(receiver.clone(), serving),
+            RemoteReceiver::new(receiver.clone(), serving, 8),
             4096,
         );
         let mut result = Ok(Some(0));
@@ -82,4 +82,27 @@ fn a_forged_notify_fails_that_stream_and_the_node_keeps_serving() {
     // The sender's node still serves a well-behaved stream.
     let (read, _) = common::remote_stream_roundtrip(&pairs, "127.0.0.1", 10, 4 << 20);
     assert!(read > 0);
+}
+
+#[test]
+fn streams_share_a_peer_connection_up_to_the_configured_number() {
+    use ferry_core::Node;
+    use std::sync::Arc;
+
+    let pairs = [("ferry.provider", "tcp")];
+    let node = Node::new(common::config(&pairs)).unwrap();
+    let server = Node::new(common::config(&pairs)).unwrap();
+    let addr = server.serve("127.0.0.1:0".parse().unwrap()).unwrap();
+    let lanes: Vec<u32> = (0..5).map(|_| node.join_lane(addr, 2)).collect();
+    assert_eq!(
+        lanes,
+        [1, 1, 2, 2, 3],
+        "two streams per connection, fetches keep lane 0"
+    );
+    node.leave_lane(addr, 1);
+    assert_eq!(node.join_lane(addr, 2), 1, "a freed place is taken again");
+    let one = node.lane_connection(addr, 1).unwrap();
+    let two = node.lane_connection(addr, 2).unwrap();
+    assert!(!Arc::ptr_eq(&one, &two), "each lane is its own connection");
+    assert!(Arc::ptr_eq(&one, &node.lane_connection(addr, 1).unwrap()));
 }

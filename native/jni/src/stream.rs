@@ -263,6 +263,7 @@ pub extern "system" fn Java_io_ferry_Native_streamCounters<'local>(
             c.frames_sent,
             c.notified_bytes,
             c.read_bytes,
+            c.slab_bytes,
         ]
         .map(|v| v as jlong);
         let array = env.new_long_array(values.len() as i32)?;
@@ -305,6 +306,7 @@ pub extern "system" fn Java_io_ferry_Native_streamRemoteStart<'local>(
     window: jlong,
     slab_bytes: jint,
     min_read: jint,
+    per_connection: jint,
 ) {
     guard(&mut env, (), |env| {
         let peer_ip: String = env.get_string(&peer_ip)?.into();
@@ -323,7 +325,8 @@ pub extern "system" fn Java_io_ferry_Native_streamRemoteStart<'local>(
         );
         let node = shared_node(node)?;
         let sender = RemoteSender::new(node.clone(), window, slab_bytes)?;
-        let receiver = RemoteReceiver::new(node, (ip, port).into());
+        let per_connection = u32::try_from(per_connection).unwrap_or(1);
+        let receiver = RemoteReceiver::new(node, (ip, port).into(), per_connection);
         h.remote = Some(RemoteIo::new(Fd(fd), sender, receiver, min_read));
         Ok(())
     })

@@ -35,9 +35,9 @@ public final class RemoteStreamCheck {
             check(a.provider().equals("verbs") && b.provider().equals("verbs"), "nodes are not on verbs");
             // A window that holds all of it: beyond the window, writes would ride in DATA frames.
             RemotePayload ra = new RemotePayload(a, a.serve(new InetSocketAddress(ip, 0)).getPort(), 8 << 20,
-                    1 << 20, 16 << 10);
+                    1 << 20, 16 << 10, 8);
             RemotePayload rb = new RemotePayload(b, b.serve(new InetSocketAddress(ip, 0)).getPort(), 8 << 20,
-                    1 << 20, 16 << 10);
+                    1 << 20, 16 << 10, 8);
             FerryStream.Counters before = FerryStream.counters();
             byte[] up = random(UP, 1);
             byte[] down = random(DOWN, 2);

@@ -162,6 +162,8 @@ pub struct StreamCounters {
     /// Payload bytes sent by NOTIFY (the peer READ them) and received by READ.
     pub notified_bytes: u64,
     pub read_bytes: u64,
+    /// Bytes of stream slabs registered now (a gauge, bounded by the streams' windows).
+    pub slab_bytes: u64,
 }
 
 pub fn counters() -> StreamCounters {
@@ -174,6 +176,7 @@ pub fn counters() -> StreamCounters {
         frames_sent: FRAMES_SENT.load(Relaxed),
         notified_bytes: remote::NOTIFIED_BYTES.load(Relaxed),
         read_bytes: remote::READ_BYTES.load(Relaxed),
+        slab_bytes: remote::SLAB_BYTES.load(Relaxed),
     }
 }
 

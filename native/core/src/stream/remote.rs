@@ -8,8 +8,8 @@
 //! caller sends the message in DATA frames instead ([`super::socket`]).
 //!
 //! Both ends speak through a framed [`Stream`] whose socket stays the control
-//! path; the data moves on the nodes' own connections (one per peer process,
-//! shared by every stream to that peer: many logical streams per queue pair).
+//! path; the data moves on the nodes' own connections to each other, each
+//! shared by up to a configured number of streams (streams per queue pair on verbs).
 //! The receiver looks each slab up once (one round trip, which also registers
 //! the slab with the NIC), then READs any range of it without asking again.
 
@@ -30,6 +30,8 @@ use crate::Node;
 /// Payload bytes this process sent by NOTIFY and received by READ, over every stream.
 pub(super) static NOTIFIED_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(super) static READ_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Bytes of slabs registered now, over every stream of this process.
+pub(super) static SLAB_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Slab memory the sender writes into while peers READ other parts of it.
 struct SlabBytes(Box<[UnsafeCell<u8>]>);
@@ -181,6 +183,7 @@ impl RemoteSender {
             self.node.regions().deregister(region);
             return Err(e);
         }
+        SLAB_BYTES.fetch_add(self.slab_bytes as u64, Relaxed);
         self.slabs.push(Slab {
             region,
             id,
@@ -217,6 +220,7 @@ impl Drop for RemoteSender {
             self.node.blocks().remove(&slab.id);
             self.node.regions().deregister(slab.region);
         }
+        SLAB_BYTES.fetch_sub(self.registered(), Relaxed);
     }
 }
 
@@ -224,24 +228,34 @@ impl Drop for RemoteSender {
 pub struct RemoteReceiver {
     node: Arc<Node>,
     peer: SocketAddr,
+    /// The node connection (queue pair) this stream shares with others.
+    lane: u32,
     /// Slabs looked up so far: block id -> the whole slab.
     slabs: HashMap<Vec<u8>, RemoteSlice>,
 }
 
 impl RemoteReceiver {
-    /// `peer` is the address the sender's node serves on.
-    pub fn new(node: Arc<Node>, peer: SocketAddr) -> RemoteReceiver {
+    /// `peer` is the address the sender's node serves on; the READs share a
+    /// connection to it with at most `per_connection - 1` other streams.
+    pub fn new(node: Arc<Node>, peer: SocketAddr, per_connection: u32) -> RemoteReceiver {
+        let lane = node.join_lane(peer, per_connection);
         RemoteReceiver {
             node,
             peer,
+            lane,
             slabs: HashMap::new(),
         }
+    }
+
+    /// The lane of the node's connections to the peer this stream READs on.
+    pub fn lane(&self) -> u32 {
+        self.lane
     }
 
     /// READs message `len` bytes at `offset` of slab `id` into pinned buffers,
     /// in order. Waits at most the node's request timeout.
     pub fn read(&mut self, len: u64, offset: u64, id: &[u8]) -> Result<Vec<PooledBuffer>> {
-        let connection = self.node.connection(self.peer)?;
+        let connection = self.node.lane_connection(self.peer, self.lane)?;
         let timeout = self.node.config().request_timeout;
         let slab = match self.slabs.get(id) {
             Some(slab) => *slab,
@@ -291,6 +305,12 @@ impl RemoteReceiver {
             .into_iter()
             .map(|p| p.expect("every piece"))
             .collect())
+    }
+}
+
+impl Drop for RemoteReceiver {
+    fn drop(&mut self) {
+        self.node.leave_lane(self.peer, self.lane);
     }
 }
 

@@ -223,7 +223,7 @@ fn remote_end(
     let io = RemoteIo::new(
         Fd(sock.as_raw_fd()),
         RemoteSender::new(node.clone(), window, 256 << 10).unwrap(),
-        RemoteReceiver::new(node, peer),
+        RemoteReceiver::new(node, peer, 8),
         4096,
     );
     (stream, io)

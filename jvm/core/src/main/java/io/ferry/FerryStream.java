@@ -621,7 +621,8 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
         String peerIp = ((InetSocketAddress) socket.getRemoteAddress()).getAddress().getHostAddress();
         RemotePayload r = remotePayload;
         r.node().call(node -> {
-            Native.streamRemoteStart(handle, node, fd, peerIp, r.windowBytes(), r.slabBytes(), r.minReadBytes());
+            Native.streamRemoteStart(handle, node, fd, peerIp, r.windowBytes(), r.slabBytes(), r.minReadBytes(),
+                    r.streamsPerConnection());
             return null;
         });
         remote = true;
@@ -803,12 +804,17 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             return values[7];
         }
 
+        /** @return bytes of registered slabs held by remote streams now (bounded by their windows) */
+        public long slabBytes() {
+            return values[8];
+        }
+
         @Override
         public String toString() {
             return "opened=" + opened() + " plain=" + plain() + " failed=" + failed()
                     + " bytesSent=" + bytesSent() + " bytesReceived=" + bytesReceived()
                     + " framesSent=" + framesSent() + " notifiedBytes=" + notifiedBytes()
-                    + " readBytes=" + readBytes();
+                    + " readBytes=" + readBytes() + " slabBytes=" + slabBytes();
         }
     }
 }

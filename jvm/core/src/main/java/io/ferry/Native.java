@@ -72,14 +72,17 @@ final class Native {
 
     static native byte[] streamPrefix(long stream);
 
-    /** Opened, plain, failed, bytes sent, bytes received, frames sent, bytes notified, bytes READ. */
+    /**
+     * Opened, plain, failed, bytes sent, bytes received, frames sent, bytes notified, bytes READ,
+     * slab bytes registered now.
+     */
     static native long[] streamCounters();
 
     /** The descriptor of a JDK socket channel, or -1. */
     static native int socketFd(Object channel);
 
     static native void streamRemoteStart(long stream, long node, int fd, String peerIp, long window,
-            int slabBytes, int minReadBytes);
+            int slabBytes, int minReadBytes, int streamsPerConnection);
 
     /** Reads into direct (when not null) or array; bytes read, 0 when none wait, -1 at the end. */
     static native int streamRemoteRead(long stream, ByteBuffer direct, byte[] array, int offset, int length);

@@ -12,7 +12,9 @@ import java.util.Objects;
  * the node ({@link #slabBytes()} each, at most {@link #windowBytes()} of them per stream) and named
  * to the peer in a NOTIFY frame on the socket; the peer READs it and credits the space back. Smaller
  * writes, and writes that find the window full, travel in DATA frames on the socket, so a slow peer
- * never blocks the writer and memory stays bounded.
+ * never blocks the writer and memory stays bounded. The READs of up to {@link
+ * #streamsPerConnection()} streams to one peer share one node connection (one queue pair on
+ * RDMA); more streams open more.
  */
 public final class RemotePayload {
     /** Registered memory per stream and direction when none is given: 16 MiB. */
@@ -21,12 +23,15 @@ public final class RemotePayload {
     public static final int DEFAULT_SLAB_BYTES = 4 << 20;
     /** Smallest write sent by READ when none is given: 16 KiB. */
     public static final int DEFAULT_MIN_READ_BYTES = 16 << 10;
+    /** Streams sharing one node connection (queue pair) to a peer when none is given. */
+    public static final int DEFAULT_STREAMS_PER_CONNECTION = 8;
 
     private final FerryNode node;
     private final int port;
     private final long windowBytes;
     private final int slabBytes;
     private final int minReadBytes;
+    private final int streamsPerConnection;
 
     /**
      * @param node the node serving this end's messages and READing the peer's
@@ -34,8 +39,11 @@ public final class RemotePayload {
      * @param windowBytes registered slab memory per stream, at least one slab
      * @param slabBytes size of each registered slab (and the largest message), 64 KiB to 1 GiB
      * @param minReadBytes smallest write sent by READ, 2 bytes to {@code slabBytes}
+     * @param streamsPerConnection streams whose READs share one node connection (queue pair) to a peer,
+     *     1 to 1024
      */
-    public RemotePayload(FerryNode node, int port, long windowBytes, int slabBytes, int minReadBytes) {
+    public RemotePayload(FerryNode node, int port, long windowBytes, int slabBytes, int minReadBytes,
+            int streamsPerConnection) {
         this.node = Objects.requireNonNull(node, "node");
         if (port <= 0 || port > 65535) {
             throw new IllegalArgumentException("node port " + port + " is outside 1 .. 65535");
@@ -51,7 +59,12 @@ public final class RemotePayload {
             throw new IllegalArgumentException("smallest READ of " + minReadBytes + " bytes is outside 2 .. "
                     + slabBytes);
         }
+        if (streamsPerConnection < 1 || streamsPerConnection > 1024) {
+            throw new IllegalArgumentException("streams per connection " + streamsPerConnection
+                    + " is outside 1 .. 1024");
+        }
         this.port = port;
+        this.streamsPerConnection = streamsPerConnection;
         this.windowBytes = windowBytes;
         this.slabBytes = slabBytes;
         this.minReadBytes = minReadBytes;
@@ -62,7 +75,8 @@ public final class RemotePayload {
      * @param port the port {@code node} serves on
      */
     public RemotePayload(FerryNode node, int port) {
-        this(node, port, DEFAULT_WINDOW_BYTES, DEFAULT_SLAB_BYTES, DEFAULT_MIN_READ_BYTES);
+        this(node, port, DEFAULT_WINDOW_BYTES, DEFAULT_SLAB_BYTES, DEFAULT_MIN_READ_BYTES,
+                DEFAULT_STREAMS_PER_CONNECTION);
     }
 
     /** @return the node */
@@ -88,5 +102,10 @@ public final class RemotePayload {
     /** @return the smallest write sent by READ */
     public int minReadBytes() {
         return minReadBytes;
+    }
+
+    /** @return how many streams' READs share one node connection to a peer */
+    public int streamsPerConnection() {
+        return streamsPerConnection;
     }
 }

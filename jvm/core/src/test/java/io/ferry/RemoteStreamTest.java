@@ -36,8 +36,8 @@ public class RemoteStreamTest {
         nodeA = FerryNode.create(Collections.singletonMap("ferry.provider", "tcp"));
         nodeB = FerryNode.create(Collections.singletonMap("ferry.provider", "tcp"));
         InetSocketAddress loopback = new InetSocketAddress("127.0.0.1", 0);
-        payloadA = new RemotePayload(nodeA, nodeA.serve(loopback).getPort(), 1 << 20, 256 << 10, 4096);
-        payloadB = new RemotePayload(nodeB, nodeB.serve(loopback).getPort(), 1 << 20, 256 << 10, 4096);
+        payloadA = new RemotePayload(nodeA, nodeA.serve(loopback).getPort(), 1 << 20, 256 << 10, 4096, 8);
+        payloadB = new RemotePayload(nodeB, nodeB.serve(loopback).getPort(), 1 << 20, 256 << 10, 4096, 8);
         listener = ServerSocketChannel.open().bind(loopback);
         connected = SocketChannel.open(listener.getLocalAddress());
         accepted = listener.accept();
@@ -178,18 +178,22 @@ public class RemoteStreamTest {
 
     @Test
     public void slabsAndPinnedBuffersAreReleased() throws Exception {
+        long slabsBefore = FerryStream.counters().slabBytes();
         byte[] up = random(1 << 20, 5);
         try (FerryStream client = FerryStream.client(connected, null, 1 << 20, payloadA);
                 FerryStream server = FerryStream.server(accepted, null, 1 << 20, payloadB)) {
             CompletableFuture<byte[]> received = readAsync(server, up.length);
             client.write(ByteBuffer.wrap(up));
             assertArrayEquals(up, received.get(30, TimeUnit.SECONDS));
+            long held = FerryStream.counters().slabBytes() - slabsBefore;
+            assertTrue("slabs within the window: " + held, held > 0 && held <= payloadA.windowBytes());
         }
         assertEquals("the reader's pinned buffers came back", 0, nodeB.stats().poolInUseBytes());
+        assertEquals("the writer's slabs were freed", slabsBefore, FerryStream.counters().slabBytes());
     }
 
     @Test(expected = IllegalArgumentException.class)
     public void aWindowUnderOneSlabIsRefused() {
-        new RemotePayload(nodeA, 1, 64 << 10, 128 << 10, 4096);
+        new RemotePayload(nodeA, 1, 64 << 10, 128 << 10, 4096, 8);
     }
 }

@@ -193,7 +193,8 @@ public final class FerryKafka implements FerryKafkaMXBean {
             int port = node.serve(new InetSocketAddress("0.0.0.0", config.nodePort())).getPort();
             log().info("ferry-kafka: payload by one-sided READ over {}, node serving on port {}", node.provider(),
                     port);
-            return new RemotePayload(node, port, config.windowBytes(), config.slabBytes(), config.readMinBytes());
+            return new RemotePayload(node, port, config.windowBytes(), config.slabBytes(), config.readMinBytes(),
+                    config.streamsPerConnection());
         } catch (RuntimeException | LinkageError e) {
             if (node != null) {
                 node.close();

@@ -53,6 +53,7 @@ public final class FerryKafkaConfig {
     public static final String WINDOW = "ferry.kafka.window.bytes";
     public static final String READ_MIN = "ferry.kafka.read.min.bytes";
     public static final String NODE_PORT = "ferry.kafka.node.port";
+    public static final String CONN_PER_QP = "ferry.kafka.conn.per.qp";
     public static final String IO_THREADS = "ferry.kafka.io.threads";
     public static final String SECRET = "ferry.kafka.secret";
     public static final String PLAIN_RETRY_MS = "ferry.kafka.plain.retry.ms";
@@ -87,6 +88,9 @@ public final class FerryKafkaConfig {
                             + "DATA frames, which costs less than a READ's round trip; 64 to 64m."),
             new Key(NODE_PORT, "0",
                     "TCP port the node serves READs on (all interfaces; the handshake tells the peer); 0: any free port."),
+            new Key(CONN_PER_QP, "8",
+                    "`read` streams to one peer broker whose READs share one node connection (one queue pair on "
+                            + "RDMA); more streams open more; 1 to 1024."),
             new Key(IO_THREADS, "2",
                     "I/O threads of the plugin's Ferry node (READs and their replies); tcp streams run on "
                             + "Kafka's own network threads; 1 to 64."),
@@ -169,6 +173,7 @@ public final class FerryKafkaConfig {
         check(values, errors, WINDOW, v -> range(size(v), 64 << 10, 1L << 30));
         check(values, errors, READ_MIN, v -> range(size(v), 64, 64 << 20));
         check(values, errors, NODE_PORT, v -> range(number(v), 0, 65535));
+        check(values, errors, CONN_PER_QP, v -> range(number(v), 1, 1024));
         if (errors.isEmpty() && size(values.get(WINDOW)) < size(values.get(REGION_GROW))) {
             errors.add("key `" + WINDOW + "`: " + values.get(WINDOW) + " is less than one slab (`" + REGION_GROW
                     + "` = " + values.get(REGION_GROW) + ")");
@@ -278,6 +283,10 @@ public final class FerryKafkaConfig {
 
     public int nodePort() {
         return (int) number(values.get(NODE_PORT));
+    }
+
+    public int streamsPerConnection() {
+        return (int) number(values.get(CONN_PER_QP));
     }
 
     public int ioThreads() {
