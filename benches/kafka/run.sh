@@ -124,7 +124,7 @@ def best(mode, p, key, pick):
     return pick(x[key] for x in runs if x["mode"] == mode and x["pass"] == p)
 def median(mode, p, key):
     v = sorted(x[key] for x in runs if x["mode"] == mode and x["pass"] == p)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+    return v[len(v) // 2] if len(v) % 2 else round((v[len(v) // 2 - 1] + v[len(v) // 2]) / 2, 3)
 tp_med = (median("plain", "throughput", "mb_per_s"), median("ferry", "throughput", "mb_per_s"))
 p99_med = (median("plain", "latency", "p99_ms"), median("ferry", "latency", "p99_ms"))
 tp_plain, tp_ferry = best("plain", "throughput", "mb_per_s", max), best("ferry", "throughput", "mb_per_s", max)

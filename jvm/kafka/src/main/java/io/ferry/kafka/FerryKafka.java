@@ -186,7 +186,8 @@ public final class FerryKafka implements FerryKafkaMXBean {
         try {
             node = FerryNode.create(settings);
             if (mode.equals("auto") && !node.provider().equals("verbs")) {
-                log().info("ferry-kafka: no RDMA device, payload inline over TCP (ferry.kafka.payload=auto)");
+                log().info("ferry-kafka: the node runs on tcp (no RDMA device, or ferry.kafka.provider=tcp): "
+                        + "payload inline over TCP (ferry.kafka.payload=auto)");
                 node.close();
                 return null;
             }
