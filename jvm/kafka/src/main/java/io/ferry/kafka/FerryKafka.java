@@ -282,6 +282,21 @@ public final class FerryKafka implements FerryKafkaMXBean {
     }
 
     @Override
+    public long getReadBytes() {
+        return active ? FerryStream.counters().readBytes() : 0;
+    }
+
+    @Override
+    public long getSlabBytes() {
+        return active ? FerryStream.counters().slabBytes() : 0;
+    }
+
+    @Override
+    public String getPayload() {
+        return active ? payload() : "plain";
+    }
+
+    @Override
     public boolean isActive() {
         return active;
     }

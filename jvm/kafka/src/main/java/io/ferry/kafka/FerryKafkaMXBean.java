@@ -20,6 +20,15 @@ public interface FerryKafkaMXBean {
     /** @return payload bytes this process received through Ferry streams */
     long getBytesReceived();
 
+    /** @return payload bytes this process received by one-sided READ (RDMA READ on verbs) */
+    long getReadBytes();
+
+    /** @return bytes of stream slabs registered now (bounded by ferry.kafka.window.bytes per stream) */
+    long getSlabBytes();
+
+    /** @return how streams move payload: read, inline or framed */
+    String getPayload();
+
     /** @return whether the plugin acts on connections */
     boolean isActive();
 }

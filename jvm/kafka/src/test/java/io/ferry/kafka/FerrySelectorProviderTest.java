@@ -183,6 +183,8 @@ public class FerrySelectorProviderTest {
                 response.length));
         long read = FerryStream.counters().readBytes() - before.readBytes();
         assertTrue("most of the response by READ: " + read, read > response.length / 2);
+        assertEquals("read", provider.plugin().getPayload());
+        assertTrue(provider.plugin().getReadBytes() >= read);
         p[0].close();
         p[1].close();
         // Log segments (FileChannel.transferTo) go by READ as well.
