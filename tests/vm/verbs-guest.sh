@@ -2,7 +2,8 @@
 # Guest script for run.sh (see verbs.sh, which builds what it runs): `ferry info`, then (with
 # FERRY_VM_BENCH=1 in $FERRY_VM_OUT/env) perftest and `ferry bench --verbs` in the same run, then
 # the verbs provider's integration tests (native/core/tests/verbs.rs) on Soft-RoCE, then the Java
-# stream API moving payload by RDMA READ (tests/vm/java/RemoteStreamCheck.java).
+# stream API moving payload by RDMA READ (tests/vm/java/RemoteStreamCheck.java) and the Kafka
+# plugin's selector-provider tests with its READ payload on verbs.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/guest-net.sh"
@@ -35,3 +36,8 @@ echo "== Java remote streams on verbs (tests/vm/java/RemoteStreamCheck.java)"
 # C1 only: TCG runs the JIT's work slowly too.
 java -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Xmx256m -cp "$FERRY_JAVA_CP" \
   RemoteStreamCheck "$FERRY_SERVER_IP" 2>&1 | tee "$OUT/java-remote.txt"
+
+echo "== Kafka plugin's selector-provider tests on verbs (READ payload by RDMA READ)"
+java -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Xmx256m --add-opens java.base/sun.nio.ch=ALL-UNNAMED \
+  -Dferry.kafka.test.host="$FERRY_SERVER_IP" -Dferry.kafka.test.provider=verbs -cp "$FERRY_KAFKA_TEST_CP" \
+  org.junit.runner.JUnitCore io.ferry.kafka.FerrySelectorProviderTest 2>&1 | tee "$OUT/kafka-plugin.txt"

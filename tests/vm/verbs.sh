@@ -15,11 +15,19 @@ tests=$(cargo test --release --locked -p ferry-core --test verbs --no-run --mess
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$tests" ] || { echo "verbs.sh: cannot find the verbs test executable" >&2; exit 1; }
 
-# The Java stream API's check: ferry-core's jar (native library inside) and SLF4J's API.
-gradle --no-daemon --console=plain -q :ferry-core:jar
+# The JVM checks: the Java stream API (ferry-core's jar, native library inside, and SLF4J), and the
+# Kafka plugin's selector-provider tests (their JUnit class, JUnit, the plugin's classes).
+gradle --no-daemon --console=plain -q :ferry-core:jar :ferry-kafka:jar :ferry-kafka:testClasses
 core_jar=$(ls jvm/core/build/libs/ferry-core-*.jar | grep -v -e sources -e javadoc | head -1)
-slf4j=$(find "${GRADLE_USER_HOME:-$HOME/.gradle}/caches/modules-2" -name 'slf4j-api-1.7.36.jar' | head -1)
-[ -f "$core_jar" ] && [ -f "$slf4j" ] || { echo "verbs.sh: ferry-core or slf4j-api jar missing" >&2; exit 1; }
+kafka_jar=$(ls jvm/kafka/build/libs/ferry-kafka-*.jar | grep -v -e sources -e javadoc | head -1)
+cache="${GRADLE_USER_HOME:-$HOME/.gradle}/caches/modules-2"
+jars=()
+for jar in slf4j-api-1.7.36.jar slf4j-simple-1.7.36.jar junit-4.13.2.jar hamcrest-core-1.3.jar; do
+  found=$(find "$cache" -name "$jar" | head -1)
+  [ -f "$found" ] || { echo "verbs.sh: $jar not in the Gradle cache" >&2; exit 1; }
+  jars+=("$found")
+done
+[ -f "$core_jar" ] && [ -f "$kafka_jar" ] || { echo "verbs.sh: ferry-core or ferry-kafka jar missing" >&2; exit 1; }
 
 export FERRY_VM_OUT=${FERRY_VM_OUT:-$root/target/vm-verbs}
 rm -rf "$FERRY_VM_OUT"
@@ -30,11 +38,14 @@ stage=$(cd "$FERRY_VM_OUT" && pwd -P)/stage
 mkdir -p "$stage"
 cp tests/vm/verbs-guest.sh tests/vm/guest-net.sh tests/vm/perftest-guest.sh \
   target/release/ferry "$tests" "$stage/"
-mkdir -p "$stage/java"
+mkdir -p "$stage/java" "$stage/kafka-tests"
 javac --release 17 -Xlint:all -Werror -cp "$core_jar" -d "$stage/java" tests/vm/java/RemoteStreamCheck.java
-cp "$core_jar" "$slf4j" "$stage/java/"
+cp "$core_jar" "$kafka_jar" "${jars[@]}" "$stage/java/"
+cp -r jvm/kafka/build/classes/java/test/. "$stage/kafka-tests/"
+cp_of() { local p=$1 jar; shift; for jar in "$@"; do p+=":$stage/java/$(basename "$jar")"; done; echo "$p"; }
 cat > "$FERRY_VM_OUT/env" <<ENV
-FERRY_JAVA_CP=$stage/java:$stage/java/$(basename "$core_jar"):$stage/java/$(basename "$slf4j")
+FERRY_JAVA_CP=$(cp_of "$stage/java" "$core_jar" "${jars[0]}")
+FERRY_KAFKA_TEST_CP=$(cp_of "$stage/kafka-tests" "$kafka_jar" "$core_jar" "${jars[@]}")
 FERRY_BIN=$stage/ferry
 FERRY_VERBS_TESTS=$stage/$(basename "$tests")
 FERRY_VM_BENCH=$bench
@@ -43,6 +54,8 @@ timeout_s=$((bench ? 1000 : 600))
 bash tests/vm/run.sh "$stage/verbs-guest.sh" "$timeout_s"
 grep -q '^test result: ok' "$FERRY_VM_OUT/verbs-tests.txt"
 grep -q '^remote stream check: OK' "$FERRY_VM_OUT/java-remote.txt"
+grep -q '^OK (' "$FERRY_VM_OUT/kafka-plugin.txt"
+grep -q 'payload by one-sided READ over verbs' "$FERRY_VM_OUT/kafka-plugin.txt"
 if [ "$bench" = 1 ]; then
   mkdir -p benches/results
   cp "$FERRY_VM_OUT/verbs-bench.json" benches/results/verbs-rxe.json

@@ -297,6 +297,12 @@ public final class FerryKafka implements FerryKafkaMXBean {
     }
 
     @Override
+    public String getTransport() {
+        RemotePayload r = active && payload().equals("read") ? remote : null;
+        return r == null ? "none" : r.node().provider();
+    }
+
+    @Override
     public boolean isActive() {
         return active;
     }

@@ -29,6 +29,9 @@ public interface FerryKafkaMXBean {
     /** @return how streams move payload: read, inline or framed */
     String getPayload();
 
+    /** @return what carries READ payload: verbs (RDMA) or tcp; none when payload is not read */
+    String getTransport();
+
     /** @return whether the plugin acts on connections */
     boolean isActive();
 }

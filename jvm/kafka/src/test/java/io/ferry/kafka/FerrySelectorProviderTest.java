@@ -26,10 +26,14 @@ import org.junit.Test;
 
 /**
  * The provider over loopback in one JVM, driven by its own selector the way Kafka's network layer
- * drives it: non-blocking channels, OP_CONNECT / OP_READ / OP_WRITE readiness.
+ * drives it: non-blocking channels, OP_CONNECT / OP_READ / OP_WRITE readiness. The Soft-RoCE VM runs
+ * it again on RDMA (tests/vm/verbs.sh: {@code -Dferry.kafka.test.host=<the rxe address>
+ * -Dferry.kafka.test.provider=verbs}), so the plugin's READ payload moves by RDMA READ there.
  */
 public class FerrySelectorProviderTest {
     private static final FerryKafkaConfig.BrokerListeners NO_BROKER = FerryKafkaConfig.BrokerListeners.of("");
+    private static final String HOST = System.getProperty("ferry.kafka.test.host", "127.0.0.1");
+    private static final String PROVIDER = System.getProperty("ferry.kafka.test.provider", "tcp");
 
     private ServerSocketChannel listener;
     private int port;
@@ -40,12 +44,12 @@ public class FerrySelectorProviderTest {
     public void start() throws IOException {
         // A port for the rules: bind once with the JDK to find a free one.
         try (ServerSocketChannel probe = ServerSocketChannel.open()) {
-            probe.bind(new InetSocketAddress("127.0.0.1", 0));
+            probe.bind(new InetSocketAddress(HOST, 0));
             port = ((InetSocketAddress) probe.getLocalAddress()).getPort();
         }
         provider = provider("framed");
         listener = provider.openServerSocketChannel();
-        listener.socket().bind(new InetSocketAddress("127.0.0.1", port));
+        listener.socket().bind(new InetSocketAddress(HOST, port));
         listener.configureBlocking(false);
         selector = provider.openSelector();
         listener.register(selector, SelectionKey.OP_ACCEPT);
@@ -53,11 +57,11 @@ public class FerrySelectorProviderTest {
 
     /** A provider whose rules select {@link #port} both ways, moving payload as {@code payload} says. */
     private FerrySelectorProvider provider(String payload) {
-        String rules = "in:" + port + ",out:127.0.0.1:" + port;
+        String rules = "in:" + port + ",out:" + HOST + ":" + port;
         return new FerrySelectorProvider(FerryKafkaConfig.parse(
                 "ferry.kafka.rules=" + rules + "\nferry.kafka.message.size=64k\nferry.kafka.secret=s3\n"
                         + "ferry.kafka.stats.interval.ms=0\nferry.kafka.payload=" + payload + "\n"
-                        + "ferry.kafka.provider=tcp\nferry.kafka.region.grow.bytes=256k\n"
+                        + "ferry.kafka.provider=" + PROVIDER + "\nferry.kafka.region.grow.bytes=256k\n"
                         + "ferry.kafka.window.bytes=1m\nferry.kafka.read.min.bytes=4k\n",
                 "test", NO_BROKER));
     }
@@ -142,7 +146,7 @@ public class FerrySelectorProviderTest {
     @Test
     public void ferryEndsTalkThroughStreamsBothWays() throws IOException {
         FerryStream.Counters before = FerryStream.counters();
-        SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress("127.0.0.1", port));
+        SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress(HOST, port));
         byte[] request = random(10_000, 1);
         byte[] response = random(1 << 20, 2);
         assertArrayEquals(request, move(p[0], new ByteBuffer[] {ByteBuffer.wrap(request)}, p[1], request.length));
@@ -169,12 +173,12 @@ public class FerrySelectorProviderTest {
         listener.close();
         provider = provider("read");
         listener = provider.openServerSocketChannel();
-        listener.socket().bind(new InetSocketAddress("127.0.0.1", port));
+        listener.socket().bind(new InetSocketAddress(HOST, port));
         listener.configureBlocking(false);
         selector = provider.openSelector();
         listener.register(selector, SelectionKey.OP_ACCEPT);
         FerryStream.Counters before = FerryStream.counters();
-        SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress("127.0.0.1", port));
+        SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress(HOST, port));
         byte[] request = random(100, 5);
         byte[] response = random(3 << 20, 6);
         assertArrayEquals(request, move(p[0], new ByteBuffer[] {ByteBuffer.wrap(request)}, p[1], request.length));
@@ -184,6 +188,7 @@ public class FerrySelectorProviderTest {
         long read = FerryStream.counters().readBytes() - before.readBytes();
         assertTrue("most of the response by READ: " + read, read > response.length / 2);
         assertEquals("read", provider.plugin().getPayload());
+        assertEquals(PROVIDER.equals("verbs") ? "verbs" : "tcp", provider.plugin().getTransport());
         assertTrue(provider.plugin().getReadBytes() >= read);
         p[0].close();
         p[1].close();
@@ -206,7 +211,7 @@ public class FerrySelectorProviderTest {
         Path file = Files.createTempFile("ferry-kafka", ".log");
         byte[] content = random(3_000_000, 3);
         Files.write(file, content);
-        SocketChannel[] p = pair(client, new InetSocketAddress("127.0.0.1", port));
+        SocketChannel[] p = pair(client, new InetSocketAddress(HOST, port));
         // The handshake first, as Kafka's first request does.
         move(p[0], new ByteBuffer[] {ByteBuffer.wrap(new byte[] {1})}, p[1], 1);
         try (FileChannel f = FileChannel.open(file, StandardOpenOption.READ)) {
@@ -230,7 +235,7 @@ public class FerrySelectorProviderTest {
 
     @Test
     public void aPlainClientOnASelectedPortIsServedPlain() throws IOException {
-        SocketChannel[] p = pair(SocketChannel.open(), new InetSocketAddress("127.0.0.1", port));
+        SocketChannel[] p = pair(SocketChannel.open(), new InetSocketAddress(HOST, port));
         byte[] request = {0, 0, 0, 4, 1, 2, 3, 4};
         assertArrayEquals(request, move(p[0], new ByteBuffer[] {ByteBuffer.wrap(request)}, p[1], request.length));
         byte[] response = random(100_000, 4);
@@ -248,9 +253,9 @@ public class FerrySelectorProviderTest {
         listener.close();
         selector = provider.openSelector();
         try (ServerSocketChannel plain = ServerSocketChannel.open()) {
-            plain.bind(new InetSocketAddress("127.0.0.1", port));
+            plain.bind(new InetSocketAddress(HOST, port));
             SocketChannel client = provider.openSocketChannel();
-            client.connect(new InetSocketAddress("127.0.0.1", port)); // blocking
+            client.connect(new InetSocketAddress(HOST, port)); // blocking
             SocketChannel server = plain.accept();
             ByteBuffer size = ByteBuffer.allocate(4);
             server.read(size);
@@ -268,7 +273,7 @@ public class FerrySelectorProviderTest {
             client.close();
             assertEquals(1, provider.plugin().getFallbacks());
             SocketChannel again = provider.openSocketChannel();
-            again.connect(new InetSocketAddress("127.0.0.1", port));
+            again.connect(new InetSocketAddress(HOST, port));
             SocketChannel server2 = plain.accept();
             again.write(ByteBuffer.wrap(new byte[] {0, 0, 0, 1, 7}));
             ByteBuffer got = ByteBuffer.allocate(5);
