@@ -9,7 +9,7 @@ fn messages_by_one_sided_read_arrive_in_order_both_ways_and_are_freed() {
         &[("ferry.provider", "tcp"), ("ferry.fetch.inline.bytes", "0")],
         "127.0.0.1",
         60,
-        4 << 20,
+        8 << 20,
     );
     assert!(
         served >= read,

@@ -331,7 +331,7 @@ fn a_peer_killed_mid_transfer_fails_fast() {
 #[test]
 fn stream_messages_by_rdma_read() {
     let Some(ip) = test_ip() else { return };
-    let (read, served) = common::remote_stream_roundtrip(VERBS, &ip, 40, 4 << 20);
+    let (read, served) = common::remote_stream_roundtrip(VERBS, &ip, 40, 8 << 20);
     // The senders' NICs served the READs: their CPUs served none of the payload.
     assert!(read > 4_000_000);
     assert_eq!(served, 0, "RDMA READs bypass the serving node's CPU");

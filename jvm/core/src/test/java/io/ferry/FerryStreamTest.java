@@ -7,13 +7,10 @@ import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ReadableByteChannel;
-import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.After;
@@ -22,28 +19,20 @@ import org.junit.Test;
 
 /** Streams over real loopback sockets: handshake, payload both ways, plain peers, wrong secrets. */
 public class FerryStreamTest {
-    private ServerSocketChannel listener;
+    private LoopbackPair sockets;
     private SocketChannel connected;
     private SocketChannel accepted;
 
     @Before
     public void connect() throws IOException {
-        listener = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
-        connected = SocketChannel.open(listener.getLocalAddress());
-        accepted = listener.accept();
+        sockets = new LoopbackPair();
+        connected = sockets.connected;
+        accepted = sockets.accepted;
     }
 
     @After
     public void close() throws IOException {
-        connected.close();
-        accepted.close();
-        listener.close();
-    }
-
-    private static byte[] random(int n, long seed) {
-        byte[] b = new byte[n];
-        new Random(seed).nextBytes(b);
-        return b;
+        sockets.close();
     }
 
     private static byte[] readFully(ReadableByteChannel stream, int n) throws IOException {
@@ -72,8 +61,8 @@ public class FerryStreamTest {
     @Test
     public void blockingStreamsCarryPayloadBothWaysInOrder() throws Exception {
         FerryStream.Counters before = FerryStream.counters();
-        byte[] up = random(3 << 20, 1);
-        byte[] down = random(70_000, 2);
+        byte[] up = LoopbackPair.random(3 << 20, 1);
+        byte[] down = LoopbackPair.random(70_000, 2);
         try (FerryStream client = FerryStream.client(connected, "s".getBytes(StandardCharsets.UTF_8), 64 << 10);
                 FerryStream server = FerryStream.server(accepted, "s".getBytes(StandardCharsets.UTF_8), 1 << 20)) {
             CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
@@ -113,7 +102,7 @@ public class FerryStreamTest {
     public void nonBlockingStreamsNeverBlockAndDeliver() throws Exception {
         connected.configureBlocking(false);
         accepted.configureBlocking(false);
-        byte[] up = random(1 << 20, 3);
+        byte[] up = LoopbackPair.random(1 << 20, 3);
         try (FerryStream client = FerryStream.client(connected, null, 32 << 10);
                 FerryStream server = FerryStream.server(accepted, null, 32 << 10)) {
             assertArrayEquals(up, pump(client, server, up));
@@ -125,7 +114,7 @@ public class FerryStreamTest {
     public void inlineStreamsCarryTheSocketsBytesAfterTheHandshake() throws Exception {
         connected.configureBlocking(false);
         accepted.configureBlocking(false);
-        byte[] up = random(500_000, 5);
+        byte[] up = LoopbackPair.random(500_000, 5);
         try (FerryStream client = FerryStream.client(connected, null, 1 << 20, false);
                 FerryStream server = FerryStream.server(accepted, null, 1 << 20)) {
             assertArrayEquals(up, pump(client, server, up));

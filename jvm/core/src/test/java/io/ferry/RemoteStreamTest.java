@@ -8,10 +8,8 @@ import static org.junit.Assert.assertTrue;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.Collections;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.After;
@@ -27,7 +25,7 @@ public class RemoteStreamTest {
     private FerryNode nodeB;
     private RemotePayload payloadA;
     private RemotePayload payloadB;
-    private ServerSocketChannel listener;
+    private LoopbackPair sockets;
     private SocketChannel connected;
     private SocketChannel accepted;
 
@@ -36,26 +34,19 @@ public class RemoteStreamTest {
         nodeA = FerryNode.create(Collections.singletonMap("ferry.provider", "tcp"));
         nodeB = FerryNode.create(Collections.singletonMap("ferry.provider", "tcp"));
         InetSocketAddress loopback = new InetSocketAddress("127.0.0.1", 0);
-        payloadA = new RemotePayload(nodeA, nodeA.serve(loopback).getPort(), 1 << 20, 256 << 10, 4096, 8);
-        payloadB = new RemotePayload(nodeB, nodeB.serve(loopback).getPort(), 1 << 20, 256 << 10, 4096, 8);
-        listener = ServerSocketChannel.open().bind(loopback);
-        connected = SocketChannel.open(listener.getLocalAddress());
-        accepted = listener.accept();
+        // Windows that hold a whole test's payload: no write finds them full, so all of it is READ.
+        payloadA = new RemotePayload(nodeA, nodeA.serve(loopback).getPort(), 4 << 20, 256 << 10, 4096, 8);
+        payloadB = new RemotePayload(nodeB, nodeB.serve(loopback).getPort(), 4 << 20, 256 << 10, 4096, 8);
+        sockets = new LoopbackPair();
+        connected = sockets.connected;
+        accepted = sockets.accepted;
     }
 
     @After
     public void stop() throws IOException {
-        connected.close();
-        accepted.close();
-        listener.close();
+        sockets.close();
         nodeA.close();
         nodeB.close();
-    }
-
-    private static byte[] random(int n, long seed) {
-        byte[] b = new byte[n];
-        new Random(seed).nextBytes(b);
-        return b;
     }
 
     /** Reads as Kafka does: a 4-byte size, then the rest into a buffer of its own. */
@@ -93,8 +84,8 @@ public class RemoteStreamTest {
     @Test
     public void blockingRemoteStreamsMovePayloadByReadBothWays() throws Exception {
         FerryStream.Counters before = FerryStream.counters();
-        byte[] up = random(3 << 20, 1);
-        byte[] down = random(700_000, 2);
+        byte[] up = LoopbackPair.random(3 << 20, 1);
+        byte[] down = LoopbackPair.random(700_000, 2);
         try (FerryStream client = FerryStream.client(connected, null, 1 << 20, payloadA);
                 FerryStream server = FerryStream.server(accepted, null, 1 << 20, payloadB)) {
             CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
@@ -139,7 +130,7 @@ public class RemoteStreamTest {
     public void nonBlockingRemoteStreamsNeverBlockAndDeliverInOrder() throws Exception {
         connected.configureBlocking(false);
         accepted.configureBlocking(false);
-        byte[] up = random(2 << 20, 3);
+        byte[] up = LoopbackPair.random(2 << 20, 3);
         try (FerryStream client = FerryStream.client(connected, "k".getBytes(), 1 << 20, payloadA);
                 FerryStream server = FerryStream.server(accepted, "k".getBytes(), 1 << 20, payloadB)) {
             ByteBuffer src = ByteBuffer.wrap(up);
@@ -164,7 +155,7 @@ public class RemoteStreamTest {
 
     @Test
     public void aServerWithoutANodeMakesTheStreamFramed() throws Exception {
-        byte[] up = random(500_000, 4);
+        byte[] up = LoopbackPair.random(500_000, 4);
         try (FerryStream client = FerryStream.client(connected, null, 1 << 20, payloadA);
                 FerryStream server = FerryStream.server(accepted, null, 1 << 20)) {
             CompletableFuture<byte[]> received = readAsync(server, up.length);
@@ -179,7 +170,7 @@ public class RemoteStreamTest {
     @Test
     public void slabsAndPinnedBuffersAreReleased() throws Exception {
         long slabsBefore = FerryStream.counters().slabBytes();
-        byte[] up = random(1 << 20, 5);
+        byte[] up = LoopbackPair.random(1 << 20, 5);
         try (FerryStream client = FerryStream.client(connected, null, 1 << 20, payloadA);
                 FerryStream server = FerryStream.server(accepted, null, 1 << 20, payloadB)) {
             CompletableFuture<byte[]> received = readAsync(server, up.length);
