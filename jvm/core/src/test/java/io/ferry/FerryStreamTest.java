@@ -74,18 +74,7 @@ public class FerryStreamTest {
                     throw new RuntimeException(e);
                 }
             });
-            // Several buffers per gathering write, of odd sizes.
-            for (int off = 0; off < up.length; ) {
-                int n = Math.min(up.length - off, 100_003);
-                ByteBuffer a = ByteBuffer.wrap(up, off, n / 3);
-                ByteBuffer b = ByteBuffer.allocateDirect(n - n / 3);
-                b.put(up, off + n / 3, n - n / 3).flip();
-                ByteBuffer[] srcs = {a, b};
-                while (a.hasRemaining() || b.hasRemaining()) {
-                    client.write(srcs);
-                }
-                off += n;
-            }
+            LoopbackPair.writeGathered(client, up, 100_003);
             assertArrayEquals(up, received.get(30, TimeUnit.SECONDS));
             assertArrayEquals(down, readFully(client, down.length));
             assertTrue(client.isEstablished());

@@ -97,18 +97,7 @@ public class RemoteStreamTest {
                     throw new RuntimeException(e);
                 }
             });
-            // Gathering writes of a heap and a direct buffer, of odd sizes.
-            for (int off = 0; off < up.length; ) {
-                int n = Math.min(up.length - off, 200_003);
-                ByteBuffer a = ByteBuffer.wrap(up, off, n / 3);
-                ByteBuffer b = ByteBuffer.allocateDirect(n - n / 3);
-                b.put(up, off + n / 3, n - n / 3).flip();
-                ByteBuffer[] srcs = {a, b};
-                while (a.hasRemaining() || b.hasRemaining()) {
-                    client.write(srcs);
-                }
-                off += n;
-            }
+            LoopbackPair.writeGathered(client, up, 200_003);
             assertArrayEquals(up, received.get(60, TimeUnit.SECONDS));
             ByteBuffer got = ByteBuffer.allocateDirect(down.length);
             while (got.hasRemaining()) {
