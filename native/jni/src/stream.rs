@@ -398,20 +398,19 @@ pub extern "system" fn Java_io_ferry_Native_streamRemoteWrite<'local>(
             let buffer = JByteBuffer::from(env.get_object_array_element(&directs, i as i32)?);
             if buffer.is_null() {
                 let array = JByteArray::from(env.get_object_array_element(&arrays, i as i32)?);
-                sources.push(Err(array));
-            } else {
-                sources.push(Ok(direct(env, &buffer, offs[i], lens[i])? as &[u8]));
-            }
-        }
-        for (i, source) in sources.iter().enumerate() {
-            if let Err(array) = source {
-                let len = env.get_array_length(array)?;
-                if offs[i] < 0 || lens[i] < 0 || offs[i] + lens[i] > len {
+                let len = env.get_array_length(&array)?;
+                if offs[i] < 0
+                    || lens[i] < 0
+                    || offs[i].checked_add(lens[i]).is_none_or(|end| end > len)
+                {
                     return Err(Failure::Argument(format!(
                         "range {}+{} outside a byte[{len}]",
                         offs[i], lens[i]
                     )));
                 }
+                sources.push(Err(array));
+            } else {
+                sources.push(Ok(direct(env, &buffer, offs[i], lens[i])? as &[u8]));
             }
         }
         let mut envs = Vec::new();

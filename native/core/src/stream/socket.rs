@@ -267,10 +267,7 @@ impl<S: ControlSocket> RemoteIo<S> {
             return Ok(Control::Wait);
         }
         if kind != KIND_NOTIFY || len as usize <= NOTIFY_FIXED {
-            self.consume(stream, frame)?;
-            while let Some(event) = stream.poll_event() {
-                self.sender.on_event(event)?;
-            }
+            self.take_control(stream, frame)?;
             return Ok(Control::Handled);
         }
         let Event::Notify {
@@ -335,6 +332,19 @@ impl<S: ControlSocket> RemoteIo<S> {
         Ok(())
     }
 
+    /// Consumes `n` control bytes like [`consume`](Self::consume) and hands the
+    /// CREDITs among them to the sending half; NOTIFYs are the caller's (already
+    /// READ, or discarded at the end).
+    fn take_control(&mut self, stream: &mut Stream, n: usize) -> Result<()> {
+        self.consume(stream, n)?;
+        while let Some(event) = stream.poll_event() {
+            if let Event::Credit { .. } = event {
+                self.sender.on_event(event)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sends queued control bytes; true when none are left.
     fn flush(&mut self, stream: &mut Stream) -> Result<bool> {
         while !stream.output().is_empty() {
@@ -354,10 +364,7 @@ impl<S: ControlSocket> RemoteIo<S> {
             let mut head = [0u8; CREDIT_FRAME];
             match self.socket.peek(&mut head)? {
                 Some(CREDIT_FRAME) if parse_header(&head) == (KIND_CREDIT, 8) => {
-                    self.consume(stream, CREDIT_FRAME)?;
-                    while let Some(event) = stream.poll_event() {
-                        self.sender.on_event(event)?;
-                    }
+                    self.take_control(stream, CREDIT_FRAME)?;
                 }
                 _ => return Ok(()),
             }
@@ -372,7 +379,7 @@ impl<S: ControlSocket> RemoteIo<S> {
     pub fn finish(&mut self, stream: &mut Stream, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         if let Some(d) = self.delivering.take() {
-            self.consume(stream, d.frame)?;
+            self.take_control(stream, d.frame)?;
         }
         while self.sender.in_flight() > 0 && Instant::now() < deadline {
             if self.frame_left == 0 {
@@ -404,12 +411,7 @@ impl<S: ControlSocket> RemoteIo<S> {
                 self.socket.wait(false, 10)?;
                 continue;
             }
-            self.consume(stream, whole.min(MAX_CONTROL_FRAME))?;
-            while let Some(event) = stream.poll_event() {
-                if let Event::Credit { .. } = event {
-                    self.sender.on_event(event)?;
-                }
-            }
+            self.take_control(stream, whole.min(MAX_CONTROL_FRAME))?;
             if stream.state() != State::Open {
                 break;
             }

@@ -7,6 +7,7 @@ import io.ferry.RemotePayload;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -180,7 +181,7 @@ public final class FerryKafka implements FerryKafkaMXBean {
         settings.put("ferry.provider", config.provider());
         settings.put("ferry.io.threads", Integer.toString(config.ioThreads()));
         if (config.secret().length > 0) {
-            settings.put("ferry.auth.secret", new String(config.secret(), java.nio.charset.StandardCharsets.UTF_8));
+            settings.put("ferry.auth.secret", new String(config.secret(), StandardCharsets.UTF_8));
         }
         FerryNode node = null;
         try {

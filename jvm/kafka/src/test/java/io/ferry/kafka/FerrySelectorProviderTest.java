@@ -47,7 +47,12 @@ public class FerrySelectorProviderTest {
             probe.bind(new InetSocketAddress(HOST, 0));
             port = ((InetSocketAddress) probe.getLocalAddress()).getPort();
         }
-        provider = provider("framed");
+        listen("framed");
+    }
+
+    /** A provider moving payload as {@code payload} says, its listener on {@link #port} and a selector. */
+    private void listen(String payload) throws IOException {
+        provider = provider(payload);
         listener = provider.openServerSocketChannel();
         listener.socket().bind(new InetSocketAddress(HOST, port));
         listener.configureBlocking(false);
@@ -171,12 +176,7 @@ public class FerrySelectorProviderTest {
     public void readStreamsMovePayloadByOneSidedReadUnderASelector() throws IOException {
         selector.close();
         listener.close();
-        provider = provider("read");
-        listener = provider.openServerSocketChannel();
-        listener.socket().bind(new InetSocketAddress(HOST, port));
-        listener.configureBlocking(false);
-        selector = provider.openSelector();
-        listener.register(selector, SelectionKey.OP_ACCEPT);
+        listen("read");
         FerryStream.Counters before = FerryStream.counters();
         SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress(HOST, port));
         byte[] request = random(100, 5);
