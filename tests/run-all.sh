@@ -4,32 +4,24 @@
 # with its JUnit tests, real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
 # cluster replicating through the Ferry broker plugin (tests/kafka), and the
 # verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
-# Installs what it needs first. Exits non-zero on any failure.
+# Installs what it needs first. Each step prints its start time and duration; a table of all
+# steps closes the run. Exits non-zero on the first failing step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tests/lib.sh
+# Cargo's download and compile lines are noise in a CI log; warnings and test output still show.
+export CARGO_TERM_QUIET=true
 
-bash tests/setup.sh
-
-echo "== format and lint"
-cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-
-echo "== Rust tests"
-cargo test --workspace --locked
-
-echo "== JVM build and tests (Gradle)"
-gradle --no-daemon --console=plain build
-
-echo "== verbs provider and Java streams on real RDMA: Soft-RoCE in a qemu VM (tests/vm/verbs.sh)"
-bash tests/vm/verbs.sh
-
-echo "== Spark: real local-cluster shuffle jobs, default shuffle vs FerryShuffleManager"
-bash tests/spark/run.sh
-
-echo "== Kafka: a real 3-broker KRaft cluster with the Ferry broker plugin (tests/kafka/run.sh)"
-bash tests/kafka/run.sh
-
-echo "== JVM consumer: the published jar from a separate Gradle build (tests/consumer)"
-bash tests/consumer/run.sh
-
+step "set-up (Debian packages, Rust components)" bash tests/setup.sh
+step "format and lint" bash -c 'cargo fmt --all --check &&
+  cargo clippy --workspace --all-targets --locked -- -D warnings'
+step "Rust tests" cargo test --workspace --locked
+step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q build
+step "verbs provider and Java streams on Soft-RoCE in a qemu VM (tests/vm/verbs.sh)" \
+  bash tests/vm/verbs.sh
+step "Spark: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
+  bash tests/spark/run.sh
+step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
+step "JVM consumer: the published jar from a separate Gradle build" bash tests/consumer/run.sh
+step_summary
 echo "== all tests passed"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Ferry needs on a fresh Debian machine.
-# Idempotent: a second run installs nothing. Needs root for apt-get.
+# Idempotent: a second run installs nothing. Needs root for apt-get; waits for another apt.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source tests/lib.sh
 
 missing=()
 command -v gradle >/dev/null || missing+=(gradle)
@@ -9,11 +11,8 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v cc >/dev/null || missing+=(gcc)
 command -v mvn >/dev/null || missing+=(maven)       # tests/kafka: the Kafka jars from Maven Central
 command -v python3 >/dev/null || missing+=(python3) # tests/kafka and benches/kafka helpers
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]} from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv) # pyspark, per Spark line
+apt_install "${missing[@]+"${missing[@]}"}"
 
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install Rust with rustup (stable, with clippy and rustfmt)" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Spark the Spark tests run on: the PyPI package pyspark, which carries a full Spark
 # (bin/spark-submit, jars/) for Scala 2.13. Idempotent: installs only when the pinned version is
-# missing. Prints SPARK_HOME=<dir> as its last line.
+# missing, into build/venvs/pyspark-<version>. Prints SPARK_HOME=<dir> as its last line.
 #
 # The version is the one jvm/spark compiles against (sparkVersion in jvm/spark/build.gradle), so
 # the tests run exactly the Spark the module was compiled for. pyspark 4.3.0 is on PyPI, but
@@ -13,20 +13,18 @@ cd "$(dirname "$0")/../.."
 version=$(sed -n "s/^def sparkVersion = '\(.*\)'.*/\1/p" jvm/spark/build.gradle)
 [[ -n "$version" ]] || { echo "spark setup: no sparkVersion in jvm/spark/build.gradle" >&2; exit 1; }
 
-python=${PYTHON:-python3}
-if ! command -v "$python" >/dev/null || ! "$python" -m pip --version >/dev/null 2>&1; then
-  echo "spark setup: installing python3 and pip from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip >/dev/null
-  python=python3
-fi
-
+# A project-local virtual environment per Spark version (build/venvs, not the system Python):
+# no PEP 668 override, and Spark lines side by side.
+venv=build/venvs/pyspark-$version
+python=$venv/bin/python
 installed=$("$python" -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null || true)
 if [[ "$installed" != "$version" ]]; then
-  echo "spark setup: installing pyspark==$version from PyPI (found: ${installed:-none})"
-  # PIP_BREAK_SYSTEM_PACKAGES: Debian's own python3 refuses root installs without it (PEP 668).
-  PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_BREAK_SYSTEM_PACKAGES=1 "$python" -m pip install -q --root-user-action=ignore \
-    "pyspark==$version"
+  source tests/lib.sh
+  python3 -m venv --help >/dev/null 2>&1 || apt_install python3 python3-venv
+  echo "spark setup: installing pyspark==$version from PyPI into $venv (found: ${installed:-none})"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$python" -m pip install -q "pyspark==$version"
 fi
 
 spark_home=$("$python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
