@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# The main job: sets up, builds, and runs, each beside its baseline with the figures printed:
+# The main job: sets up, builds, and runs each part beside its baseline, in alternating rounds
+# on the same machine, then prints one closing table:
 #   1. Ferry's block fetch over loopback vs a plain TCP stream (benches/tcp-fetch);
-#   2. a real Spark job (local-cluster, 2 executors) shuffling 512 MiB through Ferry vs Spark's
-#      default shuffle: sort and group-by wall times, same results checked (benches/spark-job);
-#   3. a small Kafka cluster (3 brokers, RF 3) replicating through the Ferry plugin, with the
-#      producer's figures and the bytes each broker moved through Ferry streams (tests/kafka/demo.sh).
-# Arguments go to the block-fetch benchmark (which records benches/results/tcp-fetch.json); the
-# Spark figures of this run land in build/main-job/.
+#   2. a real Spark job (local-cluster, 2 executors), Spark's default shuffle vs Ferry, rounds in
+#      alternating order, same results checked (benches/spark-job);
+#   3. plain Kafka vs Kafka with the Ferry plugin, two 3-broker clusters side by side, producer
+#      passes alternating between them (benches/kafka).
+# Results land in build/main-job/ (untracked); the recorded figures under benches/results/ are
+# only rewritten by the benchmarks themselves. Environment: MEGABYTES (Spark data, default 256),
+# ROUNDS (Spark and Kafka rounds, default 2), RECORDS (Kafka throughput pass, default 100000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tests/lib.sh
+export CARGO_TERM_QUIET=true
+out=build/main-job
+rm -rf "$out"
+mkdir -p "$out"
+rounds=${ROUNDS:-2}
 
-bash tests/setup.sh
-mkdir -p build/main-job
-echo "== 1. block fetch: Ferry tcp provider vs plain TCP"
-bash benches/tcp-fetch/run.sh "$@"
-echo "== 2. Spark: a shuffle-heavy job with Spark's default shuffle and with Ferry"
-SPARK_JOB_JSON=build/main-job/spark-job.json MEGABYTES=${MEGABYTES:-512} ROUNDS=${ROUNDS:-1} \
+step "set-up" bash tests/setup.sh
+step "1. block fetch: Ferry tcp provider vs plain TCP" \
+  env TCP_FETCH_JSON="$out/tcp-fetch.json" bash benches/tcp-fetch/run.sh
+step "2. Spark: sort and groupBy, default shuffle vs Ferry" \
+  env SPARK_JOB_JSON="$out/spark-job.json" MEGABYTES="${MEGABYTES:-256}" ROUNDS="$rounds" \
   bash benches/spark-job/run.sh
-echo "== 3. Kafka: a 3-broker cluster replicating through the Ferry plugin"
-bash tests/kafka/demo.sh
+step "3. Kafka: plain vs the Ferry plugin, side by side" \
+  env KAFKA_BENCH_JSON="$out/kafka.json" RECORDS="${RECORDS:-100000}" LAT_RECORDS=10000 \
+  bash benches/kafka/run.sh "$rounds"
+step_summary
+python3 tests/main-job-table.py "$out"

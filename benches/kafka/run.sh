@@ -11,7 +11,7 @@
 #   bash benches/kafka/run.sh [ROUNDS]      (default 4; env: RECORDS, SIZE, RATE, LAT_RECORDS)
 #
 # Prints the table and writes benches/results/kafka-produce.json with the command, every pass and
-# the ratios (best and median pass per mode). Targets: throughput >= 0.95x, p99 <= 1.05x of plain.
+# the ratios (best and median pass per mode; KAFKA_BENCH_JSON names another file). Targets: throughput >= 0.95x, p99 <= 1.05x of plain.
 # FERRY_BENCH_PAYLOAD=read (or framed) runs the plugin's streams in that ferry.kafka.payload mode on
 # the tcp provider instead of the default (inline here) and writes kafka-produce-<mode>.json.
 set -euo pipefail
@@ -25,7 +25,7 @@ rate=${RATE:-2000}
 lat_records=${LAT_RECORDS:-30000}
 out=$work/results
 payload=${FERRY_BENCH_PAYLOAD:-}
-result=benches/results/kafka-produce${payload:+-$payload}.json
+result=${KAFKA_BENCH_JSON:-benches/results/kafka-produce${payload:+-$payload}.json}
 if [[ -n $payload ]]; then
   export FERRY_KAFKA_EXTRA_CONF="ferry.kafka.payload=$payload"$'\n'"ferry.kafka.provider=tcp"
 fi
@@ -152,7 +152,7 @@ result = {
     "machine": f"{os.cpu_count()} CPUs, shared (load in each pass)",
     "summary": summary, "ferry_counters": stats, "runs": runs,
 }
-os.makedirs("benches/results", exist_ok=True)
+os.makedirs(os.path.dirname(sys.argv[8]) or ".", exist_ok=True)
 json.dump(result, open(sys.argv[8], "w"), indent=2)
 print()
 print("| Measure | Plain Kafka | With Ferry plugin | Ratio | Target |")
