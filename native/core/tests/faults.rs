@@ -8,8 +8,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferry_core::protocol::handshake::ServerHandshake;
-use ferry_core::protocol::{Frame, Located};
+use ferry_core::protocol::handshake::{ClientHandshake, ServerHandshake};
+use ferry_core::protocol::{Frame, Located, CAP_LZ4};
 use ferry_core::{ErrorCode, Node, RemoteSlice};
 
 /// A server with one 100 KiB block named "ok".
@@ -117,6 +117,60 @@ fn truncated_frame_then_hang_up_leaves_the_server_serving() {
         drop(client);
     }
     assert_still_serves(addr);
+}
+
+#[test]
+fn a_frame_larger_than_a_hello_is_refused_before_authentication() {
+    let (_node, addr) = serving();
+    let mut client = RawClient::connect(addr);
+    assert!(matches!(client.recv(), Some(Frame::ServerHello { .. })));
+    client.send_raw(&[76, 0, 0, 0, 2]); // a ClientHello one byte too long
+    let (code, message) = refusal(&mut client);
+    assert_eq!(code, ErrorCode::Malformed);
+    assert!(
+        message.contains("exceeds the limit of 75 bytes before authentication"),
+        "{message}"
+    );
+    assert_still_serves(addr);
+}
+
+#[test]
+fn the_server_decides_what_it_inlines_and_compresses() {
+    let (_node, addr) = serving(); // "ok" is 100 KiB; the server inlines up to 32 KiB
+    let mut client = RawClient::connect(addr);
+    let hello = client.recv().unwrap();
+    let (handshake, reply) = ClientHandshake::answer(hello, CAP_LZ4, None).unwrap();
+    client.send(&reply);
+    let agreed = handshake.finish(client.recv().unwrap()).unwrap();
+    assert_eq!(agreed.caps & CAP_LZ4, 0, "no lz4 from a server set to none");
+    client.send(&Frame::Lookup {
+        request: 1,
+        inline_max: u32::MAX,
+        ids: vec![b"ok".to_vec()],
+    });
+    let Some(Frame::LookupReply { results, .. }) = client.recv() else {
+        panic!("no lookup reply");
+    };
+    let located = results[0].clone().unwrap();
+    assert!(
+        located.inline.is_none(),
+        "inlined beyond the server's setting"
+    );
+    client.send(&Frame::Read {
+        tag: 3,
+        key: located.slice.key,
+        addr: 0,
+        len: 4096,
+        compress: true,
+    });
+    assert!(matches!(
+        client.recv(),
+        Some(Frame::ReadData {
+            compressed: false,
+            len: 4096,
+            ..
+        })
+    ));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn code() -> impl Strategy<Value = ErrorCode> {
-    (1u16..=9).prop_map(|c| ErrorCode::from_u16(c).unwrap())
+    (1u16..=10).prop_map(|c| ErrorCode::from_u16(c).unwrap())
 }
 
 fn slice() -> impl Strategy<Value = RemoteSlice> {
