@@ -222,7 +222,7 @@ fn unread_replies_do_not_grow_the_server() {
         honest_fetch(server.addr, &[], &["0:0", "1:0"], &[&big[..], &small[..]]);
     let grown = after.saturating_sub(before);
     eprintln!(
-        "amplification: RSS {} -> {} MiB (+{} MiB), honest fetch {latency:?}",
+        "amplification: RSS {} -> {} MiB (+{} MiB), honest fetch {latency:?}: {fetched:?}",
         before / MIB,
         after / MIB,
         grown / MIB
@@ -391,7 +391,7 @@ fn frames_larger_than_a_hello_are_refused_before_authentication() {
     let grown = after.saturating_sub(before);
     eprintln!(
         "pre-auth frames: {} attackers; RSS {} -> {} MiB (+{} MiB), descriptors {base} -> {held}, \
-         honest fetch {latency:?}",
+         honest fetch {latency:?}: {fetched:?}",
         attackers.len(),
         before / MIB,
         after / MIB,
@@ -460,7 +460,7 @@ fn compression_is_the_servers_choice_and_bounded() {
         let grown = after.saturating_sub(before);
         eprintln!(
             "lz4 READs, server compression {compression}: server CPU {spent:?} in ~5 s, \
-             RSS +{} MiB, honest fetch {latency:?}",
+             RSS +{} MiB, honest fetch {latency:?}: {fetched:?}",
             grown / MIB
         );
         assert_alive(&mut server);

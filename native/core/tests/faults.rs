@@ -173,6 +173,67 @@ fn the_server_decides_what_it_inlines_and_compresses() {
     ));
 }
 
+/// A peer that sends requests as fast as it reads the replies never lets its
+/// socket go quiet: it still shares its I/O thread with the other peers.
+#[test]
+fn a_busy_peer_shares_its_io_thread() {
+    let (node, addr) = server(&[("ferry.io.threads", "1")]);
+    put(&node, "ok", pattern(1, 100 << 10));
+    let mut busy = RawClient::handshake(addr, None);
+    let slice = lookup_key(&mut busy, "ok");
+    let mut batch = Vec::new();
+    for tag in 0..2000 {
+        ferry_core::protocol::encode(
+            &Frame::Read {
+                tag,
+                key: slice.key,
+                addr: 0,
+                len: 16,
+                compress: false,
+            },
+            &mut batch,
+        );
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = |stop: &std::sync::Arc<std::sync::atomic::AtomicBool>| {
+        !stop.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let mut writer = busy.stream.try_clone().unwrap();
+    let mut reader = busy.stream.try_clone().unwrap();
+    let threads = [
+        std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                while running(&stop) && writer.write_all(&batch).is_ok() {}
+            }
+        }),
+        std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut buf = vec![0u8; 1 << 20];
+                while running(&stop) && std::io::Read::read(&mut reader, &mut buf).is_ok() {}
+            }
+        }),
+    ];
+    std::thread::sleep(Duration::from_millis(300));
+    let (done, served) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        assert_still_serves(addr);
+        let _ = done.send(());
+    });
+    let waited = served.recv_timeout(Duration::from_secs(5));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = busy.stream.shutdown(std::net::Shutdown::Both);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert!(waited.is_ok(), "another peer was not served within 5 s");
+    assert!(
+        node.metrics().reads_served > 2000,
+        "the busy peer was served"
+    );
+}
+
 #[test]
 fn unknown_version_is_refused_with_its_code() {
     let (_node, addr) = serving();
