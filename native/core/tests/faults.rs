@@ -173,6 +173,38 @@ fn the_server_decides_what_it_inlines_and_compresses() {
     ));
 }
 
+#[test]
+fn a_server_set_to_lz4_compresses_reads_up_to_4_mib() {
+    let (node, addr) = server(&[("ferry.compression", "lz4")]);
+    put(&node, "zeros", vec![0; 5 << 20]);
+    let mut client = RawClient::connect(addr);
+    let hello = client.recv().unwrap();
+    let (handshake, reply) = ClientHandshake::answer(hello, CAP_LZ4, None).unwrap();
+    client.send(&reply);
+    let agreed = handshake.finish(client.recv().unwrap()).unwrap();
+    assert_eq!(agreed.caps & CAP_LZ4, CAP_LZ4);
+    let key = lookup_key(&mut client, "zeros").key;
+    for (len, compressed) in [(4u64 << 20, true), (5 << 20, false)] {
+        client.send(&Frame::Read {
+            tag: len,
+            key,
+            addr: 0,
+            len,
+            compress: true,
+        });
+        let Some(Frame::ReadData {
+            len: wire,
+            compressed: got,
+            ..
+        }) = client.recv()
+        else {
+            panic!("no ReadData");
+        };
+        assert_eq!(got, compressed, "READ of {len}");
+        let _ = client.payload(wire as usize);
+    }
+}
+
 /// A peer that sends requests as fast as it reads the replies never lets its
 /// socket go quiet: it still shares its I/O thread with the other peers.
 #[test]

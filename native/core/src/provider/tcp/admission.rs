@@ -169,17 +169,19 @@ pub(crate) struct Warnings {
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 impl Warnings {
-    pub fn warn(&self, message: impl FnOnce() -> String) {
+    /// Logs `message` unless one was logged less than ten seconds ago; returns whether it did.
+    pub fn warn(&self, message: impl FnOnce() -> String) -> bool {
         let mut last = self.last.lock().unwrap();
         if last.is_some_and(|at| at.elapsed() < WARN_EVERY) {
             self.held_back.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         *last = Some(Instant::now());
         match self.held_back.swap(0, Ordering::Relaxed) {
             0 => log::warn!("{}", message()),
-            n => log::warn!("{} ({n} more like it in the last seconds)", message()),
+            n => log::warn!("{} ({n} more like it since the last)", message()),
         }
+        true
     }
 }
 
@@ -219,6 +221,16 @@ mod tests {
         );
         drop(a);
         assert!(admission.admit(peer).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_warnings_logs_one_and_counts_the_rest() {
+        let warnings = Warnings::default();
+        assert!(warnings.warn(|| "first".into()));
+        for _ in 0..1000 {
+            assert!(!warnings.warn(|| unreachable!("held back")));
+        }
+        assert_eq!(warnings.held_back.load(Ordering::Relaxed), 1000);
     }
 
     #[test]
