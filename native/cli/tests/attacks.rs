@@ -82,6 +82,26 @@ fn assert_alive(server: &mut Server) {
     );
 }
 
+/// The server lives and served the honest fetch, in time.
+fn assert_served(server: &mut Server, latency: Duration, fetched: Result<(), String>) {
+    assert_alive(server);
+    fetched.unwrap();
+    assert!(
+        latency < Duration::from_secs(5),
+        "honest fetch took {latency:?}"
+    );
+}
+
+/// `ferry serve` of a 32 KiB file, block `0:0` (its bytes are returned), and what `args` add.
+fn serve_small(test: &str, args: &[&str], setup: impl FnOnce(&mut Command)) -> (Server, Vec<u8>) {
+    let dir = scratch(test);
+    let small = pseudo_random(32 << 10, 7);
+    let path = dir.join("small.bin");
+    fs::write(&path, &small).unwrap();
+    let all: Vec<&str> = ["--file", s(&path)].iter().chain(args).copied().collect();
+    (Server::start_with(&dir, "server", &all, setup), small)
+}
+
 fn log_of(server: &Server) -> String {
     fs::read_to_string(&server.log).unwrap_or_default()
 }
@@ -179,17 +199,10 @@ fn honest_fetch(
 #[test]
 fn unread_replies_do_not_grow_the_server() {
     let _serial = serial();
-    let dir = scratch("attack-amplify");
     let big = pseudo_random(MIB as usize, 1);
-    let small = pseudo_random(32 << 10, 2);
-    fs::write(dir.join("big.bin"), &big).unwrap();
-    fs::write(dir.join("small.bin"), &small).unwrap();
-    let (big_path, small_path) = (dir.join("big.bin"), dir.join("small.bin"));
-    let mut server = Server::start(
-        &dir,
-        "server",
-        &["--file", s(&big_path), "--file", s(&small_path)],
-    );
+    let big_path = scratch("attack-amplify-big").join("big.bin");
+    fs::write(&big_path, &big).unwrap();
+    let (mut server, small) = serve_small("attack-amplify", &["--file", s(&big_path)], |_| {});
     let pid = server.child.id();
     let before = settled_resident(pid, Duration::from_secs(2));
 
@@ -198,14 +211,14 @@ fn unread_replies_do_not_grow_the_server() {
         requests.push(Frame::Lookup {
             request,
             inline_max: u32::MAX,
-            ids: vec![b"0:0".to_vec()],
+            ids: vec![b"1:0".to_vec()],
         });
     }
     for request in 1000..1200 {
         requests.push(Frame::Lookup {
             request,
             inline_max: u32::MAX,
-            ids: vec![b"1:0".to_vec(); 1024],
+            ids: vec![b"0:0".to_vec(); 1024],
         });
     }
     let bytes = encoded(&requests);
@@ -219,7 +232,7 @@ fn unread_replies_do_not_grow_the_server() {
         .collect();
     let after = settled_resident(pid, Duration::from_secs(20));
     let (latency, fetched) =
-        honest_fetch(server.addr, &[], &["0:0", "1:0"], &[&big[..], &small[..]]);
+        honest_fetch(server.addr, &[], &["0:0", "1:0"], &[&small[..], &big[..]]);
     let grown = after.saturating_sub(before);
     eprintln!(
         "amplification: RSS {} -> {} MiB (+{} MiB), honest fetch {latency:?}: {fetched:?}",
@@ -227,12 +240,7 @@ fn unread_replies_do_not_grow_the_server() {
         after / MIB,
         grown / MIB
     );
-    assert_alive(&mut server);
-    fetched.unwrap();
-    assert!(
-        latency < Duration::from_secs(5),
-        "honest fetch took {latency:?}"
-    );
+    assert_served(&mut server, latency, fetched);
     // Per connection: the output bound (4 MiB) plus one reply of at most 1 MiB.
     assert!(grown < 48 * MIB, "server grew by {} MiB", grown / MIB);
     drop(attackers);
@@ -244,18 +252,9 @@ fn unread_replies_do_not_grow_the_server() {
 #[test]
 fn idle_connections_cannot_take_every_descriptor() {
     let _serial = serial();
-    let dir = scratch("attack-idle");
-    let small = pseudo_random(32 << 10, 3);
-    fs::write(dir.join("small.bin"), &small).unwrap();
-    let mut server = Server::start_with(
-        &dir,
-        "server",
-        &[
-            "--file",
-            s(&dir.join("small.bin")),
-            "-c",
-            "ferry.server.handshake.timeout.ms=3000",
-        ],
+    let (mut server, small) = serve_small(
+        "attack-idle",
+        &["-c", "ferry.server.handshake.timeout.ms=3000"],
         limit_descriptors(1024),
     );
     let pid = server.child.id();
@@ -271,12 +270,7 @@ fn idle_connections_cannot_take_every_descriptor() {
          honest fetch {latency:?}: {fetched:?}",
         idle.len()
     );
-    assert_alive(&mut server);
-    fetched.unwrap();
-    assert!(
-        latency < Duration::from_secs(5),
-        "honest fetch took {latency:?}"
-    );
+    assert_served(&mut server, latency, fetched);
     // The default cap on connections awaiting a hello is 256.
     assert!(held <= base + 256 + 16, "{held} descriptors (base {base})");
     let log = log_of(&server);
@@ -299,18 +293,10 @@ fn idle_connections_cannot_take_every_descriptor() {
 #[test]
 fn connections_beyond_the_cap_are_refused_by_name() {
     let _serial = serial();
-    let dir = scratch("attack-cap");
-    let small = pseudo_random(32 << 10, 4);
-    fs::write(dir.join("small.bin"), &small).unwrap();
-    let mut server = Server::start(
-        &dir,
-        "server",
-        &[
-            "--file",
-            s(&dir.join("small.bin")),
-            "-c",
-            "ferry.server.connections.max=40",
-        ],
+    let (mut server, small) = serve_small(
+        "attack-cap",
+        &["-c", "ferry.server.connections.max=40"],
+        |_| {},
     );
     let pid = server.child.id();
     let base = descriptors(pid);
@@ -343,14 +329,10 @@ fn connections_beyond_the_cap_are_refused_by_name() {
 #[test]
 fn frames_larger_than_a_hello_are_refused_before_authentication() {
     let _serial = serial();
-    let dir = scratch("attack-preauth");
-    let small = pseudo_random(32 << 10, 5);
-    fs::write(dir.join("small.bin"), &small).unwrap();
-    let secret = "ferry.auth.secret=hunter2";
-    let mut server = Server::start(
-        &dir,
-        "server",
-        &["--file", s(&dir.join("small.bin")), "-c", secret],
+    let (mut server, small) = serve_small(
+        "attack-preauth",
+        &["-c", "ferry.auth.secret=hunter2"],
+        |_| {},
     );
     let pid = server.child.id();
     let before = settled_resident(pid, Duration::from_secs(2));
@@ -397,12 +379,7 @@ fn frames_larger_than_a_hello_are_refused_before_authentication() {
         after / MIB,
         grown / MIB
     );
-    assert_alive(&mut server);
-    fetched.unwrap();
-    assert!(
-        latency < Duration::from_secs(5),
-        "honest fetch took {latency:?}"
-    );
+    assert_served(&mut server, latency, fetched);
     assert!(grown < 32 * MIB, "server grew by {} MiB", grown / MIB);
     assert!(held <= base + 8, "{held} descriptors (base {base})");
     let log = log_of(&server);
@@ -420,16 +397,10 @@ fn frames_larger_than_a_hello_are_refused_before_authentication() {
 #[test]
 fn compression_is_the_servers_choice_and_bounded() {
     let _serial = serial();
-    let dir = scratch("attack-lz4");
-    let small = pseudo_random(32 << 10, 6);
-    fs::write(dir.join("small.bin"), &small).unwrap();
     for compression in ["none", "lz4"] {
-        let mut server = Server::start(
-            &dir,
-            &format!("server-{compression}"),
+        let (mut server, small) = serve_small(
+            &format!("attack-lz4-{compression}"),
             &[
-                "--file",
-                s(&dir.join("small.bin")),
                 "--generate",
                 "1",
                 "--size",
@@ -437,6 +408,7 @@ fn compression_is_the_servers_choice_and_bounded() {
                 "-c",
                 &format!("ferry.compression={compression}"),
             ],
+            |_| {},
         );
         let pid = server.child.id();
         let before = settled_resident(pid, Duration::from_secs(2));
@@ -463,17 +435,12 @@ fn compression_is_the_servers_choice_and_bounded() {
              RSS +{} MiB, honest fetch {latency:?}: {fetched:?}",
             grown / MIB
         );
-        assert_alive(&mut server);
         assert_eq!(
             caps & CAP_LZ4 != 0,
             compression == "lz4",
             "the server offers lz4 only when it compresses"
         );
-        fetched.unwrap();
-        assert!(
-            latency < Duration::from_secs(5),
-            "honest fetch took {latency:?}"
-        );
+        assert_served(&mut server, latency, fetched);
         assert!(
             spent < Duration::from_secs(2),
             "server spent {spent:?} of CPU"
