@@ -67,7 +67,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "ferry.fetch.inline.bytes",
         default: "32k",
-        doc: "Blocks up to this size come back inside the lookup reply: one round trip, not two. 0 disables.",
+        doc: "Blocks up to this size come back inside the lookup reply: one round trip, not two. 0 disables. A server inlines no larger block, whatever a peer asks.",
     },
     Key {
         name: "ferry.io.threads",
@@ -77,7 +77,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "ferry.compression",
         default: "none",
-        doc: "none | lz4. lz4 compresses READ payloads on the tcp provider when it saves bytes.",
+        doc: "none | lz4. A server compresses READ payloads (up to 4 MiB each, tcp provider, when it saves bytes) only when its own setting and the peer's are lz4.",
     },
     Key {
         name: "ferry.auth.secret",
@@ -99,6 +99,26 @@ pub const KEYS: &[Key] = &[
         default: "120000",
         doc: "A fetch fails when a peer makes no progress for this long.",
     },
+    Key {
+        name: "ferry.server.handshake.timeout.ms",
+        default: "10000",
+        doc: "A server closes a connection whose peer has not completed the handshake (hello and proof of the secret) this long after connecting.",
+    },
+    Key {
+        name: "ferry.server.connections.max",
+        default: "4096",
+        doc: "Connections a server holds at once; past it new ones are refused with an error naming this key. Never more than half the descriptor limit (RLIMIT_NOFILE).",
+    },
+    Key {
+        name: "ferry.server.unauthenticated.max",
+        default: "256",
+        doc: "Connections still in the handshake a server holds at once (at most ferry.server.connections.max); past it, each new one closes the one that has waited longest.",
+    },
+    Key {
+        name: "ferry.server.output.bytes",
+        default: "4m",
+        doc: "Replies a server queues for one peer before it stops reading that peer's requests until the peer reads them.",
+    },
 ];
 
 /// Typed configuration. Build it with [`Config::from_pairs`] or take the defaults.
@@ -118,6 +138,16 @@ pub struct Config {
     pub verbs_spin: Duration,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    pub server: ServerLimits,
+}
+
+/// What a serving node lets each peer spend.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    pub handshake_timeout: Duration,
+    pub max_connections: usize,
+    pub max_unauthenticated: usize,
+    pub output_bytes: usize,
 }
 
 impl Default for Config {
@@ -191,6 +221,28 @@ impl Config {
                 "ferry.request.timeout.ms",
                 get("ferry.request.timeout.ms"),
             )?,
+            server: ServerLimits {
+                handshake_timeout: parse_millis(
+                    "ferry.server.handshake.timeout.ms",
+                    get("ferry.server.handshake.timeout.ms"),
+                )?,
+                max_connections: parse_count(
+                    "ferry.server.connections.max",
+                    get("ferry.server.connections.max"),
+                    1,
+                    1 << 20,
+                )?,
+                max_unauthenticated: parse_count(
+                    "ferry.server.unauthenticated.max",
+                    get("ferry.server.unauthenticated.max"),
+                    1,
+                    1 << 20,
+                )?,
+                output_bytes: parse_size(
+                    "ferry.server.output.bytes",
+                    get("ferry.server.output.bytes"),
+                )?,
+            },
         };
         config.validate()?;
         Ok(config)
@@ -276,6 +328,22 @@ impl Config {
             (
                 "ferry.request.timeout.ms",
                 self.request_timeout.as_millis().to_string(),
+            ),
+            (
+                "ferry.server.handshake.timeout.ms",
+                self.server.handshake_timeout.as_millis().to_string(),
+            ),
+            (
+                "ferry.server.connections.max",
+                self.server.max_connections.to_string(),
+            ),
+            (
+                "ferry.server.unauthenticated.max",
+                self.server.max_unauthenticated.to_string(),
+            ),
+            (
+                "ferry.server.output.bytes",
+                self.server.output_bytes.to_string(),
             ),
         ]
     }

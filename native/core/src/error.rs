@@ -16,6 +16,8 @@ pub enum ErrorCode {
     OutOfRange = 7,
     TooLarge = 8,
     Internal = 9,
+    /// The server is at a connection limit; try later or elsewhere.
+    Busy = 10,
 }
 
 impl ErrorCode {
@@ -31,6 +33,7 @@ impl ErrorCode {
             7 => OutOfRange,
             8 => TooLarge,
             9 => Internal,
+            10 => Busy,
             _ => return None,
         })
     }
@@ -63,6 +66,8 @@ pub enum Error {
     ProviderUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("server busy: {0}")]
+    Busy(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("i/o error: {0}")]
@@ -86,7 +91,10 @@ impl Error {
     /// The text a server sends with the code: without the prefix the code already says.
     pub fn wire_message(&self) -> String {
         match self {
-            Error::Malformed(m) | Error::UnsupportedVersion(m) | Error::AuthFailed(m) => m.clone(),
+            Error::Malformed(m)
+            | Error::UnsupportedVersion(m)
+            | Error::AuthFailed(m)
+            | Error::Busy(m) => m.clone(),
             other => other.to_string(),
         }
     }
@@ -97,6 +105,7 @@ impl Error {
             Error::Malformed(_) => ErrorCode::Malformed,
             Error::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
             Error::AuthFailed(_) => ErrorCode::AuthFailed,
+            Error::Busy(_) => ErrorCode::Busy,
             Error::Remote { code, .. } => *code,
             _ => ErrorCode::Internal,
         }

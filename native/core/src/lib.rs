@@ -8,6 +8,8 @@ pub mod block;
 pub mod config;
 pub mod error;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 pub mod metrics;
 pub mod node;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::block::{BlockId, BlockLocation, BlockRegistry, BlockResolver};
-use crate::config::{Config, ProviderChoice};
+use crate::config::{Compression, Config, ProviderChoice};
 use crate::error::Result;
 use crate::fetch::{Fetch, PeerBatch};
 use crate::memory::{BufferPool, PoolStats, RegionId, RegionRegistry};
@@ -100,8 +100,12 @@ impl Node {
         addr: SocketAddr,
         resolver: Arc<dyn BlockResolver>,
     ) -> Result<SocketAddr> {
-        // A server offers lz4 whatever its own ferry.compression: the requester decides.
-        let caps = CAP_LZ4;
+        // The server's own settings decide: it compresses only when ferry.compression
+        // says so, for peers that ask; a peer may ask for less, never for more.
+        let caps = match self.config.compression {
+            Compression::Lz4 => CAP_LZ4,
+            Compression::None => 0,
+        };
         let context = Arc::new(ServeContext {
             regions: self.regions.clone(),
             blocks: resolver,
@@ -109,6 +113,8 @@ impl Node {
             caps,
             metrics: self.metrics.clone(),
             rdma: None, // the verbs provider adds its own
+            limits: self.config.server,
+            inline_bytes: self.config.inline_bytes as u64,
         });
         self.provider.listen(addr, context)
     }

@@ -8,8 +8,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferry_core::protocol::handshake::ServerHandshake;
-use ferry_core::protocol::{Frame, Located};
+use ferry_core::protocol::handshake::{ClientHandshake, ServerHandshake};
+use ferry_core::protocol::{Frame, Located, CAP_LZ4};
 use ferry_core::{ErrorCode, Node, RemoteSlice};
 
 /// A server with one 100 KiB block named "ok".
@@ -117,6 +117,153 @@ fn truncated_frame_then_hang_up_leaves_the_server_serving() {
         drop(client);
     }
     assert_still_serves(addr);
+}
+
+#[test]
+fn a_frame_larger_than_a_hello_is_refused_before_authentication() {
+    let (_node, addr) = serving();
+    let mut client = RawClient::connect(addr);
+    assert!(matches!(client.recv(), Some(Frame::ServerHello { .. })));
+    client.send_raw(&[76, 0, 0, 0, 2]); // a ClientHello one byte too long
+    let (code, message) = refusal(&mut client);
+    assert_eq!(code, ErrorCode::Malformed);
+    assert!(
+        message.contains("exceeds the limit of 75 bytes before authentication"),
+        "{message}"
+    );
+    assert_still_serves(addr);
+}
+
+#[test]
+fn the_server_decides_what_it_inlines_and_compresses() {
+    let (_node, addr) = serving(); // "ok" is 100 KiB; the server inlines up to 32 KiB
+    let mut client = RawClient::connect(addr);
+    let hello = client.recv().unwrap();
+    let (handshake, reply) = ClientHandshake::answer(hello, CAP_LZ4, None).unwrap();
+    client.send(&reply);
+    let agreed = handshake.finish(client.recv().unwrap()).unwrap();
+    assert_eq!(agreed.caps & CAP_LZ4, 0, "no lz4 from a server set to none");
+    client.send(&Frame::Lookup {
+        request: 1,
+        inline_max: u32::MAX,
+        ids: vec![b"ok".to_vec()],
+    });
+    let Some(Frame::LookupReply { results, .. }) = client.recv() else {
+        panic!("no lookup reply");
+    };
+    let located = results[0].clone().unwrap();
+    assert!(
+        located.inline.is_none(),
+        "inlined beyond the server's setting"
+    );
+    client.send(&Frame::Read {
+        tag: 3,
+        key: located.slice.key,
+        addr: 0,
+        len: 4096,
+        compress: true,
+    });
+    assert!(matches!(
+        client.recv(),
+        Some(Frame::ReadData {
+            compressed: false,
+            len: 4096,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_server_set_to_lz4_compresses_reads_up_to_4_mib() {
+    let (node, addr) = server(&[("ferry.compression", "lz4")]);
+    put(&node, "zeros", vec![0; 5 << 20]);
+    let mut client = RawClient::connect(addr);
+    let hello = client.recv().unwrap();
+    let (handshake, reply) = ClientHandshake::answer(hello, CAP_LZ4, None).unwrap();
+    client.send(&reply);
+    let agreed = handshake.finish(client.recv().unwrap()).unwrap();
+    assert_eq!(agreed.caps & CAP_LZ4, CAP_LZ4);
+    let key = lookup_key(&mut client, "zeros").key;
+    for (len, compressed) in [(4u64 << 20, true), (5 << 20, false)] {
+        client.send(&Frame::Read {
+            tag: len,
+            key,
+            addr: 0,
+            len,
+            compress: true,
+        });
+        let Some(Frame::ReadData {
+            len: wire,
+            compressed: got,
+            ..
+        }) = client.recv()
+        else {
+            panic!("no ReadData");
+        };
+        assert_eq!(got, compressed, "READ of {len}");
+        let _ = client.payload(wire as usize);
+    }
+}
+
+/// A peer that sends requests as fast as it reads the replies never lets its
+/// socket go quiet: it still shares its I/O thread with the other peers.
+#[test]
+fn a_busy_peer_shares_its_io_thread() {
+    let (node, addr) = server(&[("ferry.io.threads", "1")]);
+    put(&node, "ok", pattern(1, 100 << 10));
+    let mut busy = RawClient::handshake(addr, None);
+    let slice = lookup_key(&mut busy, "ok");
+    let mut batch = Vec::new();
+    for tag in 0..2000 {
+        ferry_core::protocol::encode(
+            &Frame::Read {
+                tag,
+                key: slice.key,
+                addr: 0,
+                len: 16,
+                compress: false,
+            },
+            &mut batch,
+        );
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = |stop: &std::sync::Arc<std::sync::atomic::AtomicBool>| {
+        !stop.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let mut writer = busy.stream.try_clone().unwrap();
+    let mut reader = busy.stream.try_clone().unwrap();
+    let threads = [
+        std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                while running(&stop) && writer.write_all(&batch).is_ok() {}
+            }
+        }),
+        std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut buf = vec![0u8; 1 << 20];
+                while running(&stop) && std::io::Read::read(&mut reader, &mut buf).is_ok() {}
+            }
+        }),
+    ];
+    std::thread::sleep(Duration::from_millis(300));
+    let (done, served) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        assert_still_serves(addr);
+        let _ = done.send(());
+    });
+    let waited = served.recv_timeout(Duration::from_secs(5));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = busy.stream.shutdown(std::net::Shutdown::Both);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert!(waited.is_ok(), "another peer was not served within 5 s");
+    assert!(
+        node.metrics().reads_served > 2000,
+        "the busy peer was served"
+    );
 }
 
 #[test]

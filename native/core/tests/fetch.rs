@@ -131,7 +131,8 @@ fn concurrent_fetches_share_one_connection_per_peer() {
 
 #[test]
 fn lz4_and_plain_reads_agree() {
-    let (server, addr) = server(&[]);
+    // The server compresses only when its own setting says so, for peers that ask.
+    let (server, addr) = server(&[("ferry.compression", "lz4")]);
     let compressible: Vec<u8> = (0..3_000_000u32).map(|i| (i / 1000) as u8).collect();
     put(&server, "squeezable", compressible.clone());
     put(&server, "noise", pattern(7, 2_000_000));

@@ -14,7 +14,7 @@ fn resident_bytes() -> u64 {
 
 #[test]
 fn long_fetch_loop_does_not_grow_memory() {
-    let (server, addr) = server(&[]);
+    let (server, addr) = server(&[("ferry.compression", "lz4")]);
     put(&server, "small", pattern(1, 3000));
     put(&server, "large", pattern(2, 3 << 20));
     let client = Node::new(config(&[("ferry.compression", "lz4")])).unwrap();

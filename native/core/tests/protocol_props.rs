@@ -1,13 +1,20 @@
-//! Property tests of the frame codec, run with the normal test suite (the
-//! libFuzzer target in native/fuzz explores the same decoder longer).
+//! Property tests of every decoder that reads a peer's bytes, run with the
+//! normal test suite: the frame codec, the handshake and stream ends. The
+//! libFuzzer targets in native/fuzz run the same harnesses
+//! (`ferry_core::fuzzing`) far longer.
 
-use ferry_core::protocol::{decode, encode, Frame, Located};
+use ferry_core::block::MAX_BLOCK_ID;
+use ferry_core::fuzzing;
+use ferry_core::protocol::{
+    decode, encode, Frame, Located, MAX_HELLO_BODY, MAX_IDS, MAX_REQUEST_BODY,
+};
+use ferry_core::stream::Stream;
 use ferry_core::{ErrorCode, RemoteSlice};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn code() -> impl Strategy<Value = ErrorCode> {
-    (1u16..=9).prop_map(|c| ErrorCode::from_u16(c).unwrap())
+    (1u16..=10).prop_map(|c| ErrorCode::from_u16(c).unwrap())
 }
 
 fn slice() -> impl Strategy<Value = RemoteSlice> {
@@ -141,4 +148,74 @@ proptest! {
             prop_assert!(used <= bytes.len());
         }
     }
+
+    #[test]
+    fn frame_harness_holds(bytes in vec(any::<u8>(), 0..512)) {
+        fuzzing::frames(&bytes);
+    }
+
+    #[test]
+    fn handshake_harness_holds_for_frames(mode in any::<u8>(), frames in vec(frame(), 0..4)) {
+        let mut bytes = vec![mode];
+        for f in &frames {
+            encode(f, &mut bytes);
+        }
+        fuzzing::handshake(&bytes);
+    }
+
+    #[test]
+    fn handshake_harness_holds_for_bytes(bytes in vec(any::<u8>(), 0..256)) {
+        fuzzing::handshake(&bytes);
+    }
+
+    #[test]
+    fn stream_ends_take_arbitrary_bytes(bytes in vec(any::<u8>(), 0..512)) {
+        fuzzing::stream(&bytes);
+    }
+
+    /// A real hello with arbitrary bytes after it, and arbitrary frame headers
+    /// and bodies for ends already open: the paths random bytes rarely reach.
+    #[test]
+    fn stream_ends_take_plausible_bytes(
+        mode in any::<u8>(),
+        kinds in vec((0u8..7, 0u32..200, vec(any::<u8>(), 0..100)), 0..6),
+    ) {
+        let mut bytes = vec![mode];
+        if mode & 7 < 2 {
+            let client = Stream::client(b"s", 4096, mode & 8 != 0).unwrap();
+            bytes.extend_from_slice(client.output());
+        }
+        for (kind, len, body) in kinds {
+            bytes.push(kind);
+            bytes.extend_from_slice(&[0, 0, 0]);
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&body);
+        }
+        fuzzing::stream(&bytes);
+    }
+}
+
+#[test]
+fn the_server_limits_fit_the_largest_hello_and_lookup() {
+    let mut hello = Vec::new();
+    encode(
+        &Frame::ClientHello {
+            version: 1,
+            caps: u32::MAX,
+            nonce: [7; 32],
+            proof: Some([9; 32]),
+        },
+        &mut hello,
+    );
+    assert_eq!(hello.len(), 5 + MAX_HELLO_BODY);
+    let mut lookup = Vec::new();
+    encode(
+        &Frame::Lookup {
+            request: 1,
+            inline_max: 0,
+            ids: vec![vec![1; MAX_BLOCK_ID]; MAX_IDS],
+        },
+        &mut lookup,
+    );
+    assert_eq!(lookup.len(), 5 + MAX_REQUEST_BODY);
 }

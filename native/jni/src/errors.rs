@@ -43,6 +43,7 @@ pub(crate) fn exception_class(error: &Error) -> &'static str {
         Error::Remote { .. }
         | Error::PeerClosed { .. }
         | Error::Malformed(_)
+        | Error::Busy(_)
         | Error::UnsupportedVersion(_) => "io/ferry/FerryPeerException",
         Error::InvalidArgument(_) => "java/lang/IllegalArgumentException",
         _ => FERRY_EXCEPTION,

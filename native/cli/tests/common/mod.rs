@@ -32,9 +32,21 @@ pub struct Server {
 impl Server {
     /// Runs `ferry serve <args> --manifest <dir>/<name>.json --until-stdin-closes`.
     pub fn start(dir: &Path, name: &str, args: &[&str]) -> Server {
+        Server::start_with(dir, name, args, |_| {})
+    }
+
+    /// [`start`](Self::start), with `setup` adjusting the command first (limits, environment).
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> Server {
         let manifest = dir.join(format!("{name}.json"));
         let log = dir.join(format!("{name}.log"));
-        let mut child = Command::new(FERRY)
+        let mut command = Command::new(FERRY);
+        setup(&mut command);
+        let mut child = command
             .arg("serve")
             .args(args)
             .arg("--manifest")

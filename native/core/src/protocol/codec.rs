@@ -92,13 +92,20 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
 /// Decodes the frame at the start of `buf`: `Ok(None)` when more bytes are needed,
 /// otherwise the frame and how many bytes it used. Never panics on any input.
 pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>> {
+    decode_within(buf, MAX_FRAME_BODY)
+}
+
+/// [`decode`] of frames whose body is at most `max_body` bytes: a longer one is
+/// refused from its header, before any of its body is buffered.
+pub fn decode_within(buf: &[u8], max_body: usize) -> Result<Option<(Frame, usize)>> {
     if buf.len() < HEADER {
         return Ok(None);
     }
     let body_len = u32::from_le_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
-    if body_len > MAX_FRAME_BODY {
+    if body_len > max_body.min(MAX_FRAME_BODY) {
         return Err(Error::Malformed(format!(
-            "frame body of {body_len} bytes exceeds the limit of {MAX_FRAME_BODY}"
+            "frame body of {body_len} bytes exceeds the limit of {} bytes",
+            max_body.min(MAX_FRAME_BODY)
         )));
     }
     let total = HEADER + body_len;

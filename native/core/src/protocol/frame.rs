@@ -10,6 +10,11 @@ pub const MAGIC: [u8; 4] = *b"FRRY";
 pub const MAX_FRAME_BODY: usize = 2 << 20;
 /// The most block ids in one lookup frame.
 pub const MAX_IDS: usize = 1024;
+/// The largest frame a peer may send before it is authenticated: a ClientHello
+/// with its proof (magic, version, caps, nonce, proof flag and proof).
+pub const MAX_HELLO_BODY: usize = 4 + 2 + 4 + 32 + 1 + 32;
+/// The largest request a client sends: a Lookup of [`MAX_IDS`] ids of the longest kind.
+pub const MAX_REQUEST_BODY: usize = 8 + 4 + 4 + MAX_IDS * (2 + MAX_BLOCK_ID);
 
 /// The requester may ask for lz4-compressed READ payloads.
 pub const CAP_LZ4: u32 = 1;

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::frame::Frame;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 pub const MIN_VERSION: u16 = 1;
 pub const MAX_VERSION: u16 = 1;
@@ -68,6 +68,16 @@ fn check(
         (Some(secret), Some(proof)) => mac(secret, label, first, second)
             .verify_slice(proof)
             .map_err(|_| Error::AuthFailed("wrong secret".into())),
+    }
+}
+
+/// The error a server's refusal during the handshake stands for.
+fn refusal(code: ErrorCode, message: String) -> Error {
+    match code {
+        ErrorCode::AuthFailed => Error::AuthFailed(message),
+        ErrorCode::UnsupportedVersion => Error::UnsupportedVersion(message),
+        ErrorCode::Busy => Error::Busy(message),
+        _ => Error::Malformed(message),
     }
 }
 
@@ -144,17 +154,20 @@ impl ClientHandshake {
         caps: u32,
         secret: Option<Vec<u8>>,
     ) -> Result<(Self, Frame)> {
-        let Frame::ServerHello {
-            min_version,
-            max_version,
-            nonce: server_nonce,
-            ..
-        } = server_hello
-        else {
-            return Err(Error::Malformed(format!(
-                "expected ServerHello, got {}",
-                server_hello.name()
-            )));
+        let (min_version, max_version, server_nonce) = match server_hello {
+            Frame::ServerHello {
+                min_version,
+                max_version,
+                nonce,
+                ..
+            } => (min_version, max_version, nonce),
+            Frame::Error { code, message } => return Err(refusal(code, message)),
+            other => {
+                return Err(Error::Malformed(format!(
+                    "expected ServerHello, got {}",
+                    other.name()
+                )))
+            }
         };
         let version = max_version.min(MAX_VERSION);
         if version < min_version.max(MIN_VERSION) {
@@ -196,11 +209,7 @@ impl ClientHandshake {
                     caps,
                 })
             }
-            Frame::Error { code, message } => Err(match code {
-                crate::ErrorCode::AuthFailed => Error::AuthFailed(message),
-                crate::ErrorCode::UnsupportedVersion => Error::UnsupportedVersion(message),
-                _ => Error::Malformed(message),
-            }),
+            Frame::Error { code, message } => Err(refusal(code, message)),
             other => Err(Error::Malformed(format!(
                 "expected Welcome, got {}",
                 other.name()

@@ -10,9 +10,9 @@ mod frame;
 pub mod handshake;
 mod keys;
 
-pub use codec::{decode, encode, Reader, Writer};
+pub use codec::{decode, decode_within, encode, Reader, Writer};
 pub use frame::{
-    Frame, Located, LookupResult, CAP_LZ4, CAP_VERBS, MAGIC, MAX_FRAME_BODY, MAX_IDS,
-    MAX_INLINE_REPLY,
+    Frame, Located, LookupResult, CAP_LZ4, CAP_VERBS, MAGIC, MAX_FRAME_BODY, MAX_HELLO_BODY,
+    MAX_IDS, MAX_INLINE_REPLY, MAX_REQUEST_BODY,
 };
 pub use keys::KeyTable;

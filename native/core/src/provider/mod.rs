@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::block::{BlockId, BlockResolver, RemoteSlice};
+use crate::config::ServerLimits;
 use crate::error::ErrorCode;
 use crate::error::Result;
 use crate::memory::{PooledBuffer, Region, RegionRegistry};
@@ -61,6 +62,10 @@ pub struct ServeContext {
     /// RDMA serving, when the verbs provider listens: control connections
     /// that ask for it get a queue pair, and their lookups return RDMA keys.
     pub rdma: Option<Arc<dyn RdmaServe>>,
+    /// What each peer may make the server spend.
+    pub limits: ServerLimits,
+    /// The largest block served inside a lookup reply, whatever a peer asks.
+    pub inline_bytes: u64,
 }
 
 /// The serving half of an RDMA provider, as the tcp control path sees it.

@@ -1,12 +1,14 @@
 //! A fixed set of I/O threads, each an edge-triggered mio poll loop, shared by
 //! every connection and listener: no thread per connection.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
@@ -26,6 +28,15 @@ pub(crate) trait Driven: Send {
     fn drive(&mut self, reactor: &ReactorHandle, hangup: bool) -> Result<()>;
     /// The connection is gone: fail whatever waits on it.
     fn closed(&mut self, error: Error);
+    /// When the connection must have moved on, asked once when it is added;
+    /// returning `None` by then cancels it.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The deadline passed: the error that closes the connection.
+    fn expired(&mut self) -> Error {
+        Error::Timeout("deadline passed".into())
+    }
 }
 
 enum Command {
@@ -134,9 +145,27 @@ impl Drop for Reactor {
 
 fn run_worker(mut poll: Poll, inbox: Receiver<Command>, handle: &ReactorHandle) {
     let mut entries: HashMap<Token, Box<dyn Driven>> = HashMap::new();
+    let mut timers: BinaryHeap<Reverse<(Instant, Token)>> = BinaryHeap::new();
     let mut events = Events::with_capacity(256);
     loop {
-        if let Err(e) = poll.poll(&mut events, None) {
+        let now = Instant::now();
+        while timers.peek().is_some_and(|Reverse((due, _))| *due <= now) {
+            let Reverse((_, token)) = timers.pop().expect("peeked");
+            let expired = entries
+                .get(&token)
+                .and_then(|driven| driven.deadline())
+                .is_some_and(|deadline| deadline <= now);
+            if expired {
+                let mut driven = entries.remove(&token).expect("present above");
+                let _ = poll.registry().deregister(driven.source());
+                let error = driven.expired();
+                driven.closed(error);
+            }
+        }
+        let timeout = timers
+            .peek()
+            .map(|Reverse((due, _))| due.saturating_duration_since(now));
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -159,6 +188,9 @@ fn run_worker(mut poll: Poll, inbox: Receiver<Command>, handle: &ReactorHandle) 
                             Interest::READABLE | Interest::WRITABLE,
                         ) {
                             Ok(()) => {
+                                if let Some(deadline) = driven.deadline() {
+                                    timers.push(Reverse((deadline, token)));
+                                }
                                 entries.insert(token, driven);
                                 ready.push((token, false));
                             }

@@ -1,5 +1,6 @@
 //! The tcp provider: one-sided READ semantics over a TCP stream.
 
+mod admission;
 mod client;
 mod inbox;
 mod outbox;
@@ -85,9 +86,11 @@ impl TcpProvider {
     ) -> Result<SocketAddr> {
         let bound = listener.local_addr()?;
         let rdma = context.rdma.is_some();
+        let admission = admission::Admission::new(&context.limits, admission::descriptor_limit());
         let listener = server::Listener {
             listener: mio::net::TcpListener::from_std(listener),
             context,
+            admission: Arc::new(admission),
         };
         self.reactor.add(move |_| Box::new(listener));
         if rdma {

@@ -1,34 +1,49 @@
 //! The serving side of a tcp connection: handshake, lookups and READs of
 //! registered regions, answered from the regions' own memory.
+//!
+//! What a peer can make the server spend is bounded before the work is done:
+//! until it proves itself a peer may send only a hello (one frame of
+//! [`MAX_HELLO_BODY`] bytes) within `ferry.server.handshake.timeout.ms`;
+//! [`Admission`] caps connections; no request is read while more than
+//! `ferry.server.output.bytes` of replies wait for the peer, and one request
+//! adds at most one bounded reply (inline bytes per the server's own
+//! `ferry.fetch.inline.bytes`, lz4 only when its own `ferry.compression` says
+//! so and only for READs up to [`LZ4_MAX_READ`]).
 
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream};
 
+use super::admission::{Admission, Ticket};
 use super::inbox::Inbox;
 use super::outbox::Outbox;
 use crate::block::RemoteSlice;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::handshake::ServerHandshake;
 use crate::protocol::{
-    decode, Frame, KeyTable, Located, LookupResult, CAP_LZ4, CAP_VERBS, MAX_FRAME_BODY,
-    MAX_INLINE_REPLY,
+    decode_within, encode, Frame, KeyTable, Located, LookupResult, CAP_LZ4, CAP_VERBS,
+    MAX_FRAME_BODY, MAX_HELLO_BODY, MAX_INLINE_REPLY, MAX_REQUEST_BODY,
 };
-use crate::provider::reactor::{Driven, ReactorHandle};
+use crate::provider::reactor::{Driven, Notifier, ReactorHandle};
 use crate::provider::{RdmaSession, ServeContext};
 
-/// Stop reading requests while this much output waits, so a peer that does not
-/// read its replies cannot make the server buffer without bound.
-const OUTPUT_HIGH_WATER: usize = 4 << 20;
 /// The largest READ the server answers; the requester splits larger blocks.
 pub(crate) const MAX_READ: u64 = 64 << 20;
+/// READs up to this size are compressed when both ends agreed on lz4; larger
+/// ones travel raw, so one request costs the I/O thread a few milliseconds at most.
+pub(crate) const LZ4_MAX_READ: u64 = 4 << 20;
+/// Requests one connection may have served in a row before the I/O thread
+/// turns to its other connections (it comes back at once).
+const REQUESTS_PER_TURN: usize = 256;
 
 pub(crate) struct Listener {
     pub listener: TcpListener,
     pub context: Arc<ServeContext>,
+    pub admission: Arc<Admission>,
 }
 
 impl Driven for Listener {
@@ -42,9 +57,20 @@ impl Driven for Listener {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     self.context.metrics.accepted_connection();
+                    let mut ticket = match self.admission.admit(peer) {
+                        Ok(ticket) => ticket,
+                        Err(message) => {
+                            self.context.metrics.rejected_connection();
+                            refuse(stream, message);
+                            continue;
+                        }
+                    };
                     log::debug!("ferry: accepted connection from {peer}");
                     let context = self.context.clone();
-                    reactor.add(move |_| Box::new(ServerConn::new(stream, peer, context)));
+                    reactor.add(move |notifier| {
+                        ticket.start_handshake(peer, notifier.clone());
+                        Box::new(ServerConn::new(stream, peer, context, ticket, notifier))
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -63,6 +89,19 @@ impl Driven for Listener {
             self.listener.local_addr()
         );
     }
+}
+
+/// Tells a peer over a cap why, in the one write a fresh socket takes, and closes.
+fn refuse(mut stream: TcpStream, message: String) {
+    let mut bytes = Vec::new();
+    encode(
+        &Frame::Error {
+            code: ErrorCode::Busy,
+            message,
+        },
+        &mut bytes,
+    );
+    let _ = stream.write(&bytes);
 }
 
 enum State {
@@ -84,22 +123,45 @@ pub(crate) struct ServerConn {
     state: State,
     /// A fatal error frame is queued; the connection closes once it is written.
     closing: Option<Error>,
+    ticket: Ticket,
+    /// The handshake must be done by then.
+    handshake_deadline: Instant,
+    /// Wakes this connection again after it yielded its turn.
+    notifier: Notifier,
 }
 
 impl ServerConn {
-    fn new(stream: TcpStream, peer: SocketAddr, context: Arc<ServeContext>) -> Self {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        context: Arc<ServeContext>,
+        ticket: Ticket,
+        notifier: Notifier,
+    ) -> Self {
         let handshake = ServerHandshake::new(context.caps, context.secret.clone());
         let mut outbox = Outbox::default();
         outbox.frame(&handshake.hello());
         ServerConn {
             stream,
             peer,
+            handshake_deadline: Instant::now() + context.limits.handshake_timeout,
             context,
             inbox: Inbox::default(),
             outbox,
             state: State::Handshake(handshake),
             closing: None,
+            ticket,
+            notifier,
         }
+    }
+
+    fn authenticated(&self) -> bool {
+        matches!(self.state, State::Ready { .. })
+    }
+
+    /// Whether queued replies are over the bound: then no request is read.
+    fn backed_up(&self) -> bool {
+        self.outbox.queued() > self.context.limits.output_bytes
     }
 
     /// Writes what it can. Err once a fatal error frame has gone out; false
@@ -112,22 +174,36 @@ impl ServerConn {
                 false => Ok(false),
             };
         }
-        Ok(self.outbox.queued() <= OUTPUT_HIGH_WATER)
+        Ok(!self.backed_up())
     }
 
-    fn handle_frames(&mut self) {
-        while self.closing.is_none() {
-            match decode(self.inbox.data()) {
+    /// Serves the complete requests received, each only while the replies
+    /// queued so far are within the bound. Returns how many it served, and
+    /// whether it stopped for that bound (requests may be left in the inbox).
+    fn handle_frames(&mut self) -> (usize, bool) {
+        let mut served = 0;
+        while self.closing.is_none() && !self.backed_up() {
+            // Before authentication only a hello may come: nothing larger is buffered.
+            let limit = match self.authenticated() {
+                true => MAX_REQUEST_BODY,
+                false => MAX_HELLO_BODY,
+            };
+            match decode_within(self.inbox.data(), limit) {
                 Ok(Some((frame, n))) => {
                     self.inbox.consume(n);
+                    served += 1;
                     if let Err(error) = self.handle(frame) {
                         self.fail(error);
                     }
                 }
                 Ok(None) => break,
+                Err(Error::Malformed(m)) if !self.authenticated() => {
+                    self.fail(Error::Malformed(format!("{m} before authentication")))
+                }
                 Err(error) => self.fail(error),
             }
         }
+        (served, self.closing.is_none() && self.backed_up())
     }
 
     /// Queues an error frame for the peer and closes after it is written.
@@ -145,6 +221,7 @@ impl ServerConn {
         let (keys, lz4, verbs, rdma) = match &mut self.state {
             State::Handshake(handshake) => {
                 let (welcome, agreed) = handshake.accept(frame)?;
+                self.ticket.authenticated();
                 self.outbox.frame(&welcome);
                 log::debug!("ferry: {} speaks version {}", self.peer, agreed.version);
                 self.state = State::Ready {
@@ -169,6 +246,8 @@ impl ServerConn {
                 ids,
             } => {
                 let mut inline_budget = MAX_INLINE_REPLY.min(MAX_FRAME_BODY / 2) as u64;
+                // The server's own setting caps what a peer may ask to get inline.
+                let inline_max = (inline_max as u64).min(self.context.inline_bytes);
                 let session = rdma.as_deref().filter(|s| s.active());
                 let results = ids
                     .iter()
@@ -210,7 +289,7 @@ impl ServerConn {
                 Ok((region, start, end)) => {
                     self.context.metrics.served(len);
                     let payload = &region.bytes()[start..end];
-                    let packed = (compress && lz4)
+                    let packed = (compress && lz4 && len <= LZ4_MAX_READ)
                         .then(|| lz4_flex::block::compress(payload))
                         .filter(|packed| packed.len() < payload.len());
                     self.outbox.frame(&Frame::ReadData {
@@ -246,7 +325,7 @@ fn lookup(
     keys: &mut KeyTable,
     rdma: Option<&dyn RdmaSession>,
     id: &[u8],
-    inline_max: u32,
+    inline_max: u64,
     inline_budget: &mut u64,
 ) -> LookupResult {
     let location = context.blocks.resolve(id)?;
@@ -273,7 +352,7 @@ fn lookup(
             len: location.len,
         },
     };
-    let inline = (location.len <= inline_max as u64 && location.len <= *inline_budget).then(|| {
+    let inline = (location.len <= inline_max && location.len <= *inline_budget).then(|| {
         *inline_budget -= location.len;
         context.metrics.served_inline(location.len);
         bytes.to_vec()
@@ -327,7 +406,34 @@ impl Driven for ServerConn {
     }
 
     fn drive(&mut self, _: &ReactorHandle, hangup: bool) -> Result<()> {
-        while self.flush()? {
+        if self.ticket.evicted() {
+            return Err(Error::Busy(format!(
+                "{} waited longest for its hello while new connections came \
+                 (ferry.server.unauthenticated.max)",
+                self.peer
+            )));
+        }
+        let mut served = 0;
+        // The socket had no more to read: epoll reports the next bytes.
+        let mut drained = false;
+        loop {
+            let (handled, held) = self.handle_frames();
+            served += handled;
+            // Backed up: stop reading; the peer reading its replies (WRITABLE) resumes us.
+            if !self.flush()? {
+                return Ok(());
+            }
+            if served >= REQUESTS_PER_TURN {
+                self.notifier.notify();
+                return Ok(());
+            }
+            // Requests left while output backed up go first; no event announces them.
+            if held {
+                continue;
+            }
+            if drained {
+                return Ok(());
+            }
             let room = self.inbox.room();
             match self.inbox.read_from(&mut self.stream) {
                 Ok(0) => {
@@ -336,20 +442,27 @@ impl Driven for ServerConn {
                         reason: "closed by peer".into(),
                     })
                 }
-                Ok(n) => {
-                    self.handle_frames();
-                    // A short read emptied the socket; epoll reports the next bytes.
-                    if n < room && !hangup {
-                        self.flush()?;
-                        return Ok(());
-                    }
-                }
+                Ok(n) => drained = n < room && !hangup,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        (!self.authenticated()).then_some(self.handshake_deadline)
+    }
+
+    fn expired(&mut self) -> Error {
+        let error = Error::Timeout(format!(
+            "{} did not complete the handshake within {} ms (ferry.server.handshake.timeout.ms)",
+            self.peer,
+            self.context.limits.handshake_timeout.as_millis()
+        ));
+        self.context.metrics.rejected_connection();
+        self.ticket.warn_expired(&error);
+        error
     }
 
     fn closed(&mut self, error: Error) {

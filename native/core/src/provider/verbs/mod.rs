@@ -124,6 +124,8 @@ impl Provider for VerbsProvider {
             caps: context.caps | if rdma.is_some() { CAP_VERBS } else { 0 },
             metrics: context.metrics.clone(),
             rdma: rdma.clone().map(|s| s as Arc<dyn super::RdmaServe>),
+            limits: context.limits,
+            inline_bytes: context.inline_bytes,
         });
         if let Some(server) = rdma {
             self.servers.lock().unwrap().push(server);
