@@ -16,6 +16,8 @@ pub enum ErrorCode {
     OutOfRange = 7,
     TooLarge = 8,
     Internal = 9,
+    /// The block's file no longer holds it (truncated after registration, a disk error).
+    Unreadable = 10,
 }
 
 impl ErrorCode {
@@ -31,6 +33,7 @@ impl ErrorCode {
             7 => OutOfRange,
             8 => TooLarge,
             9 => Internal,
+            10 => Unreadable,
             _ => return None,
         })
     }
