@@ -47,7 +47,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "ferry.pool.grow.bytes",
         default: "4m",
-        doc: "Pinned memory is mapped and locked in steps of this size, up to ferry.pool.bytes.",
+        doc: "Pinned memory is mapped and locked in steps of this size, up to ferry.pool.bytes (at most that; the default shrinks to a smaller pool).",
     },
     Key {
         name: "ferry.pool.lock",
@@ -405,20 +405,34 @@ mod tests {
         let too_much = format!("{}", memory / 1024 + 1024) + "k";
         for (key, value, says) in [
             ("ferry.pool.grow.bytes", "64g", "more than"),
-            ("ferry.pool.bytes", "8589934592g", "more than this machine's memory"),
-            ("ferry.pool.bytes", too_much.as_str(), "more than this machine's memory"),
+            (
+                "ferry.pool.bytes",
+                "8589934592g",
+                "more than this machine's memory",
+            ),
+            (
+                "ferry.pool.bytes",
+                too_much.as_str(),
+                "more than this machine's memory",
+            ),
             ("ferry.fetch.inflight.bytes", too_much.as_str(), "memory"),
             ("ferry.pool.bytes", "+64m", "invalid value"),
             ("ferry.io.threads", "+2", "invalid value"),
             ("ferry.pool.buffer.size", "512m", "between 4k and 64m"),
         ] {
             let err = Config::from_pairs([(key, value)]).unwrap_err().to_string();
-            assert!(err.contains(key) && err.contains(says), "{key}={value}: {err}");
+            assert!(
+                err.contains(key) && err.contains(says),
+                "{key}={value}: {err}"
+            );
         }
         let err = Config::from_pairs([("ferry.pool.bytes", "2m"), ("ferry.pool.grow.bytes", "4m")])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("ferry.pool.grow.bytes") && err.contains("more than the pool"), "{err}");
+        assert!(
+            err.contains("ferry.pool.grow.bytes") && err.contains("more than the pool"),
+            "{err}"
+        );
         // The default step shrinks to a small pool rather than failing it.
         let small = Config::from_pairs([("ferry.pool.bytes", "2m")]).unwrap();
         assert_eq!(small.pool_grow_bytes, 2 << 20);
