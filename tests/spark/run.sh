@@ -5,12 +5,15 @@
 # query execution (coalesced, local and skew-split shuffle reads).
 # Runs them twice with spark-submit: Spark's default shuffle, then
 # spark.shuffle.manager=io.ferry.spark.FerryShuffleManager + spark.plugins=io.ferry.spark.FerryPlugin
-# with the ferry-spark and ferry-core jars and spark.authenticate on; then once with a bad
-# spark.ferry.* value, which must fail at start-up naming the key.
+# with the ferry-spark and ferry-core jars and spark.authenticate on; then a short Ferry run with
+# spark.authenticate off (the default), where executors' nodes must still refuse peers without the
+# application's (driver-made, random) secret; then once with a bad spark.ferry.* value, which must
+# fail at start-up naming the key.
 # Fails unless every job's checksum and read metrics (records, bytes) are the same in both runs,
 # the second run really used FerryShuffleManager (the app checks the driver's and every executor's
 # SparkEnv; this script also finds the manager's start line in the logs), every remote byte went
-# through the executors' Ferry nodes, and a peer without the application's secret was refused.
+# through the executors' Ferry nodes, and a peer without the application's secret was refused (with
+# and without spark.authenticate), and each node listens on its block manager's address only.
 #
 # Installs Spark itself (tests/spark/setup.sh) and builds the jars with Gradle. Loopback only.
 # Output and logs: $FERRY_SPARK_OUT (default build/spark-test).
@@ -92,6 +95,11 @@ submit ferry \
   --conf spark.authenticate=true \
   --conf spark.authenticate.secret=ferry-test-secret \
   "$out/shuffle-jobs.jar" "${app_args[@]}" io.ferry.spark.FerryShuffleManager
+submit ferry-default-auth \
+  --jars "$ferry_jars" \
+  --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
+  --conf spark.plugins=io.ferry.spark.FerryPlugin \
+  "$out/shuffle-jobs.jar" --auth-only io.ferry.spark.FerryShuffleManager
 
 echo "== run: a bad spark.ferry.* value fails at start-up, naming the key"
 if "$SPARK_HOME/bin/spark-submit" --master 'local-cluster[1,1,1024]' --class io.ferry.spark.test.ShuffleJobs \
@@ -124,12 +132,22 @@ if ! diff -u <(grep '^READ_METRICS ' "$out/default.out") <(grep '^READ_METRICS '
   echo "FAIL: shuffle read metrics differ between the default shuffle and FerryShuffleManager" >&2
   fail=1
 fi
-for line in FERRY_BYTES_FETCHED FERRY_AUTH; do
+for line in FERRY_BYTES_FETCHED 'FERRY_AUTH spark.authenticate:'; do
   grep -q "^$line " "$out/ferry.out" || {
     echo "FAIL: no $line line from the ferry run" >&2
     fail=1
   }
 done
+require() { # <file> <pattern> <failure>
+  grep -q "$2" "$1" || {
+    echo "FAIL: $3" >&2
+    fail=1
+  }
+}
+require "$out/ferry-default-auth.out" '^FERRY_AUTH default: ' \
+  "no FERRY_AUTH line from the run with spark.authenticate off"
+require "$out/ferry-default-auth.log" 'spark.authenticate is off: executors' \
+  "the driver did not say it hands out a per-application secret"
 grep -q '^SHUFFLE_MANAGER driver=io.ferry.spark.FerryShuffleManager ' "$out/ferry.out" || {
   echo "FAIL: the ferry run did not report FerryShuffleManager" >&2
   fail=1

@@ -109,16 +109,16 @@ fn register_file(
     let mut block = 0;
     while offset < len {
         let block_len = block_size.min(len - offset);
-        let bytes = region.slice(offset, block_len).ok_or_else(|| {
-            CliError::new(format!("{}: range outside the mapping", path.display()))
-        })?;
+        let bytes = region
+            .read(offset, block_len)
+            .map_err(|e| CliError::new(e.to_string()))?;
         let id = format!("{index}:{block}");
         node.register_region_block(id.clone().into_bytes(), region_id, offset, block_len)
             .context(|| format!("registering {id} of {}", path.display()))?;
         blocks.push(BlockSpec {
             id,
             len: block_len,
-            crc32: crc32fast::hash(bytes),
+            crc32: crc32fast::hash(&bytes),
         });
         offset += block_len;
         block += 1;

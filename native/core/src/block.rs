@@ -97,7 +97,7 @@ impl BlockRegistry {
         let registered = self.regions.get(region).ok_or_else(|| {
             crate::Error::InvalidArgument(format!("region {region:?} is not registered"))
         })?;
-        if registered.slice(offset, len).is_none() {
+        if !registered.contains(offset, len) {
             return Err(crate::Error::InvalidArgument(format!(
                 "block range {offset}+{len} is outside its region of {} bytes",
                 registered.len()

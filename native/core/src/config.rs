@@ -47,7 +47,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "ferry.pool.grow.bytes",
         default: "4m",
-        doc: "Pinned memory is mapped and locked in steps of this size, up to ferry.pool.bytes.",
+        doc: "Pinned memory is mapped and locked in steps of this size, up to ferry.pool.bytes (at most that; the default shrinks to a smaller pool).",
     },
     Key {
         name: "ferry.pool.lock",
@@ -158,7 +158,8 @@ impl Default for Config {
 
 impl Config {
     /// Parses `key=value` pairs over the defaults. An unknown key or a bad value
-    /// is an error that names the key.
+    /// (a size beyond the machine's memory or beyond the pool, for one) is an
+    /// error that names the key.
     pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Config>
     where
         K: AsRef<str>,
@@ -168,11 +169,13 @@ impl Config {
             .iter()
             .map(|k| (k.name, k.default.to_string()))
             .collect();
+        let mut grow_set = false;
         for (key, value) in pairs {
             let key = key.as_ref().trim();
             let known = KEYS.iter().find(|k| k.name == key).ok_or_else(|| {
                 Error::config(key, "unknown key (see `ferry info` for the valid keys)")
             })?;
+            grow_set |= known.name == "ferry.pool.grow.bytes";
             values.insert(known.name, value.as_ref().trim().to_string());
         }
         let get = |key: &str| values[key].as_str();
@@ -244,12 +247,30 @@ impl Config {
                 )?,
             },
         };
-        config.validate()?;
+        let mut config = config;
+        // The default step is a step, not a demand: a small pool maps in one.
+        if !grow_set {
+            config.pool_grow_bytes = config.pool_grow_bytes.min(config.pool_bytes);
+        }
+        config.validate(physical_memory())?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&self, memory: Option<usize>) -> Result<()> {
         const MAX_BUFFER: usize = 64 << 20;
+        if let Some(memory) = memory {
+            let sizes = [
+                ("ferry.pool.bytes", self.pool_bytes),
+                ("ferry.pool.grow.bytes", self.pool_grow_bytes),
+                ("ferry.fetch.inflight.bytes", self.inflight_bytes),
+            ];
+            if let Some((key, size)) = sizes.into_iter().find(|(_, size)| *size > memory) {
+                return Err(Error::config(
+                    key,
+                    format!("{size} bytes is more than this machine's memory ({memory} bytes)"),
+                ));
+            }
+        }
         if !(4096..=MAX_BUFFER).contains(&self.buffer_size) {
             return Err(Error::config(
                 "ferry.pool.buffer.size",
@@ -266,6 +287,15 @@ impl Config {
             return Err(Error::config(
                 "ferry.pool.grow.bytes",
                 "must hold at least one buffer (ferry.pool.buffer.size)",
+            ));
+        }
+        if self.pool_grow_bytes > self.pool_bytes {
+            return Err(Error::config(
+                "ferry.pool.grow.bytes",
+                format!(
+                    "{} bytes is more than the pool (ferry.pool.bytes = {})",
+                    self.pool_grow_bytes, self.pool_bytes
+                ),
             ));
         }
         if self.inflight_bytes < self.buffer_size {
@@ -353,7 +383,20 @@ fn bad(key: &str, value: &str, expected: &str) -> Error {
     Error::config(key, format!("invalid value `{value}`, expected {expected}"))
 }
 
-/// Parses `123`, `64k`, `16m`, `2g` (powers of 1024).
+/// Physical memory, when the system says.
+fn physical_memory() -> Option<usize> {
+    // SAFETY: sysconf reads system constants.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let (pages, page) = (usize::try_from(pages).ok()?, usize::try_from(page).ok()?);
+    pages.checked_mul(page)
+}
+
+/// Parses `123`, `64k`, `16m`, `2g` (powers of 1024): digits only, no sign.
 pub fn parse_size(key: &str, value: &str) -> Result<usize> {
     let lower = value.to_ascii_lowercase();
     let shift = match lower.chars().last() {
@@ -367,9 +410,9 @@ pub fn parse_size(key: &str, value: &str) -> Result<usize> {
     } else {
         &lower[..lower.len() - 1]
     };
-    digits
-        .parse::<usize>()
-        .ok()
+    Some(digits)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<usize>().ok())
         .and_then(|n| n.checked_mul(1usize << shift))
         .filter(|&n| n > 0)
         .ok_or_else(|| bad(key, value, "a positive size such as 65536, 64k, 16m or 1g"))
@@ -388,9 +431,9 @@ fn parse_millis(key: &str, value: &str) -> Result<Duration> {
 }
 
 fn parse_count(key: &str, value: &str, min: usize, max: usize) -> Result<usize> {
-    value
-        .parse::<usize>()
-        .ok()
+    Some(value)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| bad(key, value, &format!("a whole number from {min} to {max}")))
 }
@@ -416,6 +459,51 @@ mod tests {
         assert!(parse_size("k", "").is_err());
         assert!(parse_size("k", "0").is_err());
         assert!(parse_size("k", "12q").is_err());
+        assert!(parse_size("k", "+64m").is_err());
+        assert!(parse_size("k", "-1").is_err());
+        assert!(parse_size("k", "m").is_err());
+        assert!(parse_size("k", "99999999999999999999g").is_err());
+    }
+
+    /// Sizes the machine or the pool cannot hold are refused up front, naming
+    /// the key, rather than failing every fetch later.
+    #[test]
+    fn sizes_beyond_memory_or_the_pool_are_named() {
+        let memory = physical_memory().expect("sysconf knows the memory");
+        let too_much = format!("{}", memory / 1024 + 1024) + "k";
+        for (key, value, says) in [
+            ("ferry.pool.grow.bytes", "64g", "more than"),
+            (
+                "ferry.pool.bytes",
+                "8589934592g",
+                "more than this machine's memory",
+            ),
+            (
+                "ferry.pool.bytes",
+                too_much.as_str(),
+                "more than this machine's memory",
+            ),
+            ("ferry.fetch.inflight.bytes", too_much.as_str(), "memory"),
+            ("ferry.pool.bytes", "+64m", "invalid value"),
+            ("ferry.io.threads", "+2", "invalid value"),
+            ("ferry.pool.buffer.size", "512m", "between 4k and 64m"),
+        ] {
+            let err = Config::from_pairs([(key, value)]).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains(says),
+                "{key}={value}: {err}"
+            );
+        }
+        let err = Config::from_pairs([("ferry.pool.bytes", "2m"), ("ferry.pool.grow.bytes", "4m")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ferry.pool.grow.bytes") && err.contains("more than the pool"),
+            "{err}"
+        );
+        // The default step shrinks to a small pool rather than failing it.
+        let small = Config::from_pairs([("ferry.pool.bytes", "2m")]).unwrap();
+        assert_eq!(small.pool_grow_bytes, 2 << 20);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Internal = 9,
     /// The server is at a connection limit; try later or elsewhere.
     Busy = 10,
+    /// The block's file no longer holds it (truncated after registration, a disk error).
+    Unreadable = 11,
 }
 
 impl ErrorCode {
@@ -34,6 +36,7 @@ impl ErrorCode {
             8 => TooLarge,
             9 => Internal,
             10 => Busy,
+            11 => Unreadable,
             _ => return None,
         })
     }

@@ -498,3 +498,64 @@ fn a_full_pool_fails_clearly_and_recovers() {
     let got = fetch_all(&client, vec![(addr, vec!["ok_missing", "wide"])]);
     assert_eq!(got[1].as_ref().unwrap(), &pattern(5, 6 * 4096));
 }
+
+/// A served file truncated on disk after registration (cleaned up early, a
+/// disk error): reads of the part it lost fail with an error naming the file,
+/// the part it kept is still served, and so are other files; nothing ever
+/// reads through the mapping, where the lost pages would raise SIGBUS.
+#[test]
+fn a_file_truncated_after_registration_fails_its_reads_not_the_node() {
+    let data = pattern(7, 4 << 20);
+    // Inline (tiny), pread (small), sendfile (mid), chunked sendfile (big).
+    let cuts = [
+        ("tiny", 70_000, 100),
+        ("small", 80_000, 40_000),
+        ("mid", 200_000, 300_000),
+        ("big", 1 << 20, 3 << 20),
+        ("kept", 0, 60_000),
+    ];
+    for compression in ["none", "lz4"] {
+        let [mut file, mut other] = [(); 2].map(|_| tempfile::NamedTempFile::new().unwrap());
+        file.write_all(&data).unwrap();
+        other.write_all(&data).unwrap();
+        let settings = [("ferry.compression", compression)];
+        let (server, addr) = server(&settings);
+        let region = server
+            .regions()
+            .register_file(file.path(), 0, None)
+            .unwrap();
+        for (id, offset, len) in cuts {
+            server
+                .register_region_block(id.into(), region, offset, len)
+                .unwrap();
+        }
+        server
+            .register_file_block(b"other".to_vec(), other.path(), 0, 1 << 20)
+            .unwrap();
+        file.as_file().set_len(60_000).unwrap();
+
+        let client = Node::new(config(&settings)).unwrap();
+        let ids = cuts.iter().map(|(id, ..)| *id).collect();
+        let got = fetch_all(&client, vec![(addr, ids)]);
+        for ((id, ..), got) in cuts[..4].iter().zip(&got) {
+            let error = got.as_ref().expect_err(id);
+            assert!(error.contains("Unreadable"), "{id}: {error}");
+            assert!(
+                error.contains("truncated after registration"),
+                "{id}: {error}"
+            );
+            assert!(
+                error.contains(&file.path().display().to_string()),
+                "{id}: {error}"
+            );
+        }
+        assert!(got[4].as_ref().unwrap() == &data[..60_000], "the kept part");
+        let got = fetch_all(&client, vec![(addr, vec!["other", "kept"])]);
+        assert!(
+            got[0].as_ref().unwrap() == &data[..1 << 20],
+            "{compression}"
+        );
+        assert!(got[1].as_ref().unwrap() == &data[..60_000], "{compression}");
+        assert!(server.metrics().reads_rejected >= 4, "{compression}");
+    }
+}

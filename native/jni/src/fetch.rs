@@ -2,7 +2,7 @@
 //! `ferry_core::Fetch`; a chunk handle owns the pooled buffer a direct
 //! ByteBuffer points into, until Java releases it.
 
-use ferry_core::{Chunk, Fetch, PooledBuffer};
+use ferry_core::{BufferPool, Chunk, Fetch, PooledBuffer};
 use jni::objects::{JByteArray, JClass, JIntArray, JLongArray, JObject, JObjectArray, JString};
 use jni::sys::{jlong, jobject};
 use jni::JNIEnv;
@@ -95,20 +95,52 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     })
 }
 
-/// A direct ByteBuffer over one pool buffer. Pool buffers keep their address
-/// for the pool's life, so Java makes this view once per buffer and slices it.
+/// A direct ByteBuffer over the whole pool buffer of a chunk. Pool buffers keep
+/// their address for the pool's life, so Java makes this view once per buffer
+/// and slices it; it holds a [`Java_io_ferry_Native_poolShare`] for as long as
+/// the view is reachable, so the memory stays mapped under every view.
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_bufferView<'local>(
     mut env: JNIEnv<'local>,
     _class: JClass<'local>,
-    address: jlong,
-    capacity: jlong,
+    chunk: jlong,
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        // SAFETY: address/capacity describe a pool buffer (from fetchNext's meta);
-        // Java touches it only while it holds a chunk of that buffer.
-        let view = unsafe { env.new_direct_byte_buffer(address as *mut u8, capacity as usize)? };
+        // SAFETY: a live chunk handle, used by the thread that pulled it.
+        let buffer = unsafe { borrow::<PooledBuffer>(chunk, "chunk")? };
+        // SAFETY: the pool buffer's memory; Java keeps a share of the pool
+        // (so the mapping) while the view is reachable.
+        let view =
+            unsafe { env.new_direct_byte_buffer(buffer.as_ptr() as *mut u8, buffer.capacity())? };
         Ok(view.into_raw())
+    })
+}
+
+/// A share of a chunk's pool, which keeps the pool's memory mapped until
+/// [`Java_io_ferry_Native_poolShareFree`].
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_poolShare<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    chunk: jlong,
+) -> jlong {
+    guard(&mut env, 0, |_| {
+        // SAFETY: a live chunk handle, used by the thread that pulled it.
+        let buffer = unsafe { borrow::<PooledBuffer>(chunk, "chunk")? };
+        Ok(into_handle(buffer.pool()))
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_ferry_Native_poolShareFree<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    share: jlong,
+) {
+    // SAFETY: freed once, by the Cleaner of the view that held it.
+    guard(&mut env, (), |_| {
+        unsafe { free::<BufferPool>(share) };
+        Ok(())
     })
 }
 

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 
-use ferry_core::{Config, Node, RegionId};
+use ferry_core::{Config, Error, Node, RegionId};
 use jni::objects::{GlobalRef, JByteArray, JByteBuffer, JClass, JLongArray, JObjectArray, JString};
 use jni::sys::{jboolean, jlong, jlongArray, jstring};
 use jni::JNIEnv;
@@ -35,14 +35,21 @@ pub(crate) fn socket_addr(text: &str) -> JniResult<SocketAddr> {
         .ok_or_else(|| Failure::Argument(format!("cannot resolve address `{text}`")))
 }
 
-fn strings(env: &mut JNIEnv<'_>, array: &JObjectArray<'_>) -> JniResult<Vec<String>> {
+/// The strings of a Java array; `None` for a null element.
+fn strings(env: &mut JNIEnv<'_>, array: &JObjectArray<'_>) -> JniResult<Vec<Option<String>>> {
+    if array.is_null() {
+        return Err(Failure::Argument("null settings".into()));
+    }
     let len = env.get_array_length(array)?;
     (0..len)
         .map(|i| {
             let item = JString::from(env.get_object_array_element(array, i)?);
+            if item.is_null() {
+                return Ok(None);
+            }
             let text: String = env.get_string(&item)?.into();
             env.delete_local_ref(item)?;
-            Ok(text)
+            Ok(Some(text))
         })
         .collect()
 }
@@ -82,7 +89,19 @@ fn config(
 ) -> JniResult<Config> {
     let keys = strings(env, keys)?;
     let values = strings(env, values)?;
-    Ok(Config::from_pairs(keys.iter().zip(&values))?)
+    if keys.len() != values.len() {
+        return Err(Failure::Argument("as many keys as values".into()));
+    }
+    let pairs = keys
+        .into_iter()
+        .zip(values)
+        .map(|pair| match pair {
+            (Some(key), Some(value)) => Ok((key, value)),
+            (None, _) => Err(Failure::Argument("a null settings key".into())),
+            (Some(key), None) => Err(Error::config(&key, "null value").into()),
+        })
+        .collect::<JniResult<Vec<_>>>()?;
+    Ok(Config::from_pairs(pairs)?)
 }
 
 #[no_mangle]

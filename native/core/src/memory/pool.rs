@@ -179,7 +179,12 @@ impl BufferPool {
             .grow_buffers
             .min(inner.max_buffers - state.mapped_buffers);
         let bytes = count * inner.buffer_size;
-        let mut slab = MmapMut::map_anon(bytes)?;
+        let mut slab = MmapMut::map_anon(bytes).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot map {bytes} bytes of pinned buffers (ferry.pool.grow.bytes): {e}"),
+            )
+        })?;
         if inner.lock {
             match slab.lock() {
                 Ok(()) => state.locked_bytes += bytes,
@@ -242,6 +247,15 @@ impl PooledBuffer {
     /// Start of the buffer, for native consumers (JNI direct buffers, RDMA).
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
+    }
+
+    /// A share of the buffer's pool: its memory stays mapped while the share
+    /// lives, even after the buffer and the node are gone (for views of the
+    /// memory that outlive both, such as Java's direct buffers).
+    pub fn pool(&self) -> BufferPool {
+        BufferPool {
+            inner: self.pool.clone(),
+        }
     }
 }
 

@@ -5,10 +5,19 @@
 //! nothing in user space. Deregistering drops the registry's reference; remote
 //! keys that name the region go stale at once, and the mapping is unmapped when
 //! the last in-progress send finishes with it.
+//!
+//! A file can shrink under its mapping (cleaned up early, a disk error), and
+//! touching a mapped page past the new end raises SIGBUS, which kills the
+//! process. So the bytes of a file region are never read through the mapping:
+//! [`Region::read`] uses `pread` and senders use `sendfile`, which return
+//! errors instead. The mapping exists for the NIC alone ([`Region::mapping`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -25,11 +34,12 @@ pub struct Region {
 }
 
 enum RegionBytes {
-    /// A read-only map of `file` from `offset`; the file stays open so senders
-    /// can `sendfile` from it instead of copying the mapped bytes.
+    /// A read-only map of `file` from `offset`, for RDMA registration; the
+    /// file stays open for `pread` and `sendfile`.
     File {
         map: Mmap,
         file: File,
+        path: PathBuf,
         offset: u64,
     },
     Owned(Box<dyn AsRef<[u8]> + Send + Sync>),
@@ -40,11 +50,15 @@ impl Region {
         self.id
     }
 
-    pub fn bytes(&self) -> &[u8] {
-        match &self.bytes {
+    /// The region's memory, for registering with a NIC: a file region's pages
+    /// past a truncation raise SIGBUS when the CPU touches them, so never read
+    /// it here (a pinned MR keeps the pages it pinned and the NIC never faults).
+    pub fn mapping(&self) -> (*const u8, usize) {
+        let bytes: &[u8] = match &self.bytes {
             RegionBytes::File { map, .. } => map,
             RegionBytes::Owned(owned) => owned.as_ref().as_ref(),
-        }
+        };
+        (bytes.as_ptr(), bytes.len())
     }
 
     /// For a file region: the file and where byte `at` of the region lies in it.
@@ -56,20 +70,87 @@ impl Region {
     }
 
     pub fn len(&self) -> u64 {
-        self.bytes().len() as u64
+        self.mapping().1 as u64
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes().is_empty()
+        self.len() == 0
     }
 
-    /// The bytes at `[offset, offset + len)`, or `None` when any of them lies outside.
-    pub fn slice(&self, offset: u64, len: u64) -> Option<&[u8]> {
-        let end = offset.checked_add(len)?;
-        if end > self.len() {
-            return None;
+    /// Whether `[offset, offset + len)` lies inside the region.
+    pub fn contains(&self, offset: u64, len: u64) -> bool {
+        offset.checked_add(len).is_some_and(|end| end <= self.len())
+    }
+
+    /// The bytes at `[start, end)` of a region the process owns (`None` for a
+    /// file region, whose bytes are read with [`Region::read`] or sent with `sendfile`).
+    pub fn owned(&self, start: usize, end: usize) -> Option<&[u8]> {
+        match &self.bytes {
+            RegionBytes::Owned(owned) => owned.as_ref().as_ref().get(start..end),
+            RegionBytes::File { .. } => None,
         }
-        Some(&self.bytes()[offset as usize..end as usize])
+    }
+
+    /// The bytes at `[offset, offset + len)`: borrowed from owned memory, read
+    /// with `pread` from a file. An error when the range lies outside the region
+    /// or the file no longer holds it.
+    pub fn read(&self, offset: u64, len: u64) -> io::Result<Cow<'_, [u8]>> {
+        if !self.contains(offset, len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "range {offset}+{len} is outside the region of {} bytes",
+                    self.len()
+                ),
+            ));
+        }
+        let (start, end) = (offset as usize, (offset + len) as usize);
+        match &self.bytes {
+            RegionBytes::Owned(owned) => Ok(Cow::Borrowed(&owned.as_ref().as_ref()[start..end])),
+            RegionBytes::File { file, .. } => {
+                let mut buf = vec![0; end - start];
+                let at = self.file_position(start).expect("a file region").1;
+                file.read_exact_at(&mut buf, at)
+                    .map_err(|e| self.file_error(offset, len, e))?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+
+    /// Checks that a file region's file still holds `[offset, offset + len)`
+    /// (one `fstat`), so a truncated file is refused before a reply starts.
+    pub fn check_present(&self, offset: u64, len: u64) -> io::Result<()> {
+        let Some((file, at)) = self.file_position(offset as usize) else {
+            return Ok(());
+        };
+        let file_len = file
+            .metadata()
+            .map_err(|e| self.file_error(offset, len, e))?
+            .len();
+        if at.saturating_add(len) > file_len {
+            let short = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the file is {file_len} bytes now"),
+            );
+            return Err(self.file_error(offset, len, short));
+        }
+        Ok(())
+    }
+
+    /// Names the file and the range in an error about reading it.
+    pub fn file_error(&self, offset: u64, len: u64, error: io::Error) -> io::Error {
+        let path = match &self.bytes {
+            RegionBytes::File { path, .. } => path.display().to_string(),
+            RegionBytes::Owned(_) => "memory".into(),
+        };
+        let message = match error.kind() {
+            io::ErrorKind::UnexpectedEof => format!(
+                "{path}: range {offset}+{len} of the registered region is gone \
+                 (the file was truncated after registration): {error}"
+            ),
+            _ => format!("{path}: cannot read range {offset}+{len}: {error}"),
+        };
+        io::Error::new(error.kind(), message)
     }
 }
 
@@ -102,8 +183,8 @@ impl RegionRegistry {
         }
         let len = usize::try_from(len)
             .map_err(|_| Error::InvalidArgument("file range too large".into()))?;
-        // SAFETY: registered files must not be truncated while registered (Spark's
-        // committed shuffle files and Kafka's closed segments are immutable).
+        // SAFETY: nothing reads through the mapping (see the module comment), so
+        // a file truncated while registered cannot fault in this process.
         // MAP_PRIVATE, read-only: reads see the file as with MAP_SHARED, and
         // kernels before 6.2 can register a private mapping for RDMA (they pin
         // read-only memory with FOLL_FORCE | FOLL_WRITE, which a shared
@@ -114,7 +195,12 @@ impl RegionRegistry {
                 .len(len)
                 .map_copy_read_only(&file)?
         };
-        Ok(self.insert(RegionBytes::File { map, file, offset }))
+        Ok(self.insert(RegionBytes::File {
+            map,
+            file,
+            path: path.to_path_buf(),
+            offset,
+        }))
     }
 
     /// Registers bytes the process owns (a `Vec<u8>`, an mmap, ...).
@@ -173,13 +259,34 @@ mod tests {
             .register_file(file.path(), 4097, Some(1000))
             .unwrap();
         let region = registry.get(id).unwrap();
-        assert_eq!(region.bytes(), &data[4097..5097]);
-        assert_eq!(region.slice(990, 10).unwrap(), &data[5087..5097]);
-        assert!(region.slice(990, 11).is_none());
-        assert!(region.slice(u64::MAX, 2).is_none());
+        assert_eq!(region.read(0, 1000).unwrap(), &data[4097..5097]);
+        assert_eq!(region.read(990, 10).unwrap(), &data[5087..5097]);
+        assert!(region.read(990, 11).is_err());
+        assert!(!region.contains(u64::MAX, 2));
         assert!(registry
             .register_file(file.path(), 9000, Some(1001))
             .is_err());
+    }
+
+    #[test]
+    fn a_truncated_file_gives_errors_naming_it() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&vec![5u8; 20_000]).unwrap();
+        let registry = RegionRegistry::default();
+        let region = registry
+            .get(registry.register_file(file.path(), 0, None).unwrap())
+            .unwrap();
+        file.as_file().set_len(8192).unwrap();
+        assert_eq!(region.read(0, 8192).unwrap(), &[5u8; 8192][..]);
+        assert!(region.check_present(0, 8192).is_ok());
+        for error in [
+            region.read(8000, 1000).unwrap_err(),
+            region.check_present(4096, 10_000).unwrap_err(),
+        ] {
+            let text = error.to_string();
+            assert!(text.contains("truncated after registration"), "{text}");
+            assert!(text.contains(&file.path().display().to_string()), "{text}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Bytes waiting to be written: encoded frames and slices of registered regions,
 //! sent with vectored writes so a header and its payload leave in one syscall,
-//! except large slices of file regions, which go out with `sendfile`: the kernel
-//! sends the page cache's pages without copying them through the mapping.
+//! except slices of file regions, which go out with `sendfile`: the kernel sends
+//! the page cache's pages, and a file that shrank gives an error rather than the
+//! SIGBUS a read through its mapping would raise. (Small file slices are read
+//! with `pread` before they are queued: see `SENDFILE_MIN`.)
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -22,21 +24,26 @@ enum Chunk {
 }
 
 impl Chunk {
-    fn bytes(&self) -> &[u8] {
+    fn len(&self) -> usize {
         match self {
-            Chunk::Owned(v) => v,
-            Chunk::Region { region, start, end } => &region.bytes()[*start..*end],
+            Chunk::Owned(v) => v.len(),
+            Chunk::Region { start, end, .. } => end - start,
         }
     }
 
-    /// For a large enough slice of a file region: the file and the file
-    /// offset of the chunk's byte `at`.
+    /// The bytes, for a chunk in memory; `None` for a slice of a file region.
+    fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Chunk::Owned(v) => Some(v),
+            Chunk::Region { region, start, end } => region.owned(*start, *end),
+        }
+    }
+
+    /// For a slice of a file region: the file and the file offset of the chunk's byte `at`.
     fn file_position(&self, at: usize) -> Option<(&File, u64)> {
         match self {
-            Chunk::Region { region, start, end } if end - start >= SENDFILE_MIN => {
-                region.file_position(start + at)
-            }
-            _ => None,
+            Chunk::Region { region, start, .. } => region.file_position(start + at),
+            Chunk::Owned(_) => None,
         }
     }
 }
@@ -44,9 +51,10 @@ impl Chunk {
 /// Slices per vectored write: many small READ replies leave in one syscall.
 const MAX_SLICES: usize = 64;
 
-/// File slices at least this long are sent with `sendfile`; shorter ones ride
-/// in the vectored write with their header (one syscall beats saving a copy).
-const SENDFILE_MIN: usize = 64 * 1024;
+/// File slices at least this long are sent with `sendfile`; shorter ones are
+/// read with `pread` and ride in the vectored write with their header (one
+/// syscall beats saving a copy).
+pub(crate) const SENDFILE_MIN: usize = 64 * 1024;
 
 /// Where an outbox writes: a socket, or a test double.
 pub(crate) trait Sink: Write {
@@ -110,7 +118,8 @@ impl Outbox {
         self.push(Chunk::Owned(bytes));
     }
 
-    /// Queues `[start, end)` of a region to be written straight from its memory.
+    /// Queues `[start, end)` of a region to be written straight from its memory
+    /// (its file, for a file region).
     pub fn region(&mut self, region: Arc<Region>, start: usize, end: usize) {
         if start < end {
             self.push(Chunk::Region { region, start, end });
@@ -118,7 +127,7 @@ impl Outbox {
     }
 
     fn push(&mut self, chunk: Chunk) {
-        self.queued += chunk.bytes().len();
+        self.queued += chunk.len();
         self.chunks.push_back(chunk);
     }
 
@@ -134,12 +143,11 @@ impl Outbox {
     pub fn flush(&mut self, out: &mut impl Sink) -> io::Result<()> {
         while let Some(front) = self.chunks.front() {
             let sent = match front.file_position(self.written) {
-                Some((file, offset)) => {
-                    out.send_file(file, offset, front.bytes().len() - self.written)
-                }
+                Some((file, offset)) => out.send_file(file, offset, front.len() - self.written),
                 None => None,
             };
             let n = match sent {
+                Some(Ok(0)) => return Err(shrunk_file(front)),
                 Some(result) => result,
                 None => out.write_vectored(&self.slices()),
             };
@@ -158,12 +166,15 @@ impl Outbox {
     /// The chunks to write in one vectored write: up to the next one `sendfile` sends.
     fn slices(&self) -> Vec<IoSlice<'_>> {
         let mut slices = Vec::with_capacity(MAX_SLICES);
-        for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
-            if i > 0 && chunk.file_position(0).is_some() {
-                break;
-            }
+        for (i, bytes) in self
+            .chunks
+            .iter()
+            .take(MAX_SLICES)
+            .map_while(Chunk::bytes)
+            .enumerate()
+        {
             let skip = if i == 0 { self.written } else { 0 };
-            slices.push(IoSlice::new(&chunk.bytes()[skip..]));
+            slices.push(IoSlice::new(&bytes[skip..]));
         }
         slices
     }
@@ -171,7 +182,7 @@ impl Outbox {
     fn consume(&mut self, mut n: usize) {
         self.queued -= n;
         while n > 0 {
-            let front_left = self.chunks[0].bytes().len() - self.written;
+            let front_left = self.chunks[0].len() - self.written;
             if n < front_left {
                 self.written += n;
                 return;
@@ -180,6 +191,18 @@ impl Outbox {
             self.written = 0;
             self.chunks.pop_front();
         }
+    }
+}
+
+/// `sendfile` found the end of the file inside the range being sent: the file
+/// shrank after its reply header went out, so the connection cannot go on.
+fn shrunk_file(chunk: &Chunk) -> io::Error {
+    let short = io::Error::new(io::ErrorKind::UnexpectedEof, "sendfile reached its end");
+    match chunk {
+        Chunk::Region { region, start, end } => {
+            region.file_error(*start as u64, (end - start) as u64, short)
+        }
+        Chunk::Owned(_) => short,
     }
 }
 
@@ -236,7 +259,7 @@ mod tests {
         let mut outbox = Outbox::default();
         outbox.bytes(vec![1, 2, 3]);
         outbox.region(region.clone(), 5, 100_005); // sendfile
-        outbox.region(region.clone(), 7, 17); // small: rides in the vectored write
+        outbox.region(region.clone(), 7, 17); // sendfile too (the server preads small slices)
         outbox.bytes(vec![4]);
         outbox.region(region, 200_000, 299_000); // sendfile
         let mut sink = Trickle {

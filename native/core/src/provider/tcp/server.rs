@@ -20,9 +20,10 @@ use mio::net::{TcpListener, TcpStream};
 
 use super::admission::{Admission, Ticket};
 use super::inbox::Inbox;
-use super::outbox::Outbox;
+use super::outbox::{Outbox, SENDFILE_MIN};
 use crate::block::RemoteSlice;
 use crate::error::{Error, ErrorCode, Result};
+use crate::memory::Region;
 use crate::protocol::handshake::ServerHandshake;
 use crate::protocol::{
     decode_within, encode, Frame, KeyTable, Located, LookupResult, CAP_LZ4, CAP_VERBS,
@@ -287,20 +288,34 @@ impl ServerConn {
                 compress,
             } => match read(&self.context, keys, key, addr, len) {
                 Ok((region, start, end)) => {
-                    self.context.metrics.served(len);
-                    let payload = &region.bytes()[start..end];
-                    let packed = (compress && lz4 && len <= LZ4_MAX_READ)
-                        .then(|| lz4_flex::block::compress(payload))
-                        .filter(|packed| packed.len() < payload.len());
-                    self.outbox.frame(&Frame::ReadData {
-                        tag,
-                        len: packed.as_ref().map_or(len, |p| p.len() as u64),
-                        compressed: packed.is_some(),
-                        raw_len: len,
-                    });
-                    match packed {
-                        Some(packed) => self.outbox.bytes(packed),
-                        None => self.outbox.region(region, start, end),
+                    match copied_payload(
+                        &region,
+                        start,
+                        end,
+                        compress && lz4 && len <= LZ4_MAX_READ,
+                    ) {
+                        Ok(copied) => {
+                            self.context.metrics.served(len);
+                            self.outbox.frame(&Frame::ReadData {
+                                tag,
+                                len: copied.as_ref().map_or(len, |(p, _)| p.len() as u64),
+                                compressed: copied.as_ref().is_some_and(|(_, packed)| *packed),
+                                raw_len: len,
+                            });
+                            match copied {
+                                Some((bytes, _)) => self.outbox.bytes(bytes),
+                                None => self.outbox.region(region, start, end),
+                            }
+                        }
+                        Err(error) => {
+                            self.context.metrics.rejected_read();
+                            log::warn!("ferry: READ from {} failed: {error}", self.peer);
+                            self.outbox.frame(&Frame::ReadFailed {
+                                tag,
+                                code: ErrorCode::Unreadable,
+                                message: error.to_string(),
+                            });
+                        }
                     }
                 }
                 Err((code, message)) => {
@@ -333,9 +348,9 @@ fn lookup(
         .regions
         .get(location.region)
         .ok_or(ErrorCode::UnknownBlock)?;
-    let bytes = region
-        .slice(location.offset, location.len)
-        .ok_or(ErrorCode::OutOfRange)?;
+    if !region.contains(location.offset, location.len) {
+        return Err(ErrorCode::OutOfRange);
+    }
     let slice = match rdma {
         // RDMA: the NIC checks the key and range against this connection's memory region.
         Some(session) => {
@@ -352,15 +367,46 @@ fn lookup(
             len: location.len,
         },
     };
-    let inline = (location.len <= inline_max && location.len <= *inline_budget).then(|| {
-        *inline_budget -= location.len;
-        context.metrics.served_inline(location.len);
-        bytes.to_vec()
-    });
+    // A block that cannot be read now goes without its bytes: the requester's
+    // READ then fails with the reason.
+    let inline = (location.len <= inline_max && location.len <= *inline_budget)
+        .then(|| region.read(location.offset, location.len).ok())
+        .flatten()
+        .map(|bytes| {
+            *inline_budget -= location.len;
+            context.metrics.served_inline(location.len);
+            bytes.into_owned()
+        });
     Ok(Located { slice, inline })
 }
 
-type ReadRange = (Arc<crate::memory::Region>, usize, usize);
+/// The bytes a READ reply carries when they cannot go straight from the region:
+/// lz4-compressed when that saves bytes (`true`), or a small file slice read
+/// with `pread`. `None`: send `[start, end)` from the region itself. Never reads
+/// a file region through its mapping; a file that no longer holds the range is an error.
+fn copied_payload(
+    region: &Region,
+    start: usize,
+    end: usize,
+    lz4: bool,
+) -> io::Result<Option<(Vec<u8>, bool)>> {
+    let (offset, len) = (start as u64, (end - start) as u64);
+    let small_file = region.file_position(0).is_some() && end - start < SENDFILE_MIN;
+    if !lz4 && !small_file {
+        region.check_present(offset, len)?;
+        return Ok(None);
+    }
+    let raw = region.read(offset, len)?;
+    if lz4 {
+        let packed = lz4_flex::block::compress(&raw);
+        if packed.len() < raw.len() {
+            return Ok(Some((packed, true)));
+        }
+    }
+    Ok(small_file.then(|| (raw.into_owned(), false)))
+}
+
+type ReadRange = (Arc<Region>, usize, usize);
 
 fn read(
     context: &ServeContext,
@@ -388,7 +434,7 @@ fn read(
             format!("READ of {len} bytes exceeds the limit of {MAX_READ}"),
         ));
     }
-    if region.slice(addr, len).is_none() {
+    if !region.contains(addr, len) {
         return Err((
             ErrorCode::OutOfRange,
             format!(

@@ -380,22 +380,22 @@ impl RdmaSession for Session {
             .pd
             .filter(|_| !inner.closed)
             .ok_or(ErrorCode::Internal)?;
-        let bytes = region.bytes();
+        let (addr, len) = region.mapping();
         // SAFETY: the region's memory stays mapped while the MR exists: the
         // Arc kept beside it is dropped only after ibv_dereg_mr. READ-only
         // access, so read-only file mappings register too.
         let mr = unsafe {
             (self.listener.lib.ibv_reg_mr)(
                 pd,
-                bytes.as_ptr() as *mut libc::c_void,
-                bytes.len(),
+                addr as *mut libc::c_void,
+                len,
                 sys::IBV_ACCESS_REMOTE_READ,
             )
         };
         if mr.is_null() {
             log::warn!(
                 "ferry: ibv_reg_mr of {} bytes for {} failed: {} (RLIMIT_MEMLOCK?)",
-                bytes.len(),
+                len,
                 self.peer,
                 sys::errno_text()
             );

@@ -101,8 +101,9 @@ public final class FerryNode implements AutoCloseable {
     }
 
     /**
-     * Registers a file range (read-only mmap): peers read it without a copy. The file must not be
-     * truncated while registered.
+     * Registers a file range (read-only mmap): peers read it without a copy. If the file is
+     * truncated while registered, fetches of the lost bytes fail naming the file; the node and the
+     * JVM carry on.
      *
      * @param file the file
      * @param offset where the range starts
@@ -234,7 +235,9 @@ public final class FerryNode implements AutoCloseable {
 
     /**
      * Stops serving and fetching and frees the node's native memory. Fetches still running fail;
-     * chunks already fetched stay valid until closed. Idempotent.
+     * chunks already fetched stay valid until closed. The pinned pool is unmapped once no buffer
+     * from {@link FetchedChunk#data()} is reachable, so a kept buffer never reads unmapped memory.
+     * Idempotent.
      */
     @Override
     public void close() {

@@ -32,7 +32,7 @@ public final class FetchStream implements AutoCloseable {
             return null;
         }
         if (result == CHUNK) {
-            ByteBuffer data = views.slice(meta[4], meta[5], (int) meta[6]);
+            ByteBuffer data = views.slice(meta[3], meta[4], (int) meta[6]);
             return FetchResult.of(new FetchedChunk((int) meta[0], meta[1], meta[2], meta[3], data));
         }
         return FetchResult.failed((int) meta[0], (FerryException) result);

@@ -40,8 +40,13 @@ final class Native {
     /** Null at the end; chunkMarker for a chunk (see meta); a FerryException for a failed block. */
     static native Object fetchNext(long fetch, long[] meta, Object chunkMarker);
 
-    /** A direct buffer over one pool buffer: address and capacity from fetchNext's meta. */
-    static native ByteBuffer bufferView(long address, long capacity);
+    /** A direct buffer over the whole pool buffer of a live chunk. */
+    static native ByteBuffer bufferView(long chunk);
+
+    /** A share of a live chunk's pool: its memory stays mapped until poolShareFree. */
+    static native long poolShare(long chunk);
+
+    static native void poolShareFree(long share);
 
     static native void fetchClose(long fetch);
 

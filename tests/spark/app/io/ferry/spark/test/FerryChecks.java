@@ -1,6 +1,11 @@
 package io.ferry.spark.test;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ConnectException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -62,9 +67,11 @@ final class FerryChecks {
     }
 
     /**
-     * With spark.authenticate on, an executor's Ferry endpoint serves a map output of shuffle
-     * {@code shuffleId} (of {@code partitions} reduce partitions) only to a peer holding the
-     * application's secret.
+     * An executor's Ferry endpoint serves a map output of shuffle {@code shuffleId} (of
+     * {@code partitions} reduce partitions) only to a peer holding the application's secret:
+     * {@code secret} (spark.authenticate), or with {@code secret} null the one the driver made, which
+     * this process never sees (the jobs' fetches between executors show it is served). The endpoint
+     * listens on its own address only: another loopback address of the same port is refused.
      */
     static void authentication(int shuffleId, int partitions, String secret) {
         Iterator<Tuple2<BlockManagerId, Seq<Tuple3<BlockId, Object, Object>>>> located = SparkEnv.get()
@@ -79,12 +86,36 @@ final class FerryChecks {
 
         expectRefused(Collections.emptyMap(), endpoint, id, "no secret");
         expectRefused(Collections.singletonMap("ferry.auth.secret", secret + "-forged"), endpoint, id, "a wrong secret");
+        expectNotListening(endpoint);
+        if (secret == null) {
+            System.out.println("FERRY_AUTH default: refused without the secret and with a wrong one; "
+                    + "listening on " + endpoint + " only");
+            return;
+        }
         long served = fetch(Collections.singletonMap("ferry.auth.secret", secret), endpoint, id);
         if (served <= 0) {
             throw new IllegalStateException("the application's secret was not served " + block);
         }
-        System.out.println("FERRY_AUTH refused without the secret and with a wrong one; served " + served
-                + " bytes of " + block.name() + " with it");
+        System.out.println("FERRY_AUTH spark.authenticate: refused without the secret and with a wrong one; served "
+                + served + " bytes of " + block.name() + " with it");
+    }
+
+    /** The endpoint's port on another loopback address (127.0.0.2 for 127.0.0.1) refuses connections. */
+    private static void expectNotListening(InetSocketAddress endpoint) {
+        byte[] ip = endpoint.getAddress().getAddress();
+        if (ip.length != 4 || ip[0] != 127) {
+            throw new IllegalStateException("the test cluster runs on loopback, not " + endpoint);
+        }
+        ip[3] = (byte) (ip[3] == 2 ? 3 : 2);
+        try (Socket socket = new Socket()) {
+            InetAddress other = InetAddress.getByAddress(ip);
+            socket.connect(new InetSocketAddress(other, endpoint.getPort()), 2000);
+            throw new IllegalStateException("Ferry's port " + endpoint.getPort() + " also listens on " + other);
+        } catch (ConnectException expected) {
+            // bound to the block manager's address only
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static void expectRefused(Map<String, String> settings, InetSocketAddress endpoint, byte[] id,

@@ -54,9 +54,10 @@ public final class ShuffleJobs {
     static final int KEYS = 20_000;
 
     public static void main(String[] args) throws Exception {
-        // Arguments: [--sql] [expected shuffle manager class]
+        // Arguments: [--sql] [--auth-only] [expected shuffle manager class]
         List<String> arguments = new ArrayList<>(List.of(args));
         boolean withSql = arguments.remove("--sql");
+        boolean authOnly = arguments.remove("--auth-only");
         String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
         boolean ferry = FERRY_MANAGER.equals(expectedManager);
@@ -69,6 +70,10 @@ public final class ShuffleJobs {
             JavaPairRDD<Integer, Long> data = generate(sc, RECORDS, 1).cache();
             JavaPairRDD<Integer, Long> other = generate(sc, RECORDS / 3, 2);
             data.count(); // materialize the cache: later jobs shuffle, they do not regenerate
+            if (authOnly) {
+                authentication(conf, data);
+                return;
+            }
 
             job(reads, "reduceByKey", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)));
 
@@ -104,12 +109,7 @@ public final class ShuffleJobs {
                     throw new IllegalStateException("Ferry fetched " + fetched + " bytes but Spark counted "
                             + reads.remoteBytes.get() + " remote shuffle bytes: not every remote read went through Ferry");
                 }
-                if (conf.getBoolean("spark.authenticate", false)) {
-                    JavaPairRDD<Integer, Long> shuffled = data.partitionBy(new HashPartitioner(4));
-                    shuffled.count();
-                    int shuffleId = ((ShuffleDependency<?, ?, ?>) shuffled.rdd().dependencies().head()).shuffleId();
-                    FerryChecks.authentication(shuffleId, 4, conf.get("spark.authenticate.secret"));
-                }
+                authentication(conf, data);
             }
 
             job(reads, "largeRecords", () -> largeRecords(sc));
@@ -164,6 +164,19 @@ public final class ShuffleJobs {
      * partial partitions (skew-join splits): the 7-argument ShuffleManager.getReader. Each job
      * checks that AQE really planned the read it is meant to exercise.
      */
+    /**
+     * Shuffles {@code data} through Ferry, then checks that the executors' endpoints refuse peers
+     * without the application's secret (Spark's with spark.authenticate on, else the driver's
+     * random one) and listen on the block manager's address only.
+     */
+    static void authentication(SparkConf conf, JavaPairRDD<Integer, Long> data) {
+        JavaPairRDD<Integer, Long> shuffled = data.partitionBy(new HashPartitioner(4));
+        shuffled.count();
+        int shuffleId = ((ShuffleDependency<?, ?, ?>) shuffled.rdd().dependencies().head()).shuffleId();
+        FerryChecks.authentication(shuffleId, 4,
+                conf.getBoolean("spark.authenticate", false) ? conf.get("spark.authenticate.secret") : null);
+    }
+
     static void sqlJobs(SparkSession spark, ShuffleReads reads) throws Exception {
         spark.conf().set("spark.sql.adaptive.enabled", "true");
         spark.conf().set("spark.sql.shuffle.partitions", "24");

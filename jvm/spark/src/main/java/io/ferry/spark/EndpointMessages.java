@@ -15,13 +15,21 @@ import java.util.List;
  *       {@code Boolean.TRUE}.
  *   <li>{@code {LOOKUP, executorId...}}: answered with a {@code HashMap} of the known ones to their
  *       {@code host:port}.
+ *   <li>{@code {SECRET}}: answered with the application's Ferry secret, which executors' nodes
+ *       prove to each other when {@code spark.authenticate} is off, or null when it is on (then
+ *       Spark's own secret serves).
  * </ul>
  */
 final class EndpointMessages {
     static final String REGISTER = "ferry.register";
     static final String LOOKUP = "ferry.lookup";
+    static final String SECRET = "ferry.secret";
 
     private EndpointMessages() {}
+
+    static String[] secret() {
+        return new String[] {SECRET};
+    }
 
     static String[] register(String executorId, String hostPort) {
         return new String[] {REGISTER, executorId, hostPort};

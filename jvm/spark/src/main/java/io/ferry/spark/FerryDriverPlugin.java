@@ -18,12 +18,16 @@ import org.slf4j.LoggerFactory;
 /**
  * The driver's side of {@link FerryPlugin}: the registry of executors' Ferry endpoints. Executors
  * register when their node starts and are dropped when Spark removes them; reducers look up the
- * executors they read from.
+ * executors they read from. Without {@code spark.authenticate}, it also hands executors the random
+ * secret of this application, so their nodes serve only each other.
  */
 final class FerryDriverPlugin implements DriverPlugin {
     private static final Logger LOG = LoggerFactory.getLogger(FerryDriverPlugin.class);
 
     private static final Map<String, String> ENDPOINTS = new ConcurrentHashMap<>();
+
+    /** This application's Ferry secret; null while Spark's own one serves (spark.authenticate). */
+    private volatile String secret;
 
     /** The registered endpoints, executor id to {@code host:port} (read-only; for tests and tools). */
     static Map<String, String> endpoints() {
@@ -34,6 +38,11 @@ final class FerryDriverPlugin implements DriverPlugin {
     public Map<String, String> init(SparkContext sc, PluginContext context) {
         // Fail the application at start-up, naming the key, rather than in every executor.
         FerrySparkSettings.check(sc.conf());
+        secret = FerrySparkSettings.applicationSecret(sc.conf());
+        if (secret != null) {
+            LOG.info("spark.authenticate is off: executors' Ferry nodes prove a random per-application secret"
+                    + " to each other, handed out by the driver");
+        }
         LOG.info("Ferry endpoint registry started; settings {}", FerrySparkSettings.describe(sc.conf()));
         sc.addSparkListener(new SparkListener() {
             @Override
@@ -54,6 +63,9 @@ final class FerryDriverPlugin implements DriverPlugin {
             ENDPOINTS.put(arguments.get(0), arguments.get(1));
             LOG.info("executor {} serves Ferry at {}", arguments.get(0), arguments.get(1));
             return Boolean.TRUE;
+        }
+        if (EndpointMessages.SECRET.equals(kind)) {
+            return secret;
         }
         if (EndpointMessages.LOOKUP.equals(kind)) {
             HashMap<String, String> found = new HashMap<>();

@@ -14,16 +14,17 @@ import org.slf4j.LoggerFactory;
 import io.ferry.FerryNode;
 
 /**
- * The executor's side of {@link FerryPlugin}: starts this executor's Ferry node, serving on the
- * executor's block manager host at a free port, and registers the endpoint with the driver. Spark starts
- * plugins before the shuffle manager, so the node is there when the first task runs.
+ * The executor's side of {@link FerryPlugin}: starts this executor's Ferry node with the
+ * application's secret, serving on the executor's block manager address (not every interface) at a
+ * free port, and registers the endpoint with the driver. Spark starts plugins before the shuffle
+ * manager, so the node is there when the first task runs.
  */
 final class FerryExecutorPlugin implements ExecutorPlugin {
     private static final Logger LOG = LoggerFactory.getLogger(FerryExecutorPlugin.class);
 
     @Override
     public void init(PluginContext context, Map<String, String> extraConf) {
-        FerryNode node = FerrySparkSettings.createNode(context.conf());
+        FerryNode node = FerrySparkSettings.createNode(context.conf(), askSecret(context));
         try {
             String host = advertisedHost();
             InetSocketAddress bound = node.serve(new InetSocketAddress(host, 0));
@@ -35,6 +36,15 @@ final class FerryExecutorPlugin implements ExecutorPlugin {
         } catch (Exception e) {
             node.close();
             throw new IllegalStateException("Ferry could not start on executor " + context.executorID(), e);
+        }
+    }
+
+    /** The application's Ferry secret from the driver (null when spark.authenticate is on). */
+    private static String askSecret(PluginContext context) {
+        try {
+            return (String) context.ask(EndpointMessages.secret());
+        } catch (Exception e) {
+            throw new IllegalStateException("Ferry could not get the application's secret from the driver", e);
         }
     }
 

@@ -1,5 +1,7 @@
 package io.ferry.spark;
 
+import java.security.SecureRandom;
+import java.util.Base64;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -12,15 +14,18 @@ import scala.Tuple2;
 
 /**
  * Turns a {@link SparkConf} into Ferry node settings: every {@code spark.ferry.X} is Ferry's
- * {@code ferry.X} (the keys and defaults are the core's, documented in the README), and with
- * {@code spark.authenticate} on, the application's secret becomes {@code ferry.auth.secret}, so only
- * processes of the same application can fetch from each other.
+ * {@code ferry.X} (the keys and defaults are the core's, documented in the README), and
+ * {@code ferry.auth.secret} is always set, so only processes of the same application can fetch from
+ * each other: Spark's secret with {@code spark.authenticate} on, else {@code spark.ferry.auth.secret}
+ * if given, else a random secret the driver makes per application ({@link #applicationSecret}).
  */
 final class FerrySparkSettings {
     static final String SPARK_PREFIX = "spark.";
+    static final String SECRET_KEY = FerryNode.PREFIX + "auth.secret";
 
     private FerrySparkSettings() {}
 
+    /** The settings for checking them: the secret, if any, as the configuration gives it. */
     static Map<String, String> from(SparkConf conf) {
         Map<String, String> settings = new TreeMap<>();
         for (Tuple2<String, String> entry : conf.getAllWithPrefix(SPARK_PREFIX + FerryNode.PREFIX)) {
@@ -31,22 +36,49 @@ final class FerrySparkSettings {
             if (secret == null || secret.isEmpty()) {
                 throw new IllegalStateException("spark.authenticate is on but Spark has no secret for Ferry");
             }
-            settings.put(FerryNode.PREFIX + "auth.secret", secret);
+            settings.put(SECRET_KEY, secret);
         }
+        settings.remove(SECRET_KEY, ""); // an empty secret is none: the driver's random one serves
         return settings;
+    }
+
+    /**
+     * A new random secret for this application's nodes, or null when the configuration already
+     * gives one (spark.authenticate, or spark.ferry.auth.secret).
+     */
+    static String applicationSecret(SparkConf conf) {
+        if (from(conf).containsKey(SECRET_KEY)) {
+            return null;
+        }
+        byte[] random = new byte[32];
+        new SecureRandom().nextBytes(random);
+        return Base64.getEncoder().encodeToString(random);
     }
 
     /** The settings for a log line, the secret left out. */
     static String describe(SparkConf conf) {
         Map<String, String> shown = from(conf);
-        shown.computeIfPresent(FerryNode.PREFIX + "auth.secret", (key, secret) -> "(set)");
+        shown.computeIfPresent(SECRET_KEY, (key, secret) -> "(set)");
         return shown.toString();
     }
 
-    /** Creates a node, naming the Spark key in the error of a bad setting. */
-    static FerryNode createNode(SparkConf conf) {
+    /**
+     * Creates a node, naming the Spark key in the error of a bad setting.
+     *
+     * @param applicationSecret the driver's {@link #applicationSecret}
+     * @throws IllegalStateException when neither the configuration nor the driver gives a secret:
+     *     a node never serves unauthenticated peers
+     */
+    static FerryNode createNode(SparkConf conf, String applicationSecret) {
+        Map<String, String> settings = from(conf);
+        if (applicationSecret != null) {
+            settings.putIfAbsent(SECRET_KEY, applicationSecret);
+        }
+        if (!settings.containsKey(SECRET_KEY)) {
+            throw new IllegalStateException("no Ferry secret: spark.authenticate is off and the driver gave none");
+        }
         try {
-            return FerryNode.create(from(conf));
+            return FerryNode.create(settings);
         } catch (FerryConfigException e) {
             throw sparkKeyError(e);
         }
