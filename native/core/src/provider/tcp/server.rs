@@ -208,7 +208,12 @@ impl ServerConn {
 
     /// Queues an error frame for the peer and closes after it is written.
     fn fail(&mut self, error: Error) {
-        log::warn!("ferry: closing connection from {}: {error}", self.peer);
+        let message = || format!("ferry: closing connection from {}: {error}", self.peer);
+        // Strangers' failures are logged at a bounded rate: a flood must not become one in the log.
+        match self.authenticated() {
+            true => log::warn!("{}", message()),
+            false => self.ticket.warn_unproven(message),
+        }
         self.context.metrics.rejected_connection();
         self.outbox.frame(&Frame::Error {
             code: error.code(),
@@ -461,7 +466,8 @@ impl Driven for ServerConn {
             self.context.limits.handshake_timeout.as_millis()
         ));
         self.context.metrics.rejected_connection();
-        self.ticket.warn_expired(&error);
+        self.ticket
+            .warn_unproven(|| format!("ferry: closing a connection: {error}"));
         error
     }
 
