@@ -411,7 +411,8 @@ impl Driven for ServerConn {
     }
 
     fn drive(&mut self, _: &ReactorHandle, hangup: bool) -> Result<()> {
-        if self.ticket.evicted() {
+        // (An eviction that crossed the hello's arrival spares the now proven peer.)
+        if self.ticket.evicted() && !self.authenticated() {
             return Err(Error::Busy(format!(
                 "{} waited longest for its hello while new connections came \
                  (ferry.server.unauthenticated.max)",
