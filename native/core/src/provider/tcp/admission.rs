@@ -23,7 +23,8 @@ pub(crate) struct Admission {
     next_id: AtomicU64,
     refusals: Warnings,
     evictions: Warnings,
-    expiries: Warnings,
+    /// Handshakes that failed or ran out of time.
+    unproven: Warnings,
 }
 
 struct Waiting {
@@ -56,7 +57,7 @@ impl Admission {
             next_id: AtomicU64::new(0),
             refusals: Warnings::default(),
             evictions: Warnings::default(),
-            expiries: Warnings::default(),
+            unproven: Warnings::default(),
         }
     }
 
@@ -138,11 +139,9 @@ impl Ticket {
         }
     }
 
-    /// Logs (rate-limited) that the handshake deadline closed this connection.
-    pub fn warn_expired(&self, error: &crate::Error) {
-        self.admission
-            .expiries
-            .warn(|| format!("ferry: closing a connection: {error}"));
+    /// Logs, at a bounded rate, why a connection that never proved itself is closed.
+    pub fn warn_unproven(&self, message: impl FnOnce() -> String) {
+        self.admission.unproven.warn(message);
     }
 
     /// Whether a newer connection took this one's place in the handshake.

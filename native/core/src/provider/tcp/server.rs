@@ -209,7 +209,12 @@ impl ServerConn {
 
     /// Queues an error frame for the peer and closes after it is written.
     fn fail(&mut self, error: Error) {
-        log::warn!("ferry: closing connection from {}: {error}", self.peer);
+        let message = || format!("ferry: closing connection from {}: {error}", self.peer);
+        // Strangers' failures are logged at a bounded rate: a flood must not become one in the log.
+        match self.authenticated() {
+            true => log::warn!("{}", message()),
+            false => self.ticket.warn_unproven(message),
+        }
         self.context.metrics.rejected_connection();
         self.outbox.frame(&Frame::Error {
             code: error.code(),
@@ -452,7 +457,8 @@ impl Driven for ServerConn {
     }
 
     fn drive(&mut self, _: &ReactorHandle, hangup: bool) -> Result<()> {
-        if self.ticket.evicted() {
+        // (An eviction that crossed the hello's arrival spares the now proven peer.)
+        if self.ticket.evicted() && !self.authenticated() {
             return Err(Error::Busy(format!(
                 "{} waited longest for its hello while new connections came \
                  (ferry.server.unauthenticated.max)",
@@ -507,7 +513,8 @@ impl Driven for ServerConn {
             self.context.limits.handshake_timeout.as_millis()
         ));
         self.context.metrics.rejected_connection();
-        self.ticket.warn_expired(&error);
+        self.ticket
+            .warn_unproven(|| format!("ferry: closing a connection: {error}"));
         error
     }
 
