@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.net.SocketException;
 import java.net.SocketOption;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -37,6 +38,7 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
     private final SelChImpl innerSel;
     private final FerryKafka plugin;
     private final boolean accepted;
+    private final Socket adaptor;
     /** The stream while the connection is (or may become) Ferry; null when plain. */
     private volatile FerryStream stream;
     private volatile boolean wantFerry;
@@ -49,8 +51,17 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
         this.innerSel = (SelChImpl) inner;
         this.plugin = plugin;
         this.accepted = acceptedChannel != null;
+        this.adaptor = adaptor(this, inner);
         if (accepted) {
             stream = plugin.newServerStream(inner);
+        }
+    }
+
+    private static Socket adaptor(FerrySocketChannel channel, SocketChannel inner) {
+        try {
+            return new FerrySocketAdaptor(channel, inner.socket());
+        } catch (SocketException e) { // Socket's constructor without a SocketImpl does not throw
+            throw new IllegalStateException(e);
         }
     }
 
@@ -71,15 +82,26 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
 
     @Override
     public boolean connect(SocketAddress address) throws IOException {
-        if (!accepted && address instanceof InetSocketAddress) {
-            remote = (InetSocketAddress) address;
-            wantFerry = plugin.tryFerry(remote);
-        }
+        applyRules(address);
         boolean connected = inner.connect(address);
         if (connected) {
             startClient();
         }
         return connected;
+    }
+
+    /** {@code socket().connect(address, timeout)}: a blocking connect with a timeout. */
+    void connectThroughAdaptor(SocketAddress address, int timeout) throws IOException {
+        applyRules(address);
+        inner.socket().connect(address, timeout);
+        startClient();
+    }
+
+    private void applyRules(SocketAddress address) {
+        if (!accepted && address instanceof InetSocketAddress) {
+            remote = (InetSocketAddress) address;
+            wantFerry = plugin.tryFerry(remote);
+        }
     }
 
     @Override
@@ -239,7 +261,7 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
 
     @Override
     public Socket socket() {
-        return inner.socket();
+        return adaptor;
     }
 
     @Override
@@ -274,7 +296,7 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
             s.close();
         }
         // While registered, the selector still polls the descriptor: close it in kill(), after
-        // deregistration, as the JDK does, so that a reused descriptor number is never confused.
+        // deregistration, as the JDK does (socket().close() comes here too, see FerrySocketAdaptor).
         if (!isRegistered()) {
             inner.close();
         }
