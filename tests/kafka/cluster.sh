@@ -72,13 +72,16 @@ PROPS
   done
   for name in node tools; do
     local appender="<Console name=\"out\" target=\"SYSTEM_ERR\"><PatternLayout pattern=\"[%d] %p %m (%c)%n\"/></Console>"
-    local level=warn; [[ $name == node ]] && level=info
+    local level=warn extra=""
+    # Nodes log their connection setup timeouts and quorum transitions (run.sh counts and times them).
+    [[ $name == node ]] && level=info extra='<Logger name="org.apache.kafka.clients.NetworkClient" level="info"/>
+<Logger name="org.apache.kafka.raft.QuorumState" level="info"/>'
     cat > "$dir/log4j2-$name.xml" <<XML
 <Configuration status="warn"><Appenders>$appender</Appenders>
 <Loggers><Root level="$level"><AppenderRef ref="out"/></Root>
 <Logger name="kafka" level="warn"/><Logger name="org.apache.kafka" level="warn"/>
 <Logger name="kafka.server.KafkaServer" level="info"/><Logger name="kafka.server.BrokerServer" level="info"/>
-</Loggers></Configuration>
+$extra</Loggers></Configuration>
 XML
   done
 }
