@@ -97,7 +97,7 @@ ferry_controller_failover() {
     ms=$(python3 - "$t0" "$leader" "$FERRY_KAFKA_DIR"/node*/out.log <<'PY'
 import datetime, re, sys
 t0, killed, logs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-line = re.compile(r"^\[(\S+ \S+)\] INFO Completed transition to Leader\(")
+line = re.compile(r"^\[(\S+ \S+)\] INFO .*Completed transition to Leader\(")
 times = []
 for log in logs:
     if log.endswith("/node%s/out.log" % killed):

@@ -28,7 +28,8 @@ import sun.nio.ch.SelChImpl;
  * (of {@code /dev/null}), on which the kernel refuses {@code sendfile} with {@code EINVAL}: the
  * JDK's {@code FileChannel.transferTo} (Kafka sends log segments with it) then falls back to a
  * mapped buffer written through {@link #write}, so file payload is framed like any other. The
- * selector uses {@link #getFDVal()}, the socket's real descriptor.
+ * selector uses {@link #getFDVal()}: a descriptor of this channel's own for the socket (see {@link
+ * OwnedDescriptor}), so the JDK channel underneath closing its descriptor early never confuses it.
  */
 final class FerrySocketChannel extends SocketChannel implements DelegatingSelChImpl {
     private static final ByteBuffer[] NOTHING = new ByteBuffer[0];
@@ -39,16 +40,25 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
     private final FerryKafka plugin;
     private final boolean accepted;
     private final Socket adaptor;
+    /** What selectors register: closed only after they deregistered this channel. */
+    private final OwnedDescriptor own;
     /** The stream while the connection is (or may become) Ferry; null when plain. */
     private volatile FerryStream stream;
     private volatile boolean wantFerry;
     private InetSocketAddress remote;
     private boolean counted;
 
-    FerrySocketChannel(SelectorProvider provider, SocketChannel inner, FerryKafka plugin, SocketChannel acceptedChannel) {
+    FerrySocketChannel(SelectorProvider provider, SocketChannel inner, FerryKafka plugin, SocketChannel acceptedChannel)
+            throws IOException {
         super(provider);
         this.inner = inner;
         this.innerSel = (SelChImpl) inner;
+        try {
+            this.own = OwnedDescriptor.of(innerSel.getFD());
+        } catch (IOException e) {
+            inner.close();
+            throw e;
+        }
         this.plugin = plugin;
         this.accepted = acceptedChannel != null;
         this.adaptor = adaptor(this, inner);
@@ -295,11 +305,25 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
         if (s != null) {
             s.close();
         }
-        // While registered, the selector still polls the descriptor: close it in kill(), after
+        // While registered, the selector still polls our descriptor: close it in kill(), after
         // deregistration, as the JDK does (socket().close() comes here too, see FerrySocketAdaptor).
         if (!isRegistered()) {
-            inner.close();
+            kill();
         }
+    }
+
+    @Override
+    public void kill() throws IOException {
+        try {
+            inner.close();
+        } finally {
+            own.close();
+        }
+    }
+
+    @Override
+    public int getFDVal() {
+        return own.value();
     }
 
     @Override
@@ -310,7 +334,7 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
     @Override
     public FileDescriptor getFD() {
         FerryStream s = stream;
-        return s == null || s.isInline() ? innerSel.getFD() : NO_SENDFILE;
+        return s == null || s.isInline() ? own.fd() : NO_SENDFILE;
     }
 
     @Override

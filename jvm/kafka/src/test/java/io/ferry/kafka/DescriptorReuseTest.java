@@ -4,6 +4,7 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertTrue;
 
+import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -75,6 +76,7 @@ public class DescriptorReuseTest {
 
     @Test
     public void aConnectionAfterKafkasCloseSequenceBecomesReady() throws IOException {
+        int before = openDescriptors();
         SocketChannel previous = null;
         SocketChannel previousPeer = null;
         for (int round = 0; round < ROUNDS; round++) {
@@ -103,6 +105,59 @@ public class DescriptorReuseTest {
         }
         closeLikeKafka(previous);
         previousPeer.close();
+        selector.selectNow();
+        assertNoDescriptorLeft(before);
+    }
+
+    @Test
+    public void aConnectionAfterARefusedOneBecomesReady() throws IOException {
+        // A port nothing listens on: the connection is refused, and the JDK's channel closes
+        // itself inside finishConnect(), while the channel the selector knows is still registered.
+        InetSocketAddress closed;
+        try (ServerSocketChannel probe = ServerSocketChannel.open()) {
+            probe.bind(new InetSocketAddress(HOST, 0));
+            closed = (InetSocketAddress) probe.getLocalAddress();
+        }
+        int before = openDescriptors();
+        for (int round = 0; round < ROUNDS; round++) {
+            SocketChannel refused = provider.openSocketChannel();
+            refused.configureBlocking(false);
+            try {
+                refused.connect(closed);
+                refused.register(selector, SelectionKey.OP_CONNECT);
+                selector.select(1000);
+                selector.selectedKeys().clear();
+                refused.finishConnect();
+                throw new AssertionError("connected to a closed port");
+            } catch (IOException expected) {
+                // Kafka's Selector closes the channel and connects again in the same round
+            }
+            closeLikeKafka(refused);
+            SocketChannel client = provider.openSocketChannel();
+            client.configureBlocking(false);
+            client.connect(listener.getLocalAddress());
+            SelectionKey key = client.register(selector, SelectionKey.OP_CONNECT);
+            try (SocketChannel peer = listener.accept()) {
+                awaitReady(key, SelectionKey.OP_CONNECT, round);
+                assertTrue(client.finishConnect());
+                key.interestOps(SelectionKey.OP_READ);
+                peer.write(ByteBuffer.wrap(new byte[] {0, 0, 0, 1, 42}));
+                awaitReady(key, SelectionKey.OP_READ, round);
+            }
+            closeLikeKafka(client);
+        }
+        selector.selectNow();
+        assertNoDescriptorLeft(before);
+    }
+
+    private static int openDescriptors() {
+        return new File("/proc/self/fd").list().length;
+    }
+
+    /** Every descriptor the connections used is closed once the selector deregistered them. */
+    private static void assertNoDescriptorLeft(int before) {
+        int after = openDescriptors();
+        assertTrue("descriptors open before " + before + ", after " + after, after <= before + 2);
     }
 
     /** {@code PlaintextTransportLayer.close()}: the socket, then the channel, then the key. */
@@ -110,7 +165,9 @@ public class DescriptorReuseTest {
         SelectionKey key = channel.keyFor(selector);
         channel.socket().close();
         channel.close();
-        key.cancel();
+        if (key != null) {
+            key.cancel();
+        }
     }
 
     private void awaitReady(SelectionKey key, int op, int round) throws IOException {
