@@ -6,7 +6,7 @@
 #   cluster.sh setup             resolve the jars (tests/kafka/pom.xml) into $FERRY_KAFKA_DIR/lib
 #   cluster.sh start [N]         format storage and start N nodes (default 3); waits until ready
 #   cluster.sh stop              stop every node (SIGTERM, then SIGKILL)
-#   cluster.sh kill I | start-node I   SIGKILL node I / start it again on its existing storage
+#   cluster.sh kill I | start-node I   SIGKILL node I / start it again on its existing storage (same log)
 #   cluster.sh tool CLASS ARGS   run a Kafka tool class (TopicCommand, ProducerPerformance, ...)
 #
 # Node I (1-based) listens on 127.0.0.1: clients 19090+10I, replication 19091+10I,
@@ -72,13 +72,16 @@ PROPS
   done
   for name in node tools; do
     local appender="<Console name=\"out\" target=\"SYSTEM_ERR\"><PatternLayout pattern=\"[%d] %p %m (%c)%n\"/></Console>"
-    local level=warn; [[ $name == node ]] && level=info
+    local level=warn extra=""
+    # Nodes log their connection setup timeouts and quorum transitions (run.sh counts and times them).
+    [[ $name == node ]] && level=info extra='<Logger name="org.apache.kafka.clients.NetworkClient" level="info"/>
+<Logger name="org.apache.kafka.raft.QuorumState" level="info"/>'
     cat > "$dir/log4j2-$name.xml" <<XML
 <Configuration status="warn"><Appenders>$appender</Appenders>
 <Loggers><Root level="$level"><AppenderRef ref="out"/></Root>
 <Logger name="kafka" level="warn"/><Logger name="org.apache.kafka" level="warn"/>
 <Logger name="kafka.server.KafkaServer" level="info"/><Logger name="kafka.server.BrokerServer" level="info"/>
-</Loggers></Configuration>
+$extra</Loggers></Configuration>
 XML
   done
 }
@@ -89,7 +92,7 @@ start_node() {
   # shellcheck disable=SC2086
   nohup "$(java_cmd)" -Xms256m -Xmx512m $node_opts -cp "$lib/*" \
     -Dlog4j2.configurationFile="$dir/log4j2-node.xml" \
-    kafka.Kafka "$dir/node$i/server.properties" > "$dir/node$i/out.log" 2>&1 &
+    kafka.Kafka "$dir/node$i/server.properties" >> "$dir/node$i/out.log" 2>&1 &
   echo $! > "$dir/node$i/pid"
 }
 

@@ -2,22 +2,22 @@
 # install the Ferry plugin into the test cluster's libs/ and the helpers around it.
 # Needs $root (repository) and $FERRY_KAFKA_DIR.
 
-# Builds ferry-kafka and ferry-core with Gradle and drops both jars into the brokers' libs/.
+# Builds the plugin jar as a user does (Gradle's assemble) and drops that one jar into the
+# brokers' libs/, as the README's install says (nothing else of Ferry's is on their class path).
 ferry_install_plugin() {
   bash "$root/tests/kafka/cluster.sh" setup
-  (cd "$root" && gradle --no-daemon --console=plain -q :ferry-kafka:jar :ferry-core:jar)
-  cp "$root"/jvm/kafka/build/libs/ferry-kafka-*.jar "$root"/jvm/core/build/libs/ferry-core-*.jar \
-    "$FERRY_KAFKA_DIR/lib/"
+  (cd "$root" && gradle --no-daemon --console=plain -q :ferry-kafka:assemble)
+  rm -f "$FERRY_KAFKA_DIR"/lib/ferry-*.jar
+  cp "$root"/jvm/kafka/build/libs/ferry-kafka-plugin-*.jar "$FERRY_KAFKA_DIR/lib/"
 }
 
-# JVM options that switch the plugin on, with a config file selecting the replication listeners
-# (node I: 19091+10I, moved by $FERRY_KAFKA_PORT_BASE), plus the lines in $FERRY_KAFKA_EXTRA_CONF.
-# $1: stats interval in ms.
+# JVM options that switch the plugin on, with a config file holding the default rules (nodes on
+# distinct ports: node I's replication listener is 19091+10I, moved by $FERRY_KAFKA_PORT_BASE),
+# plus the lines in $FERRY_KAFKA_EXTRA_CONF. $1: stats interval in ms.
 ferry_plugin_opts() {
-  local b=${FERRY_KAFKA_PORT_BASE:-19090}
   cat > "$FERRY_KAFKA_DIR/ferry.conf" <<CONF
-# Accept on this broker's inter-broker listener; connect to the peers' replication ports.
-ferry.kafka.rules=in:inter-broker,out:127.0.0.1:$((b + 11)),out:127.0.0.1:$((b + 21)),out:127.0.0.1:$((b + 31))
+# Default rules: accept on this broker's inter-broker listener, try Ferry to peers on any port
+# but the controller quorum's.
 ferry.kafka.stats.interval.ms=${1:-10000}
 ${FERRY_KAFKA_EXTRA_CONF:-}
 CONF
@@ -72,6 +72,50 @@ ferry_preferred_leaders() {
       return 0
     fi
     sleep 2
+  done
+  return 1
+}
+
+# The "socket connection setup timeout" lines (NetworkClient: a connection that never became
+# ready) in every node's log since the cluster started.
+ferry_setup_timeouts() {
+  cat "$FERRY_KAFKA_DIR"/node*/out.log | grep -c "socket connection setup timeout" || true
+}
+
+# SIGKILLs the active controller of the cluster at bootstrap $1 and prints "NODE MS": the node
+# killed and the milliseconds until a surviving node logged its transition to quorum leader.
+# Fails when no new leader is logged within 30 s.
+ferry_controller_failover() {
+  local leader t0 ms
+  leader=$(bash "$root/tests/kafka/cluster.sh" tool MetadataQuorumCommand --bootstrap-server "$1" describe --status \
+    | awk '/^LeaderId:/ { print $2 }')
+  [[ -n $leader ]] || return 1
+  t0=$(date +%s%3N)
+  bash "$root/tests/kafka/cluster.sh" kill "$leader"
+  for _ in $(seq 1 60); do
+    sleep 0.5
+    ms=$(python3 - "$t0" "$leader" "$FERRY_KAFKA_DIR"/node*/out.log <<'PY'
+import datetime, re, sys
+t0, killed, logs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+line = re.compile(r"^\[(\S+ \S+)\] INFO .*Completed transition to Leader\(")
+times = []
+for log in logs:
+    if log.endswith("/node%s/out.log" % killed):
+        continue
+    for text in open(log, errors="replace"):
+        m = line.match(text)
+        if m:
+            at = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() * 1000
+            if at >= t0:
+                times.append(at - t0)
+if times:
+    print(int(min(times)))
+PY
+    )
+    if [[ -n $ms ]]; then
+      echo "$leader $ms"
+      return 0
+    fi
   done
   return 1
 }

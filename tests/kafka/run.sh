@@ -2,13 +2,18 @@
 # Real Kafka (4.1.1, KRaft, Maven Central jars) with the Ferry broker plugin: a 3-node cluster on
 # loopback (separate JVMs, tests/kafka/cluster.sh), topic RF 3 / min.insync.replicas 2, plain
 # producers (acks=all) and consumers (tests/kafka/app/KafkaCheck.java, no Ferry in their JVM).
+# The plugin is the one jar the build makes (ferry-kafka-plugin-<version>.jar) with the default
+# rules, and every node listens on its own ports.
 #   1. every acknowledged record is read back, in order per partition;
 #   2. replication went through Ferry streams: every node's counters show streams opened and bytes;
 #   3. SIGKILL of a broker mid-produce loses no acknowledged record; it rejoins every ISR;
 #   4. garbage (random bytes, a bad Ferry hello) sent to the listener ports leaves the broker serving;
-#   5. a mixed cluster (node 3 without the plugin) still replicates: 1 and 2 fall back to TCP with it;
-#   6. payload by one-sided READ (ferry.kafka.payload=read, a secret on the nodes): every acknowledged
+#   5. SIGKILL of the active controller: a new quorum leader within 5 s;
+#   6. a mixed cluster (node 3 without the plugin) still replicates: 1 and 2 fall back to TCP with it;
+#   7. payload by one-sided READ (ferry.kafka.payload=read, a secret on the nodes): every acknowledged
 #      record back, also across a follower SIGKILLed mid-transfer, and the bytes moved by READ.
+# Before each cluster stops, no node may have logged a "socket connection setup timeout" (a
+# connection that never became ready).
 # Installs its jars (tests/kafka/cluster.sh setup: Maven), builds the plugin with Gradle.
 # State: $FERRY_KAFKA_DIR (default /tmp/ferry-kafka-test). Ports 19100-19122.
 set -euo pipefail
@@ -24,6 +29,13 @@ fail() {
   exit 1
 }
 trap 'cluster stop >/dev/null 2>&1 || true' EXIT
+# Fails when a node logged a connection that never became ready.
+no_setup_timeouts() {
+  local n
+  n=$(ferry_setup_timeouts)
+  echo "socket connection setup timeouts in the nodes' logs: $n"
+  ((n == 0)) || fail "$n connection(s) never became ready: $(grep -h 'setup timeout' "$dir"/node*/out.log | head -3)"
+}
 
 source "$root/tests/kafka/plugin.sh"   # ferry_install_plugin, ferry_plugin_opts, ferry_stats, ...
 ferry_install_plugin
@@ -72,6 +84,8 @@ for i in 1 2 3; do
   recv=$(sed -n 's/.*bytesReceived=\([0-9]*\).*/\1/p' <<< "$line")
   opened=$(sed -n 's/.*streams opened=\([0-9]*\).*/\1/p' <<< "$line")
   ((opened >= 1)) || fail "node $i: no Ferry stream opened"
+  grep -q "ferry.kafka.rules=in:inter-broker,out:\*:brokers " "$dir/node$i/out.log" \
+    || fail "node $i: not on the default rules"
   # ferry.kafka.payload=auto on a host without RDMA: the node stops again, streams are inline.
   grep -q "payload inline over TCP (ferry.kafka.payload=auto)" "$dir/node$i/out.log" \
     || fail "node $i: no payload decision logged"
@@ -111,7 +125,15 @@ check produce "$B" t1 3000 0 "$out/t1.after-garbage.acked"
 check consume "$B" t1 "$out/t1.acked" "$out/t1.kill.acked" "$out/t1.after-garbage.acked" \
   || fail "broker not serving after garbage"
 
-echo "== 5. mixed cluster: node 3 without the plugin replicates over plain TCP"
+echo "== 5. SIGKILL the active controller: a new quorum leader within 5 s"
+read -r killed failover_ms < <(ferry_controller_failover "$B") || fail "no new quorum leader within 30 s"
+echo "node $killed (active controller) killed: new leader after $failover_ms ms"
+((failover_ms < 5000)) || fail "controller failover took $failover_ms ms"
+cluster start-node "$killed"
+ferry_wait_isr "$B" t1 3 || fail "node $killed did not rejoin every ISR"
+no_setup_timeouts
+
+echo "== 6. mixed cluster: node 3 without the plugin replicates over plain TCP"
 cluster stop
 KAFKA_NODE_OPTS_3="" cluster start 3
 ferry_create_topic "$B" t2
@@ -148,7 +170,9 @@ fi
 grep -q "ferry-kafka" "$dir/node3/out.log" && fail "node 3 ran the plugin"
 echo "node 3: no plugin; ISR complete on every partition of t2"
 
-echo "== 6. payload by one-sided READ (ferry.kafka.payload=read; tcp provider here, RDMA READ on verbs)"
+no_setup_timeouts
+
+echo "== 7. payload by one-sided READ (ferry.kafka.payload=read; tcp provider here, RDMA READ on verbs)"
 cluster stop
 # Replication fetches under this light load carry a few KiB each: READ from 512 bytes on.
 FERRY_KAFKA_EXTRA_CONF=$'ferry.kafka.payload=read\nferry.kafka.provider=tcp\nferry.kafka.secret=t3-secret\nferry.kafka.read.min.bytes=512'
@@ -176,6 +200,7 @@ done
 # 512 bytes ride in DATA frames).
 echo "replication bytes received by one-sided READ, all nodes: $read_total"
 ((read_total > 5000000)) || fail "replication did not move by READ"
+no_setup_timeouts
 
 cluster stop
 echo "== kafka tests passed ($((SECONDS - start)) s)"

@@ -9,8 +9,9 @@ import sun.nio.ch.SelectionKeyImpl;
  * A channel the JDK's selector polls through the JDK channel underneath it: descriptor and
  * ready-op translation come from that channel, so a wrapper registers and wakes up exactly like
  * the JDK's own object. {@link #kill()} closes the channel underneath; the selector calls it after
- * deregistering a closed wrapper, as it does for its own channels, so a descriptor number is never
- * reused while still registered.
+ * deregistering a closed wrapper, as it does for its own channels, so a descriptor number is not
+ * reused while still registered. (The JDK channel underneath may close itself earlier — a failed
+ * connect does — so {@link FerrySocketChannel} registers a descriptor of its own.)
  */
 interface DelegatingSelChImpl extends SelChImpl {
     /** @return the JDK channel underneath */

@@ -79,6 +79,7 @@ public final class FerryKafka implements FerryKafkaMXBean {
                 String mode = payload();
                 l.info("ferry-kafka: on, payload {}, native library {}; config {}: {}", mode,
                         NativeLibrary.version(), config.source(), config.describe());
+                warnIfRulesMissReplication(l);
             } catch (RuntimeException | LinkageError e) {
                 active = false;
                 l.error("ferry-kafka: Ferry's native library does not load, every connection is plain TCP: {}",
@@ -102,6 +103,23 @@ public final class FerryKafka implements FerryKafkaMXBean {
                 return;
             }
             l.info(statsLine());
+        }
+    }
+
+    /**
+     * Rules that do not cover replication leave the plugin on and doing nothing: say so loudly.
+     * (Replication is this broker's inter-broker listener, accepted, and its fetchers' connections
+     * to the peers' listeners, outgoing.)
+     */
+    private void warnIfRulesMissReplication(Logger l) {
+        int port = config.broker().interBrokerPort();
+        if (port > 0 && !config.rules().accepts(port)) {
+            l.warn("ferry-kafka: no `in:` rule in {} selects this broker's inter-broker listener (port {}): "
+                    + "followers replicate from this broker over plain TCP", FerryKafkaConfig.RULES, port);
+        }
+        if (!config.rules().hasOut()) {
+            l.warn("ferry-kafka: no `out:` rule in {}: this broker replicates from its leaders over plain TCP",
+                    FerryKafkaConfig.RULES);
         }
     }
 
@@ -192,10 +210,9 @@ public final class FerryKafka implements FerryKafkaMXBean {
                 node.close();
                 return null;
             }
-            int port = node.serve(new InetSocketAddress("0.0.0.0", config.nodePort())).getPort();
-            log().info("ferry-kafka: payload by one-sided READ over {}, node serving on port {}", node.provider(),
-                    port);
-            return new RemotePayload(node, port, config.windowBytes(), config.slabBytes(), config.readMinBytes(),
+            InetSocketAddress bound = node.serve(new InetSocketAddress(config.nodeHost(), config.nodePort()));
+            log().info("ferry-kafka: payload by one-sided READ over {}, node serving on {}", node.provider(), bound);
+            return new RemotePayload(node, bound.getPort(), config.windowBytes(), config.slabBytes(), config.readMinBytes(),
                     config.streamsPerConnection());
         } catch (RuntimeException | LinkageError e) {
             if (node != null) {
@@ -207,17 +224,24 @@ public final class FerryKafka implements FerryKafkaMXBean {
         }
     }
 
+    /**
+     * A stream for a network thread, which must not wait: the payload mode is decided on the
+     * {@code ferry-kafka} thread (starting a node takes a while), and until it is, streams move
+     * payload without READ (a {@code read} peer's stream then becomes framed).
+     */
     private FerryStream newStream(SocketChannel socket, boolean server) {
         try {
-            String mode = payload();
+            String mode = payload;
+            RemotePayload r = remote; // written before payload
             byte[] secret = config.secret();
             int frame = config.messageSize();
-            if (mode.equals("read")) {
-                return server ? FerryStream.server(socket, secret, frame, remote)
-                        : FerryStream.client(socket, secret, frame, remote);
+            if ("read".equals(mode)) {
+                return server ? FerryStream.server(socket, secret, frame, r)
+                        : FerryStream.client(socket, secret, frame, r);
             }
+            boolean framed = (mode != null ? mode : config.payload()).equals("framed");
             return server ? FerryStream.server(socket, secret, frame)
-                    : FerryStream.client(socket, secret, frame, mode.equals("framed"));
+                    : FerryStream.client(socket, secret, frame, framed);
         } catch (RuntimeException | LinkageError e) {
             active = false;
             log().error("ferry-kafka: cannot create a stream, Ferry is off from now on: {}", e.toString());

@@ -53,6 +53,7 @@ public final class FerryKafkaConfig {
     public static final String WINDOW = "ferry.kafka.window.bytes";
     public static final String READ_MIN = "ferry.kafka.read.min.bytes";
     public static final String NODE_PORT = "ferry.kafka.node.port";
+    public static final String NODE_HOST = "ferry.kafka.node.host";
     public static final String CONN_PER_QP = "ferry.kafka.conn.per.qp";
     public static final String IO_THREADS = "ferry.kafka.io.threads";
     public static final String SECRET = "ferry.kafka.secret";
@@ -62,10 +63,13 @@ public final class FerryKafkaConfig {
     /** Every key with its default (empty: unset) and meaning. */
     public static final List<Key> KEYS = Collections.unmodifiableList(List.of(
             new Key(ENABLED, "true", "`false` turns the plugin off: every connection is the JDK's own, untouched."),
-            new Key(RULES, "in:inter-broker,out:*:inter-broker",
+            new Key(RULES, "in:inter-broker,out:*:brokers",
                     "Which connections try Ferry: `in:PORTS` (accepted on a local port), `out:HOST:PORTS` "
-                            + "(connected to HOST, `*` for any); PORTS is a port, a range `a-b` or `inter-broker` "
-                            + "(the port of this broker's `inter.broker.listener.name` listener); `none`."),
+                            + "(connected to HOST, `*` for any); PORTS is a port, a range `a-b`, `inter-broker` "
+                            + "(the port of this broker's `inter.broker.listener.name` listener) or, for `out:`, "
+                            + "`brokers` (any port but the controller quorum's, from `controller.quorum.voters` / "
+                            + "`controller.quorum.bootstrap.servers`: peers on any ports, a peer that answers "
+                            + "like plain Kafka costs one connection); `none`."),
             new Key(PROVIDER, "auto",
                     "`auto`, `verbs` or `tcp`: the transport of the plugin's Ferry node, which serves and makes "
                             + "one-sided READs of stream payload. `auto`: RDMA verbs when a device is there, else tcp."),
@@ -86,8 +90,10 @@ public final class FerryKafkaConfig {
             new Key(READ_MIN, "16k",
                     "Smallest write a `read` stream sends by READ; smaller ones (requests, headers) ride in "
                             + "DATA frames, which costs less than a READ's round trip; 64 to 64m."),
-            new Key(NODE_PORT, "0",
-                    "TCP port the node serves READs on (all interfaces; the handshake tells the peer); 0: any free port."),
+            new Key(NODE_PORT, "0", "TCP port the node serves READs on (the handshake tells the peer); 0: any free port."),
+            new Key(NODE_HOST, "inter-broker",
+                    "Address the node serves READs on: an IP or host name, or `inter-broker` (the host of this "
+                            + "broker's inter-broker listener; every interface when that listener names none)."),
             new Key(CONN_PER_QP, "8",
                     "`read` streams to one peer broker whose READs share one node connection (one queue pair on "
                             + "RDMA); more streams open more; 1 to 1024."),
@@ -105,12 +111,15 @@ public final class FerryKafkaConfig {
     private final List<String> errors;
     private final Rules rules;
     private final String source;
+    private final BrokerListeners broker;
 
-    private FerryKafkaConfig(Map<String, String> values, List<String> errors, Rules rules, String source) {
+    private FerryKafkaConfig(Map<String, String> values, List<String> errors, Rules rules, String source,
+            BrokerListeners broker) {
         this.values = values;
         this.errors = errors;
         this.rules = rules;
         this.source = source;
+        this.broker = broker;
     }
 
     /** Loads the file named by {@value #PATH_PROPERTY} (defaults if unset). Never throws. */
@@ -125,7 +134,7 @@ public final class FerryKafkaConfig {
         } catch (IOException e) {
             List<String> errors = new ArrayList<>();
             errors.add(PATH_PROPERTY + ": cannot read " + path + ": " + e);
-            return new FerryKafkaConfig(defaults(), errors, Rules.NONE, path);
+            return new FerryKafkaConfig(defaults(), errors, Rules.NONE, path, BrokerListeners.of(""));
         }
     }
 
@@ -174,6 +183,11 @@ public final class FerryKafkaConfig {
         check(values, errors, READ_MIN, v -> range(size(v), 64, 64 << 20));
         check(values, errors, NODE_PORT, v -> range(number(v), 0, 65535));
         check(values, errors, CONN_PER_QP, v -> range(number(v), 1, 1024));
+        check(values, errors, NODE_HOST, v -> {
+            if (!v.equals("inter-broker")) {
+                address(v);
+            }
+        });
         if (errors.isEmpty() && size(values.get(WINDOW)) < size(values.get(REGION_GROW))) {
             errors.add("key `" + WINDOW + "`: " + values.get(WINDOW) + " is less than one slab (`" + REGION_GROW
                     + "` = " + values.get(REGION_GROW) + ")");
@@ -191,7 +205,7 @@ public final class FerryKafkaConfig {
         } catch (IllegalArgumentException e) {
             errors.add("key `" + RULES + "`: " + e.getMessage());
         }
-        return new FerryKafkaConfig(values, Collections.unmodifiableList(errors), rules, source);
+        return new FerryKafkaConfig(values, Collections.unmodifiableList(errors), rules, source, broker);
     }
 
     private interface Check {
@@ -209,6 +223,14 @@ public final class FerryKafkaConfig {
     private static void oneOf(String v, String... allowed) {
         if (!List.of(allowed).contains(v)) {
             throw new IllegalArgumentException("expected one of " + String.join(", ", allowed) + ", got `" + v + "`");
+        }
+    }
+
+    private static InetAddress address(String host) {
+        try {
+            return InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("unknown host `" + host + "`");
         }
     }
 
@@ -285,6 +307,17 @@ public final class FerryKafkaConfig {
         return (int) number(values.get(NODE_PORT));
     }
 
+    /** @return the host the node serves READs on ({@code 0.0.0.0}: every interface) */
+    public String nodeHost() {
+        String host = values.get(NODE_HOST);
+        return host.equals("inter-broker") ? broker.interBrokerHost() : host;
+    }
+
+    /** @return this broker's listeners, as read from its server.properties */
+    public BrokerListeners broker() {
+        return broker;
+    }
+
     public int streamsPerConnection() {
         return (int) number(values.get(CONN_PER_QP));
     }
@@ -322,19 +355,36 @@ public final class FerryKafkaConfig {
 
     /** Which connections are candidates for Ferry. */
     public static final class Rules {
-        static final Rules NONE = new Rules(List.of(), List.of());
+        static final Rules NONE = new Rules(List.of(), List.of(), List.of());
+
+        /** An {@code out:} rule: a host (null: any) and a port range, or every port but the controllers'. */
+        private static final class Out {
+            final InetAddress host;
+            final long[] ports;
+            final boolean brokers;
+
+            Out(InetAddress host, long[] ports, boolean brokers) {
+                this.host = host;
+                this.ports = ports;
+                this.brokers = brokers;
+            }
+        }
 
         private final List<long[]> in;
-        private final List<Object[]> out; // {InetAddress or null for any, long[] port range}
+        private final List<Out> out;
+        /** The controller quorum's addresses, which {@code brokers} leaves plain. */
+        private final List<InetSocketAddress> controllers;
 
-        private Rules(List<long[]> in, List<Object[]> out) {
+        private Rules(List<long[]> in, List<Out> out, List<InetSocketAddress> controllers) {
             this.in = in;
             this.out = out;
+            this.controllers = controllers;
         }
 
         static Rules parse(String text, BrokerListeners broker) {
             List<long[]> in = new ArrayList<>();
-            List<Object[]> out = new ArrayList<>();
+            List<Out> out = new ArrayList<>();
+            List<InetSocketAddress> controllers = List.of();
             for (String raw : text.split(",")) {
                 String rule = raw.trim();
                 if (rule.isEmpty() || rule.equals("none")) {
@@ -352,17 +402,28 @@ public final class FerryKafkaConfig {
                     InetAddress address = null;
                     if (!host.equals("*")) {
                         try {
-                            address = InetAddress.getByName(host);
-                        } catch (UnknownHostException e) {
-                            throw new IllegalArgumentException("`" + rule + "`: unknown host " + host);
+                            address = address(host);
+                        } catch (IllegalArgumentException e) {
+                            throw new IllegalArgumentException("`" + rule + "`: " + e.getMessage());
                         }
                     }
-                    out.add(new Object[] {address, ports(rest.substring(colon + 1), broker, rule)});
+                    String spec = rest.substring(colon + 1);
+                    if (spec.equals("brokers")) {
+                        controllers = broker.controllers();
+                        if (controllers.isEmpty()) {
+                            throw new IllegalArgumentException("`" + rule + "`: the controller quorum is unknown ("
+                                    + broker.describe() + " names no controller.quorum.voters or "
+                                    + "controller.quorum.bootstrap.servers); name the ports instead");
+                        }
+                        out.add(new Out(address, new long[] {1, 65535}, true));
+                    } else {
+                        out.add(new Out(address, ports(spec, broker, rule), false));
+                    }
                 } else {
                     throw new IllegalArgumentException("`" + rule + "`: a rule starts with in: or out:");
                 }
             }
-            return new Rules(in, out);
+            return new Rules(in, out, controllers);
         }
 
         private static long[] ports(String spec, BrokerListeners broker, String rule) {
@@ -384,7 +445,7 @@ public final class FerryKafkaConfig {
                 return new long[] {lo, hi};
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("`" + rule + "`: `" + spec
-                        + "` is not a port, a range a-b or inter-broker");
+                        + "` is not a port, a range a-b, inter-broker or (out:) brokers");
             }
         }
 
@@ -400,11 +461,20 @@ public final class FerryKafkaConfig {
 
         /** @return true when connections to this address try Ferry */
         public boolean connects(InetSocketAddress remote) {
-            for (Object[] r : out) {
-                long[] ports = (long[]) r[1];
-                InetAddress host = (InetAddress) r[0];
-                if (remote.getPort() >= ports[0] && remote.getPort() <= ports[1]
-                        && (host == null || host.equals(remote.getAddress()))) {
+            for (Out r : out) {
+                if (remote.getPort() >= r.ports[0] && remote.getPort() <= r.ports[1]
+                        && (r.host == null || r.host.equals(remote.getAddress()))
+                        && !(r.brokers && isController(remote))) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        private boolean isController(InetSocketAddress remote) {
+            for (InetSocketAddress c : controllers) {
+                if (c.getPort() == remote.getPort()
+                        && (c.isUnresolved() || c.getAddress().equals(remote.getAddress()))) {
                     return true;
                 }
             }
@@ -472,23 +542,62 @@ public final class FerryKafkaConfig {
 
         /** @return the port of the inter-broker listener, or 0 when unknown */
         public int interBrokerPort() {
+            String address = interBrokerAddress();
+            try {
+                return address == null ? 0 : Integer.parseInt(address.substring(address.lastIndexOf(':') + 1).trim());
+            } catch (NumberFormatException e) {
+                return 0;
+            }
+        }
+
+        /** @return the host of the inter-broker listener; {@code 0.0.0.0} (every interface) when it names none */
+        public String interBrokerHost() {
+            String address = interBrokerAddress();
+            String host = address == null ? "" : address.substring(0, Math.max(0, address.lastIndexOf(':'))).trim();
+            if (host.startsWith("[") && host.endsWith("]")) {
+                host = host.substring(1, host.length() - 1);
+            }
+            return host.isEmpty() ? "0.0.0.0" : host;
+        }
+
+        /** @return {@code host:port} of the inter-broker listener in {@code listeners}, or null */
+        private String interBrokerAddress() {
             String name = props.getProperty("inter.broker.listener.name");
             if (name == null) {
                 name = props.getProperty("security.inter.broker.protocol", "PLAINTEXT");
             }
-            String listeners = props.getProperty("listeners", "");
-            for (String listener : listeners.split(",")) {
+            for (String listener : props.getProperty("listeners", "").split(",")) {
                 String l = listener.trim();
                 int sep = l.indexOf("://");
                 if (sep > 0 && l.substring(0, sep).trim().equalsIgnoreCase(name.trim())) {
-                    try {
-                        return Integer.parseInt(l.substring(l.lastIndexOf(':') + 1).trim());
-                    } catch (NumberFormatException e) {
-                        return 0;
-                    }
+                    return l.substring(sep + 3);
                 }
             }
-            return 0;
+            return null;
+        }
+
+        /**
+         * @return the controller quorum's addresses: {@code controller.quorum.voters} ({@code
+         *     id@host:port,...}) and {@code controller.quorum.bootstrap.servers} ({@code host:port,...})
+         */
+        public List<InetSocketAddress> controllers() {
+            List<InetSocketAddress> all = new ArrayList<>();
+            String voters = props.getProperty("controller.quorum.voters", "");
+            String bootstrap = props.getProperty("controller.quorum.bootstrap.servers", "");
+            for (String entry : (voters + "," + bootstrap).split(",")) {
+                String e = entry.trim().substring(entry.trim().indexOf('@') + 1);
+                int colon = e.lastIndexOf(':');
+                if (colon <= 0) {
+                    continue;
+                }
+                String host = e.substring(0, colon).replace("[", "").replace("]", "");
+                try {
+                    all.add(new InetSocketAddress(host, Integer.parseInt(e.substring(colon + 1).trim())));
+                } catch (IllegalArgumentException bad) {
+                    // not an address: Kafka itself rejects it
+                }
+            }
+            return all;
         }
 
         String describe() {

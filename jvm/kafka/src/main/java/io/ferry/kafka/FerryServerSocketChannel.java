@@ -82,7 +82,7 @@ final class FerryServerSocketChannel extends ServerSocketChannel implements Dele
     @Override
     protected void implCloseSelectableChannel() throws IOException {
         // While registered, the selector still polls the descriptor: the JDK closes it in kill(),
-        // after deregistration, so that a reused descriptor number is never confused.
+        // after deregistration, so that a reused number never meets a stale key.
         if (!isRegistered()) {
             inner.close();
         }

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.net.SocketException;
 import java.net.SocketOption;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -27,7 +28,8 @@ import sun.nio.ch.SelChImpl;
  * (of {@code /dev/null}), on which the kernel refuses {@code sendfile} with {@code EINVAL}: the
  * JDK's {@code FileChannel.transferTo} (Kafka sends log segments with it) then falls back to a
  * mapped buffer written through {@link #write}, so file payload is framed like any other. The
- * selector uses {@link #getFDVal()}, the socket's real descriptor.
+ * selector uses {@link #getFDVal()}: a descriptor of this channel's own for the socket (see {@link
+ * OwnedDescriptor}), so the JDK channel underneath closing its descriptor early never confuses it.
  */
 final class FerrySocketChannel extends SocketChannel implements DelegatingSelChImpl {
     private static final ByteBuffer[] NOTHING = new ByteBuffer[0];
@@ -37,20 +39,39 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
     private final SelChImpl innerSel;
     private final FerryKafka plugin;
     private final boolean accepted;
+    private final Socket adaptor;
+    /** What selectors register: closed only after they deregistered this channel. */
+    private final OwnedDescriptor own;
     /** The stream while the connection is (or may become) Ferry; null when plain. */
     private volatile FerryStream stream;
     private volatile boolean wantFerry;
     private InetSocketAddress remote;
     private boolean counted;
 
-    FerrySocketChannel(SelectorProvider provider, SocketChannel inner, FerryKafka plugin, SocketChannel acceptedChannel) {
+    FerrySocketChannel(SelectorProvider provider, SocketChannel inner, FerryKafka plugin, SocketChannel acceptedChannel)
+            throws IOException {
         super(provider);
         this.inner = inner;
         this.innerSel = (SelChImpl) inner;
+        try {
+            this.own = OwnedDescriptor.of(innerSel.getFD());
+        } catch (IOException e) {
+            inner.close();
+            throw e;
+        }
         this.plugin = plugin;
         this.accepted = acceptedChannel != null;
+        this.adaptor = adaptor(this, inner);
         if (accepted) {
             stream = plugin.newServerStream(inner);
+        }
+    }
+
+    private static Socket adaptor(FerrySocketChannel channel, SocketChannel inner) {
+        try {
+            return new FerrySocketAdaptor(channel, inner.socket());
+        } catch (SocketException e) { // Socket's constructor without a SocketImpl does not throw
+            throw new IllegalStateException(e);
         }
     }
 
@@ -71,15 +92,26 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
 
     @Override
     public boolean connect(SocketAddress address) throws IOException {
-        if (!accepted && address instanceof InetSocketAddress) {
-            remote = (InetSocketAddress) address;
-            wantFerry = plugin.tryFerry(remote);
-        }
+        applyRules(address);
         boolean connected = inner.connect(address);
         if (connected) {
             startClient();
         }
         return connected;
+    }
+
+    /** {@code socket().connect(address, timeout)}: a blocking connect with a timeout. */
+    void connectThroughAdaptor(SocketAddress address, int timeout) throws IOException {
+        applyRules(address);
+        inner.socket().connect(address, timeout);
+        startClient();
+    }
+
+    private void applyRules(SocketAddress address) {
+        if (!accepted && address instanceof InetSocketAddress) {
+            remote = (InetSocketAddress) address;
+            wantFerry = plugin.tryFerry(remote);
+        }
     }
 
     @Override
@@ -239,7 +271,7 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
 
     @Override
     public Socket socket() {
-        return inner.socket();
+        return adaptor;
     }
 
     @Override
@@ -273,11 +305,25 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
         if (s != null) {
             s.close();
         }
-        // While registered, the selector still polls the descriptor: close it in kill(), after
-        // deregistration, as the JDK does, so that a reused descriptor number is never confused.
+        // While registered, the selector still polls our descriptor: close it in kill(), after
+        // deregistration, as the JDK does (socket().close() comes here too, see FerrySocketAdaptor).
         if (!isRegistered()) {
-            inner.close();
+            kill();
         }
+    }
+
+    @Override
+    public void kill() throws IOException {
+        try {
+            inner.close();
+        } finally {
+            own.close();
+        }
+    }
+
+    @Override
+    public int getFDVal() {
+        return own.value();
     }
 
     @Override
@@ -288,7 +334,7 @@ final class FerrySocketChannel extends SocketChannel implements DelegatingSelChI
     @Override
     public FileDescriptor getFD() {
         FerryStream s = stream;
-        return s == null || s.isInline() ? innerSel.getFD() : NO_SENDFILE;
+        return s == null || s.isInline() ? own.fd() : NO_SENDFILE;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.ferry.kafka;
 
+import java.io.IOException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.channels.spi.SelectorProvider;
@@ -17,7 +18,7 @@ final class Wrappers {
         return new FerryServerSocketChannel(provider, jdk, plugin);
     }
 
-    static SocketChannel socket(SelectorProvider provider, SocketChannel jdk, FerryKafka plugin) {
+    static SocketChannel socket(SelectorProvider provider, SocketChannel jdk, FerryKafka plugin) throws IOException {
         return new FerrySocketChannel(provider, jdk, plugin, null);
     }
 }

@@ -12,19 +12,57 @@ import org.junit.Test;
 
 public class FerryKafkaConfigTest {
     private static final FerryKafkaConfig.BrokerListeners BROKER = FerryKafkaConfig.BrokerListeners.of(
-            "listeners=CLIENT://127.0.0.1:19100,REPLICATION://127.0.0.1:19101\n"
-                    + "inter.broker.listener.name=REPLICATION\n");
+            "listeners=CLIENT://127.0.0.1:19100,REPLICATION://127.0.0.1:19101,CONTROLLER://127.0.0.1:19102\n"
+                    + "inter.broker.listener.name=REPLICATION\n"
+                    + "controller.quorum.voters=1@127.0.0.1:19102,2@127.0.0.1:19112,3@127.0.0.1:19122\n");
 
     @Test
-    public void defaultsSelectTheInterBrokerListener() {
+    public void defaultsAcceptOnTheInterBrokerListenerAndConnectToPeersOnAnyPortButTheControllers() {
         FerryKafkaConfig c = FerryKafkaConfig.parse("", "test", BROKER);
         assertTrue(c.errors().toString(), c.errors().isEmpty());
         assertTrue(c.active());
         assertTrue(c.rules().accepts(19101));
         assertFalse(c.rules().accepts(19100));
-        assertTrue(c.rules().connects(new InetSocketAddress("10.0.0.7", 19101)));
-        assertFalse(c.rules().connects(new InetSocketAddress("10.0.0.7", 19102)));
+        assertFalse(c.rules().accepts(19102));
+        // Peers' inter-broker listeners on their own ports, on this host or another.
+        assertTrue(c.rules().connects(new InetSocketAddress("127.0.0.1", 19111)));
+        assertTrue(c.rules().connects(new InetSocketAddress("127.0.0.1", 19121)));
+        assertTrue(c.rules().connects(new InetSocketAddress("192.0.2.7", 9092)));
+        // The controller quorum stays plain.
+        assertFalse(c.rules().connects(new InetSocketAddress("127.0.0.1", 19102)));
+        assertFalse(c.rules().connects(new InetSocketAddress("127.0.0.1", 19112)));
+        assertTrue(c.rules().connects(new InetSocketAddress("192.0.2.7", 19112)));
         assertEquals(1 << 20, c.messageSize());
+        assertEquals("127.0.0.1", c.nodeHost());
+    }
+
+    @Test
+    public void controllersFromTheBootstrapServersStayPlain() {
+        FerryKafkaConfig c = FerryKafkaConfig.parse("", "test", FerryKafkaConfig.BrokerListeners.of(
+                "listeners=PLAINTEXT://:9092\ncontroller.quorum.bootstrap.servers=192.0.2.1:9093,[::1]:9094\n"));
+        assertTrue(c.errors().toString(), c.errors().isEmpty());
+        assertTrue(c.rules().accepts(9092));
+        assertFalse(c.rules().connects(new InetSocketAddress("192.0.2.1", 9093)));
+        assertFalse(c.rules().connects(new InetSocketAddress("::1", 9094)));
+        assertTrue(c.rules().connects(new InetSocketAddress("192.0.2.2", 9092)));
+        assertEquals("every interface when the listener names no host", "0.0.0.0", c.nodeHost());
+    }
+
+    @Test
+    public void brokersWithoutAKnownQuorumIsAnError() {
+        FerryKafkaConfig c = FerryKafkaConfig.parse("ferry.kafka.rules=out:*:brokers\n", "test",
+                FerryKafkaConfig.BrokerListeners.of("listeners=PLAINTEXT://:9092\n"));
+        assertEquals(c.errors().toString(), 1, c.errors().size());
+        assertTrue(c.errors().toString(), c.errors().get(0).contains("`ferry.kafka.rules`")
+                && c.errors().get(0).contains("controller quorum is unknown"));
+    }
+
+    @Test
+    public void nodeHost() {
+        FerryKafkaConfig c = FerryKafkaConfig.parse("ferry.kafka.node.host=192.0.2.9\n", "test", BROKER);
+        assertEquals("192.0.2.9", c.nodeHost());
+        c = FerryKafkaConfig.parse("ferry.kafka.node.host=no.such.host.invalid\n", "test", BROKER);
+        assertTrue(c.errors().toString(), c.errors().get(0).contains("`ferry.kafka.node.host`"));
     }
 
     @Test

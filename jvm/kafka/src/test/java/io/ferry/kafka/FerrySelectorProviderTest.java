@@ -77,10 +77,28 @@ public class FerrySelectorProviderTest {
         listener.close();
     }
 
+    /** A call a broker's network thread makes. */
+    private interface NetworkCall<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs a call the way a broker's network thread makes it, which serves every connection of its
+     * processor: it must never wait on a peer. Kafka's processors poll every 300 ms; the bound
+     * leaves room for a loaded machine (the waits it guards against were 5 s and 120 s).
+     */
+    private static <T> T onNetworkThread(String what, NetworkCall<T> call) throws IOException {
+        long start = System.nanoTime();
+        T result = call.run();
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(what + " waited " + ms + " ms on a network thread", ms < 500);
+        return result;
+    }
+
     /** Connects through the provider and accepts through the selector, both non-blocking. */
     private SocketChannel[] pair(SocketChannel client, InetSocketAddress to) throws IOException {
         client.configureBlocking(false);
-        client.connect(to);
+        onNetworkThread("connect", () -> client.connect(to));
         SelectionKey ck = client.register(selector, SelectionKey.OP_CONNECT);
         SocketChannel accepted = null;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
@@ -89,8 +107,8 @@ public class FerrySelectorProviderTest {
             selector.select(100);
             for (SelectionKey k : selector.selectedKeys()) {
                 if (k.isValid() && k.isAcceptable()) {
-                    accepted = listener.accept();
-                } else if (k.isValid() && k.isConnectable() && client.finishConnect()) {
+                    accepted = onNetworkThread("accept", listener::accept);
+                } else if (k.isValid() && k.isConnectable() && onNetworkThread("finishConnect", client::finishConnect)) {
                     ck.interestOps(SelectionKey.OP_READ);
                 }
             }
@@ -168,6 +186,46 @@ public class FerrySelectorProviderTest {
     }
 
     @Test
+    public void aNetworkThreadNeverWaitsOnAPeer() throws IOException {
+        for (String payload : new String[] {"framed", "inline"}) {
+            selector.close();
+            listener.close();
+            listen(payload);
+            // A peer that stops reading: the writer fills the socket, then writes take nothing.
+            SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress(HOST, port));
+            move(p[0], new ByteBuffer[] {ByteBuffer.wrap(new byte[] {1})}, p[1], 1); // handshake done
+            ByteBuffer big = ByteBuffer.allocateDirect(1 << 20);
+            int zeros = 0;
+            for (int i = 0; i < 1000 && zeros < 3; i++) {
+                big.clear();
+                zeros += onNetworkThread(payload + " write to a peer that stopped reading", () -> p[1].write(big)) == 0
+                        ? 1 : 0;
+            }
+            assertEquals(payload + ": the peer's socket never filled", 3, zeros);
+            // A connection in its handshake: the accepted end reads the hello, answers and is closed;
+            // the client writes before it has read the answer.
+            SocketChannel[] silent = pair(provider.openSocketChannel(), new InetSocketAddress(HOST, port));
+            ByteBuffer request = ByteBuffer.wrap(new byte[] {0, 0, 0, 1, 7});
+            onNetworkThread(payload + " read of the hello", () -> silent[1].read(ByteBuffer.allocate(4)));
+            onNetworkThread(payload + " close in the handshake", () -> {
+                silent[1].socket().close();
+                silent[1].close();
+                return null;
+            });
+            onNetworkThread(payload + " write before the server's hello", () -> silent[0].write(request));
+            onNetworkThread(payload + " close with unread bytes queued", () -> {
+                for (SocketChannel c : p) {
+                    c.socket().close();
+                    c.close();
+                }
+                silent[0].close();
+                return null;
+            });
+            selector.selectNow();
+        }
+    }
+
+    @Test
     public void fileTransferToAFerryChannelIsFramedNotSentfile() throws IOException {
         transferFile(provider.openSocketChannel());
     }
@@ -177,6 +235,9 @@ public class FerrySelectorProviderTest {
         selector.close();
         listener.close();
         listen("read");
+        // The node starts on the plugin's own thread (no network thread waits for it); until then
+        // streams move payload without READ. This waits for the decision.
+        assertEquals("read", provider.plugin().getPayload());
         FerryStream.Counters before = FerryStream.counters();
         SocketChannel[] p = pair(provider.openSocketChannel(), new InetSocketAddress(HOST, port));
         byte[] request = random(100, 5);
