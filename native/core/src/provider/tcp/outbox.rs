@@ -281,6 +281,31 @@ mod tests {
         assert_eq!(outbox.queued(), 0);
     }
 
+    /// A file that shrinks after its reply was queued: sendfile finds the end
+    /// early, and the error names the file (the connection then closes).
+    #[test]
+    fn a_file_that_shrinks_under_a_queued_slice_is_an_error_naming_it() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&[9u8; 200_000]).unwrap();
+        let regions = crate::memory::RegionRegistry::default();
+        let id = regions.register_file(file.path(), 0, None).unwrap();
+        let mut outbox = Outbox::default();
+        outbox.region(regions.get(id).unwrap(), 0, 200_000);
+        file.as_file().set_len(100_000).unwrap();
+        let mut sink = Trickle {
+            got: vec![],
+            limit: 1 << 20,
+            calls_left: 100,
+        };
+        let error = outbox.flush(&mut sink).unwrap_err().to_string();
+        assert_eq!(sink.got.len(), 100_000);
+        assert!(error.contains("truncated after registration"), "{error}");
+        assert!(
+            error.contains(&file.path().display().to_string()),
+            "{error}"
+        );
+    }
+
     #[test]
     fn partial_writes_resume_in_order() {
         let regions = crate::memory::RegionRegistry::default();
