@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the Rust workspace (unit, integration,
-# property, fault and leak tests, CLI tests over loopback), and the JVM build
-# with its JUnit tests, real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
+# property, fault and leak tests, CLI tests over loopback), ferry-core's Rust tests built for
+# linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
 # cluster replicating through the Ferry broker plugin (tests/kafka), and the
 # verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
@@ -16,7 +16,11 @@ step "set-up (Debian packages, Rust components)" bash tests/setup.sh
 step "format and lint" bash -c 'cargo fmt --all --check &&
   cargo clippy --workspace --all-targets --locked -- -D warnings'
 step "Rust tests" cargo test --workspace --locked
-step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q build
+step "Rust core tests on linux-aarch64 under qemu-user (tests/aarch64.sh)" bash tests/aarch64.sh
+# CI's jar carries both native libraries: a missing cross toolchain fails here, never a WARN.
+step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q \
+  -Pferry.native.aarch64=require build
+step "JVM modules' JUnit tests on JDK 25 (tests/jdk.sh)" bash tests/jdk.sh
 step "verbs provider and Java streams on Soft-RoCE in a qemu VM (tests/vm/verbs.sh)" \
   bash tests/vm/verbs.sh
 step "Spark: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \

@@ -12,6 +12,9 @@ command -v cc >/dev/null || missing+=(gcc)
 command -v mvn >/dev/null || missing+=(maven)       # tests/kafka: the Kafka jars from Maven Central
 command -v python3 >/dev/null || missing+=(python3) # tests/kafka and benches/kafka helpers
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv) # pyspark, per Spark line
+# linux-aarch64: the cross linker for the library in ferry-core's jar, qemu-user for its tests
+command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu)
+command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
 apt_install "${missing[@]+"${missing[@]}"}"
 
 if ! command -v cargo >/dev/null; then
@@ -22,3 +25,5 @@ for component in clippy rustfmt; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" \
     || rustup component add "$component"
 done
+rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$' \
+  || rustup target add aarch64-unknown-linux-gnu

@@ -12,10 +12,11 @@ import java.util.Locale;
  * Loads Ferry's native library ({@code ferry_jni}) once per process.
  *
  * <p>The library for each supported platform ships inside the jar as
- * {@code native/<os>-<arch>/libferry_jni.so}; only {@code linux-x86_64} exists so far. It is
- * extracted to a temporary file (deleted when the JVM exits) and loaded with {@link
- * System#load(String)}. Setting the system property {@value #PATH_PROPERTY} to a file loads that
- * file instead, which is handy while developing the native code.
+ * {@code native/<os>-<arch>/libferry_jni.so}: {@code linux-x86_64} and {@code linux-aarch64},
+ * chosen by {@code os.name} and {@code os.arch}. It is extracted to a temporary file (deleted when
+ * the JVM exits) and loaded with {@link System#load(String)}. Setting the system property {@value
+ * #PATH_PROPERTY} to a file loads that file instead: for another platform (built from source), or
+ * while developing the native code.
  *
  * <p>{@link #load()} is thread-safe and idempotent; every class with native methods calls it
  * before its first native call. A failed load is remembered: later calls throw again without
@@ -26,7 +27,7 @@ public final class NativeLibrary {
     public static final String PATH_PROPERTY = "ferry.native.path";
 
     private static final String LIBRARY_NAME = "ferry_jni";
-    private static final String[] SUPPORTED_PLATFORMS = {"linux-x86_64"};
+    private static final String[] SUPPORTED_PLATFORMS = {"linux-x86_64", "linux-aarch64"};
 
     private static final Object LOCK = new Object();
     /** Where the library was loaded from; null until loaded. */
@@ -91,8 +92,9 @@ public final class NativeLibrary {
             System.load(path.toString());
             return path.toString();
         }
-        String resource = resourcePath(System.getProperty("os.name"), System.getProperty("os.arch"));
-        Path extracted = extract(resource);
+        String osName = System.getProperty("os.name");
+        String osArch = System.getProperty("os.arch");
+        Path extracted = extract(resourcePath(osName, osArch), platform(osName, osArch));
         System.load(extracted.toString());
         return extracted.toString();
     }
@@ -112,7 +114,8 @@ public final class NativeLibrary {
         }
         throw new FerryException("Ferry has no native library for platform " + platform
                 + " (os.name=" + osName + ", os.arch=" + osArch + "); supported: "
-                + String.join(", ", SUPPORTED_PLATFORMS));
+                + String.join(", ", SUPPORTED_PLATFORMS) + ". Build libferry_jni.so for it from"
+                + " source and name it with -D" + PATH_PROPERTY + "=/path/to/libferry_jni.so");
     }
 
     /** Normalizes os.name and os.arch to a platform name such as {@code linux-x86_64}. */
@@ -134,11 +137,13 @@ public final class NativeLibrary {
         return os + "-" + arch;
     }
 
-    private static Path extract(String resource) {
+    private static Path extract(String resource, String platform) {
         try (InputStream in = NativeLibrary.class.getResourceAsStream(resource)) {
             if (in == null) {
-                throw new FerryException("Resource " + resource + " is missing from the classpath;"
-                        + " the ferry-core jar should contain it");
+                throw new FerryException("Resource " + resource + " is missing from the classpath:"
+                        + " this ferry-core jar was built without the " + platform + " library (a"
+                        + " build without its cross toolchain); use a release jar, or set -D"
+                        + PATH_PROPERTY + "=/path/to/libferry_jni.so");
             }
             Path file = Files.createTempFile("libferry_jni-", ".so");
             file.toFile().deleteOnExit();

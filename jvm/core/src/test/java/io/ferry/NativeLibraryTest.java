@@ -7,9 +7,18 @@ import static org.junit.Assert.assertSame;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.net.URL;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -18,6 +27,13 @@ import org.junit.Test;
 
 public class NativeLibraryTest {
     private static final String RESOURCE = "/native/linux-x86_64/libferry_jni.so";
+    /** ELF e_machine of each platform's library: EM_X86_64, EM_AARCH64. */
+    private static final Map<String, Integer> ELF_MACHINES = new HashMap<>();
+
+    static {
+        ELF_MACHINES.put("linux-x86_64", 62);
+        ELF_MACHINES.put("linux-aarch64", 183);
+    }
 
     @Test
     public void libraryLoadsFromTheJarResource() {
@@ -32,6 +48,43 @@ public class NativeLibraryTest {
         assertNotNull(loadedFrom);
         assertTrue("extracted to a temporary file: " + loadedFrom,
                 loadedFrom.startsWith(System.getProperty("java.io.tmpdir")));
+    }
+
+    @Test
+    public void jarCarriesALibraryForEachBuiltPlatform() throws IOException {
+        String property = System.getProperty("ferry.test.nativePlatforms");
+        assertNotNull("the Gradle test task passes ferry.test.nativePlatforms", property);
+        List<String> platforms = Arrays.asList(property.split(","));
+        assertTrue("always built: " + platforms, platforms.contains("linux-x86_64"));
+        for (String platform : platforms) {
+            String resource = "/native/" + platform + "/libferry_jni.so";
+            URL url = NativeLibrary.class.getResource(resource);
+            assertNotNull(resource + " is in the jar", url);
+            assertEquals(resource + " comes from the ferry-core jar", "jar", url.getProtocol());
+            byte[] library = readAll(url);
+            ByteBuffer elf = ByteBuffer.wrap(library).order(ByteOrder.LITTLE_ENDIAN);
+            assertEquals(resource + " is an ELF file", 0x464c457f, elf.getInt(0));
+            assertEquals(resource + " is 64-bit", 2, elf.get(4));
+            assertEquals(resource + " is a shared object", 3, elf.getShort(16));
+            assertEquals(resource + " is built for " + platform,
+                    (int) ELF_MACHINES.get(platform), elf.getShort(18) & 0xffff);
+            assertTrue(resource + " exports the JNI entry points",
+                    new String(library, StandardCharsets.ISO_8859_1)
+                            .contains("Java_io_ferry_NativeLibrary_nativeVersion"));
+            assertEquals(platform + " is what the loader picks there", resource,
+                    NativeLibrary.resourcePath("Linux", platform.substring("linux-".length())));
+        }
+    }
+
+    private static byte[] readAll(URL url) throws IOException {
+        try (InputStream in = url.openStream()) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] chunk = new byte[1 << 16];
+            for (int n = in.read(chunk); n >= 0; n = in.read(chunk)) {
+                out.write(chunk, 0, n);
+            }
+            return out.toByteArray();
+        }
     }
 
     @Test
@@ -82,6 +135,9 @@ public class NativeLibraryTest {
         assertEquals("osx-aarch64", NativeLibrary.platform("Mac OS X", "arm64"));
         assertEquals("windows-x86_64", NativeLibrary.platform("Windows 11", "amd64"));
         assertEquals(RESOURCE, NativeLibrary.resourcePath("Linux", "amd64"));
+        assertEquals(RESOURCE, NativeLibrary.resourcePath("Linux", "x86_64"));
+        assertEquals("/native/linux-aarch64/libferry_jni.so",
+                NativeLibrary.resourcePath("Linux", "aarch64"));
     }
 
     @Test
@@ -92,6 +148,15 @@ public class NativeLibraryTest {
         } catch (FerryException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("osx-aarch64"));
             assertTrue(e.getMessage(), e.getMessage().contains("linux-x86_64"));
+            assertTrue(e.getMessage(), e.getMessage().contains("linux-aarch64"));
+        }
+        try {
+            NativeLibrary.resourcePath("Linux", "riscv64");
+            fail("linux-riscv64 has no library in the jar");
+        } catch (FerryException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("linux-riscv64"));
+            assertTrue("names the way out: " + e.getMessage(),
+                    e.getMessage().contains("-D" + NativeLibrary.PATH_PROPERTY + "="));
         }
     }
 }
