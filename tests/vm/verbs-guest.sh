@@ -45,7 +45,7 @@ for class in rxe siw; do
 
   echo "== verbs integration tests on $FERRY_RDMA_DEV"
   run verbs-tests env FERRY_VERBS_TEST_IP="$FERRY_SERVER_IP" FERRY_VERBS_TEST_DEV="$FERRY_RDMA_DEV" \
-    RUST_LOG="${RUST_LOG:-warn}" "$FERRY_VERBS_TESTS" --test-threads=1
+    RUST_LOG="${RUST_LOG:-warn}" "$FERRY_VERBS_TESTS" --test-threads=1 --show-output
 
   echo "== Java remote streams on $FERRY_RDMA_DEV (tests/vm/java/RemoteStreamCheck.java)"
   # C1 only: TCG runs the JIT's work slowly too.
