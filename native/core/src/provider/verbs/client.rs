@@ -826,12 +826,13 @@ impl Qp {
             "ferry: RDMA queue pair to {}: {reason}; flushing its READs",
             self.peer
         );
-        {
-            let mut state = self.state.lock().unwrap();
-            if state.broken.as_deref().is_none_or(|b| b == UNEXPLAINED) {
-                state.broken = Some(format!("peer gone: {reason}"));
-            }
-        }
+        // A cut after an unexplained flush (iWARP reports its own termination
+        // as DISCONNECTED) leaves the verdict to the control path.
+        self.state
+            .lock()
+            .unwrap()
+            .broken
+            .get_or_insert_with(|| format!("peer gone: {reason}"));
         let mut attr = [0u8; sys::QP_ATTR_SIZE];
         attr[..4].copy_from_slice(&sys::IBV_QPS_ERR.to_ne_bytes());
         // SAFETY: a live QP; the attribute buffer is larger than ibv_qp_attr.
@@ -868,7 +869,7 @@ impl Qp {
                 return;
             };
             let alive = match answer.get() {
-                Some(&alive) => alive && !self.cut.load(Ordering::Acquire),
+                Some(&answered) => answered,
                 None if asked.elapsed() >= PROBE_WAIT => false,
                 None => return,
             };
