@@ -28,8 +28,9 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::cm::{CmChannel, CmId, QpSpec};
 use super::sys::{self, Lib};
-use super::{set_nonblocking, sockaddr, timeout_ms, Choice};
+use super::{set_nonblocking, Choice};
 use crate::block::BlockId;
 use crate::error::{Error, ErrorCode, Result};
 use crate::memory::{BufferPool, PooledBuffer};
@@ -286,206 +287,52 @@ impl ClientSide {
         timeout: Duration,
     ) -> Result<Arc<Qp>> {
         self.check_memlock()?;
-        let lib = self.lib;
-        let fail =
-            |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
-        let mut qp = Qp {
-            lib,
+        let channel = CmChannel::new(self.lib)?;
+        let mut id = CmId::new(self.lib, &channel)?;
+        id.set_tos(self.choice.tos)?;
+        // A chosen GID's address as the source makes rdma_cm resolve from that GID.
+        id.resolve(&channel, self.choice.source, addr, timeout)?;
+        let (name, port) = id.routed_device();
+        self.choice.check_route(&name, port, &addr.to_string())?;
+        let device = self.device(id.context())?;
+        let depth = QUEUE_DEPTH.min(device.max_qp_wr);
+        let (cq, raw_qp) = id.create_qp(&QpSpec {
+            pd: device.pd,
+            channel: device.channel,
+            depth,
+        })?;
+        id.connect(
+            &channel,
+            token,
+            (device.init_rd_atom, device.rd_atom),
+            timeout,
+        )?;
+        // From here the completion thread reads the channel for the connection's end.
+        channel.set_nonblocking();
+        let qp = Arc::new(Qp {
+            lib: self.lib,
             peer: peer.to_string(),
             control,
-            device: None,
-            channel: std::ptr::null_mut(),
-            id: std::ptr::null_mut(),
-            cq: std::ptr::null_mut(),
-            qp: std::ptr::null_mut(),
-            depth: 0,
+            id,
+            channel,
+            device,
+            cq,
+            qp: raw_qp,
+            depth,
             spin: self.spin,
             poll_lock: Mutex::new(()),
             state: Mutex::new(QpState::default()),
             cut: AtomicBool::new(false),
-        };
-        // SAFETY: rdma_cm and verbs calls on handles made here; on any error,
-        // Qp's Drop frees whatever was made so far.
-        unsafe {
-            qp.channel = (lib.rdma_create_event_channel)();
-            if qp.channel.is_null() {
-                return Err(fail("rdma_create_event_channel"));
-            }
-            if (lib.rdma_create_id)(
-                qp.channel,
-                &mut qp.id,
-                std::ptr::null_mut(),
-                sys::RDMA_PS_TCP,
-            ) != 0
-            {
-                qp.id = std::ptr::null_mut();
-                return Err(fail("rdma_create_id"));
-            }
-            set_tos(lib, qp.id, self.choice.tos)?;
-            let (dst, _) = sockaddr(addr);
-            // A chosen GID's address as the source makes rdma_cm resolve from that GID.
-            let src = self
-                .choice
-                .source
-                .map(|ip| sockaddr(SocketAddr::new(ip, 0)).0);
-            let ms = timeout_ms(timeout);
-            if (lib.rdma_resolve_addr)(
-                qp.id,
-                src.as_ref()
-                    .map_or(std::ptr::null(), |s| s as *const _ as *const libc::sockaddr),
-                &dst as *const _ as *const libc::sockaddr,
-                ms,
-            ) != 0
-            {
-                return Err(fail(&format!("rdma_resolve_addr {addr}")));
-            }
-            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ADDR_RESOLVED, timeout)?;
-            if (lib.rdma_resolve_route)(qp.id, ms) != 0 {
-                return Err(fail("rdma_resolve_route"));
-            }
-            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ROUTE_RESOLVED, timeout)?;
-            let (name, port) = routed_device(lib, qp.id);
-            self.choice.check_route(&name, port, &addr.to_string())?;
-            let device = self.device((*qp.id).verbs)?;
-            qp.depth = QUEUE_DEPTH.min(device.max_qp_wr);
-            qp.cq = (lib.ibv_create_cq)(
-                device.context,
-                qp.depth as i32 + 1,
-                std::ptr::null_mut(),
-                device.channel,
-                0,
-            );
-            if qp.cq.is_null() {
-                return Err(fail("ibv_create_cq"));
-            }
-            let mut attr = sys::ibv_qp_init_attr {
-                qp_context: std::ptr::null_mut(),
-                send_cq: qp.cq,
-                recv_cq: qp.cq,
-                srq: std::ptr::null_mut(),
-                cap: sys::ibv_qp_cap {
-                    max_send_wr: qp.depth,
-                    max_recv_wr: 1,
-                    max_send_sge: 1,
-                    max_recv_sge: 1,
-                    max_inline_data: 0,
-                },
-                qp_type: sys::IBV_QPT_RC,
-                sq_sig_all: 0,
-            };
-            let (init_rd_atom, rd_atom) = (device.init_rd_atom, device.rd_atom);
-            qp.device = Some(device);
-            if (lib.rdma_create_qp)(qp.id, qp.device.as_ref().unwrap().pd, &mut attr) != 0 {
-                return Err(fail("rdma_create_qp"));
-            }
-            qp.qp = (*qp.id).qp;
-            let token_bytes = token.to_le_bytes();
-            let mut param = sys::rdma_conn_param {
-                private_data: token_bytes.as_ptr() as *const libc::c_void,
-                private_data_len: 8,
-                responder_resources: rd_atom,
-                initiator_depth: init_rd_atom,
-                flow_control: 0,
-                retry_count: 7,
-                rnr_retry_count: 7,
-                srq: 0,
-                qp_num: 0,
-            };
-            if (lib.rdma_connect)(qp.id, &mut param) != 0 {
-                return Err(fail("rdma_connect"));
-            }
-            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ESTABLISHED, timeout)?;
-            // From here the completion thread reads the channel for the connection's end.
-            set_nonblocking((*qp.channel).fd);
-        }
-        let qp = Arc::new(qp);
-        let device = qp.device.as_ref().unwrap();
-        device
+        });
+        qp.device
             .qps
             .lock()
             .unwrap()
             .insert(qp.cq as usize, Arc::downgrade(&qp));
         qp.drain_and_arm();
-        log::debug!(
-            "ferry: RDMA queue pair to {peer} ({addr}) established, {} READs deep",
-            qp.depth
-        );
+        log::debug!("ferry: RDMA queue pair to {peer} ({addr}) established, {depth} READs deep");
         Ok(qp)
     }
-}
-
-/// Sets the type of service of an id's connection, when one is chosen.
-pub(crate) fn set_tos(lib: &Lib, id: *mut sys::rdma_cm_id, tos: Option<u8>) -> Result<()> {
-    let Some(mut tos) = tos else { return Ok(()) };
-    // SAFETY: a live id; the option is one byte, as rdma_cma.h documents for TOS.
-    let rc = unsafe {
-        (lib.rdma_set_option)(
-            id,
-            sys::RDMA_OPTION_ID,
-            sys::RDMA_OPTION_ID_TOS,
-            &mut tos as *mut u8 as *mut libc::c_void,
-            1,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::ProviderUnavailable(format!(
-            "rdma_set_option TOS {tos} (ferry.rdma.tos): {}",
-            sys::errno_text()
-        )));
-    }
-    Ok(())
-}
-
-/// The device and port rdma_cm bound an id to (after address resolution or a connect request).
-pub(crate) fn routed_device(lib: &Lib, id: *mut sys::rdma_cm_id) -> (String, u8) {
-    // SAFETY: an id with its device context set; port_num is a u8 at a header-checked offset.
-    unsafe {
-        let name = sys::cstr((lib.ibv_get_device_name)((*(*id).verbs).device));
-        let port = *(id as *const u8).add(sys::CM_ID_PORT_NUM);
-        (name, port)
-    }
-}
-
-/// Waits for one rdma_cm event of kind `want` on a connecting id's own channel.
-fn wait_event(
-    lib: &Lib,
-    channel: *mut sys::rdma_event_channel,
-    want: libc::c_uint,
-    timeout: Duration,
-) -> Result<()> {
-    // SAFETY: a live channel.
-    let mut poll = libc::pollfd {
-        fd: unsafe { (*channel).fd },
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    if unsafe { libc::poll(&mut poll, 1, timeout_ms(timeout)) } <= 0 {
-        return Err(Error::Timeout(format!(
-            "no rdma_cm {} event within {timeout:?}",
-            sys::cstr(unsafe { (lib.rdma_event_str)(want) })
-        )));
-    }
-    let mut event = std::ptr::null_mut();
-    // SAFETY: the channel is readable; the event is acked right after reading it.
-    unsafe {
-        if (lib.rdma_get_cm_event)(channel, &mut event) != 0 {
-            return Err(Error::ProviderUnavailable(format!(
-                "rdma_get_cm_event: {}",
-                sys::errno_text()
-            )));
-        }
-        let (kind, status) = ((*event).event, (*event).status);
-        (lib.rdma_ack_cm_event)(event);
-        if kind != want || status != 0 {
-            return Err(Error::ProviderUnavailable(format!(
-                "rdma_cm: expected {}, got {} (status {status})",
-                sys::cstr((lib.rdma_event_str)(want)),
-                sys::cstr((lib.rdma_event_str)(kind))
-            )));
-        }
-    }
-    Ok(())
 }
 
 struct Pending {
@@ -517,9 +364,11 @@ pub(crate) struct Qp {
     lib: &'static Lib,
     peer: String,
     control: Arc<TcpConnection>,
-    device: Option<Arc<Device>>,
-    channel: *mut sys::rdma_event_channel,
-    id: *mut sys::rdma_cm_id,
+    /// Owns the queue pair and CQ; dropped before its channel and device (field order).
+    id: CmId,
+    channel: CmChannel,
+    device: Arc<Device>,
+    /// The CQ and queue pair `id` owns, for the fast paths.
     cq: *mut sys::ibv_cq,
     qp: *mut sys::ibv_qp,
     depth: u32,
@@ -537,12 +386,6 @@ unsafe impl Sync for Qp {}
 type Failed = Vec<(ReadDone, Error)>;
 
 impl Qp {
-    fn device(&self) -> &Device {
-        self.device
-            .as_ref()
-            .expect("a connected queue pair has a device")
-    }
-
     fn broken_error(&self, reason: &str) -> Error {
         Error::PeerClosed {
             peer: self.peer.clone(),
@@ -593,7 +436,7 @@ impl Qp {
                 failed.push((done, Error::InvalidArgument(message)));
                 continue;
             }
-            let Some(lkey) = self.device().lkey(dst.as_ptr(), len) else {
+            let Some(lkey) = self.device.lkey(dst.as_ptr(), len) else {
                 let message = "pinned buffer is not registered with the RDMA device".to_string();
                 failed.push((done, Error::Internal(message)));
                 continue;
@@ -787,7 +630,7 @@ impl Qp {
     /// Periodic check: the connection's end (an rdma_cm event, or the control
     /// connection closing) cuts the queue pair; suspects get their verdict.
     fn sweep(&self) {
-        if let Some(event) = self.cm_event() {
+        if let Some(event) = self.channel.next_event() {
             self.cut(&format!("rdma_cm reported {event}"));
         }
         if !self.control.is_open() && self.outstanding() > 0 {
@@ -797,21 +640,6 @@ impl Qp {
         // A missed event must not strand completions.
         if let Ok(_guard) = self.poll_lock.try_lock() {
             while self.poll_once() > 0 {}
-        }
-    }
-
-    /// The next rdma_cm event on this queue pair's channel, acked, by name.
-    fn cm_event(&self) -> Option<String> {
-        let mut event = std::ptr::null_mut();
-        // SAFETY: the channel is non-blocking and lives as long as self; the event is acked here.
-        unsafe {
-            if (self.lib.rdma_get_cm_event)(self.channel, &mut event) != 0 {
-                return None;
-            }
-            let (kind, status) = ((*event).event, (*event).status);
-            (self.lib.rdma_ack_cm_event)(event);
-            let name = sys::cstr((self.lib.rdma_event_str)(kind));
-            Some(format!("{name} (status {status})"))
         }
     }
 
@@ -941,25 +769,8 @@ impl Qp {
 
 impl Drop for Qp {
     fn drop(&mut self) {
-        if let Some(device) = &self.device {
-            device.qps.lock().unwrap().remove(&(self.cq as usize));
-        }
-        // SAFETY: tear down in reverse order of creation; null handles were never made.
-        unsafe {
-            if !self.qp.is_null() {
-                (self.lib.rdma_disconnect)(self.id);
-                (self.lib.rdma_destroy_qp)(self.id);
-            }
-            if !self.cq.is_null() {
-                (self.lib.ibv_destroy_cq)(self.cq);
-            }
-            if !self.id.is_null() {
-                (self.lib.rdma_destroy_id)(self.id);
-            }
-            if !self.channel.is_null() {
-                (self.lib.rdma_destroy_event_channel)(self.channel);
-            }
-        }
+        self.device.qps.lock().unwrap().remove(&(self.cq as usize));
+        self.id.close();
         // No DMA can reach the buffers now: fail what never completed.
         let state = std::mem::take(self.state.get_mut().unwrap());
         let reason = "queue pair closed";

@@ -16,6 +16,7 @@
 
 mod choice;
 mod client;
+mod cm;
 mod server;
 pub(crate) mod sys;
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
-use super::client::{routed_device, set_tos};
+use super::cm::{routed_device, set_tos};
 use super::sys::{self, Lib};
 use super::{set_nonblocking, sockaddr, Choice};
 use crate::error::{Error, ErrorCode, Result};
