@@ -203,21 +203,7 @@ impl CmId {
         if self.cq.is_null() {
             return Err(fail("ibv_create_cq"));
         }
-        let mut attr = sys::ibv_qp_init_attr {
-            qp_context: std::ptr::null_mut(),
-            send_cq: self.cq,
-            recv_cq: self.cq,
-            srq: std::ptr::null_mut(),
-            cap: sys::ibv_qp_cap {
-                max_send_wr: spec.depth,
-                max_recv_wr: 1,
-                max_send_sge: 1,
-                max_recv_sge: 1,
-                max_inline_data: 0,
-            },
-            qp_type: sys::IBV_QPT_RC,
-            sq_sig_all: 0,
-        };
+        let mut attr = sys::ibv_qp_init_attr::rc(self.cq, spec.depth);
         // SAFETY: a live id, a PD and CQ of its device; on success the id holds the QP.
         if unsafe { (self.lib.rdma_create_qp)(self.raw, spec.pd, &mut attr) } != 0 {
             return Err(fail("rdma_create_qp"));

@@ -318,21 +318,7 @@ impl Session {
                 return Err(fail("ibv_create_cq"));
             }
             inner.cq = Some(cq);
-            let mut attr = sys::ibv_qp_init_attr {
-                qp_context: std::ptr::null_mut(),
-                send_cq: cq,
-                recv_cq: cq,
-                srq: std::ptr::null_mut(),
-                cap: sys::ibv_qp_cap {
-                    max_send_wr: 1,
-                    max_recv_wr: 1,
-                    max_send_sge: 1,
-                    max_recv_sge: 1,
-                    max_inline_data: 0,
-                },
-                qp_type: sys::IBV_QPT_RC,
-                sq_sig_all: 0,
-            };
+            let mut attr = sys::ibv_qp_init_attr::rc(cq, 1);
             if (lib.rdma_create_qp)(id, pd, &mut attr) != 0 {
                 return Err(fail("rdma_create_qp"));
             }

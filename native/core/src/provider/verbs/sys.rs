@@ -155,6 +155,28 @@ pub struct ibv_qp_init_attr {
     pub sq_sig_all: c_int,
 }
 
+impl ibv_qp_init_attr {
+    /// A reliable-connected queue pair with both queues on `cq`, `max_send_wr`
+    /// work requests of one SGE each; Ferry posts no receives.
+    pub fn rc(cq: *mut ibv_cq, max_send_wr: u32) -> Self {
+        ibv_qp_init_attr {
+            qp_context: std::ptr::null_mut(),
+            send_cq: cq,
+            recv_cq: cq,
+            srq: std::ptr::null_mut(),
+            cap: ibv_qp_cap {
+                max_send_wr,
+                max_recv_wr: 1,
+                max_send_sge: 1,
+                max_recv_sge: 1,
+                max_inline_data: 0,
+            },
+            qp_type: IBV_QPT_RC,
+            sq_sig_all: 0,
+        }
+    }
+}
+
 /// `struct ibv_port_attr` (52 bytes), as bytes: read with the offsets below.
 pub const PORT_ATTR_SIZE: usize = 64;
 pub const PORT_STATE: usize = 0;
