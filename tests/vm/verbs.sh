@@ -51,7 +51,7 @@ FERRY_BIN=$stage/ferry
 FERRY_VERBS_TESTS=$stage/$(basename "$tests")
 FERRY_VM_BENCH=$bench
 ENV
-timeout_s=$((bench ? 2000 : 1200))
+timeout_s=$((bench ? 2400 : 1500))
 bash tests/vm/run.sh "$stage/verbs-guest.sh" "$timeout_s"
 failed=0
 expect() { # CLASS FILE PATTERN WHAT
