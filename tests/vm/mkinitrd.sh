@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the test VM's initramfs ($FERRY_VM_DIR/initrd.gz): static busybox, the kernel modules for
-# virtio, 9p and Soft-RoCE, and an /init that chroots into the host's root filesystem (9p, read-only)
+# virtio, 9p, Soft-RoCE and Soft-iWARP, and an /init that chroots into the host's root filesystem (9p, read-only)
 # and runs the guest script that run.sh names on the kernel command line. Needs setup.sh first.
 # Skips the build when initrd.gz was made from this kernel by this exact script.
 set -euo pipefail
@@ -9,8 +9,9 @@ DIR=${FERRY_VM_DIR:-/tmp/ferry-vm}
 K=$(cat "$DIR/kernel-version" 2>/dev/null) || { echo "ferry-vm: run setup.sh first" >&2; exit 1; }
 MODROOT=$DIR/kroot-$K/lib/modules/$K
 # crc32_generic: rdma_rxe asks the crypto API for "crc32" and fails to load without it.
+# crc32c_generic: siw (built by siw.sh) asks for "crc32c" the same way, so it goes first.
 # crc32_pclmul is only a faster crc32 and may be absent; smc lets tests compare against SMC-R.
-WANT="crc32_generic crc32_pclmul virtio_pci virtio_net 9pnet_virtio 9p rdma_rxe rdma_ucm ib_uverbs smc dummy veth"
+WANT="crc32_generic crc32c_generic crc32_pclmul virtio_pci virtio_net 9pnet_virtio 9p rdma_rxe siw rdma_ucm ib_uverbs smc dummy veth"
 OPTIONAL=" crc32_pclmul "
 
 exec 9>"$DIR/.setup.lock"

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Guest script for run.sh: perftest RDMA READ over Soft-RoCE (rdma_cm), the reference that ferry's
-# verbs provider is measured against in the same VM run. Writes $FERRY_VM_OUT/perftest.txt, one line
+# Guest script for run.sh: perftest RDMA READ over rdma_cm on $FERRY_RDMA_DEV (rxe0, or siw0 with
+# FERRY_DEVICE_CLASS=siw), the reference that ferry's verbs provider is measured against in the
+# same VM run. Writes $FERRY_VM_OUT/perftest.txt, one line
 # per measurement: "ib_read_bw <size> <MB/s average>" or "ib_read_lat <size> <usec typical>".
 # Raw perftest output goes to $FERRY_VM_OUT/perftest/. Figures vary between runs by tens of percent
 # under TCG: compare only figures from the same run.
@@ -27,7 +28,7 @@ wait_listen() {
   return 1
 }
 
-# measure TOOL SIZE ITERATIONS [LABEL [EXTRA ARGS...]]: one server/client pair, both on rxe0;
+# measure TOOL SIZE ITERATIONS [LABEL [EXTRA ARGS...]]: one server/client pair, both on $FERRY_RDMA_DEV;
 # logs go to $RAW/LABEL-SIZE-{server,client}.txt (LABEL defaults to TOOL).
 measure() {
   local tool=$1 size=$2 iters=$3 label=${4:-$1} srv cli spid

@@ -20,6 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export FERRY_VM_DIR=${FERRY_VM_DIR:-/tmp/ferry-vm}
 DIR=$FERRY_VM_DIR
 "$here/setup.sh"
+"$here/siw.sh"
 "$here/mkinitrd.sh"
 K=$(cat "$DIR/kernel-version")
 

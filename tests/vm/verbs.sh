@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Usage: verbs.sh [--bench]
-# Builds the verbs integration tests and `ferry` (release), boots the Soft-RoCE VM and runs them
-# there on rxe0 (tests/vm/verbs-guest.sh). With --bench, also runs perftest and `ferry bench`
-# on the verbs provider and copies the JSON to benches/results/verbs-rxe.json.
-# Exits non-zero if any test fails. Results: $FERRY_VM_OUT (default target/vm-verbs).
+# Builds the verbs integration tests and `ferry` (release), boots the test VM once and runs them
+# there on each device class, Soft-RoCE (rxe0) and Soft-iWARP (siw0) (tests/vm/verbs-guest.sh).
+# With --bench, also runs perftest and `ferry bench` on the verbs provider on each and copies the
+# JSON to benches/results/verbs-<class>.json.
+# Exits non-zero if any test fails on any class. Results: $FERRY_VM_OUT (default target/vm-verbs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -50,14 +51,27 @@ FERRY_BIN=$stage/ferry
 FERRY_VERBS_TESTS=$stage/$(basename "$tests")
 FERRY_VM_BENCH=$bench
 ENV
-timeout_s=$((bench ? 1000 : 600))
+timeout_s=$((bench ? 2400 : 1500))
 bash tests/vm/run.sh "$stage/verbs-guest.sh" "$timeout_s"
-grep -q '^test result: ok' "$FERRY_VM_OUT/verbs-tests.txt"
-grep -q '^remote stream check: OK' "$FERRY_VM_OUT/java-remote.txt"
-grep -q '^OK (' "$FERRY_VM_OUT/kafka-plugin.txt"
-grep -q 'payload by one-sided READ over verbs' "$FERRY_VM_OUT/kafka-plugin.txt"
+failed=0
+expect() { # CLASS FILE PATTERN WHAT
+  if ! grep -q "$3" "$FERRY_VM_OUT/$2-$1.txt" 2>/dev/null; then
+    echo "verbs.sh: FAILED on $1: $4 (see $FERRY_VM_OUT/$2-$1.txt)" >&2
+    failed=1
+  fi
+}
+for class in rxe siw; do
+  expect "$class" verbs-tests '^test result: ok' "verbs integration tests"
+  expect "$class" java-remote '^remote stream check: OK' "Java remote streams"
+  expect "$class" kafka-plugin '^OK (' "Kafka plugin tests"
+  expect "$class" kafka-plugin 'payload by one-sided READ over verbs' "Kafka payload by RDMA READ"
+  grep -h '^test result:' "$FERRY_VM_OUT/verbs-tests-$class.txt" 2>/dev/null | sed "s/^/verbs.sh: $class: /"
+done
+[ "$failed" = 0 ] || exit 1
 if [ "$bench" = 1 ]; then
   mkdir -p benches/results
-  cp "$FERRY_VM_OUT/verbs-bench.json" benches/results/verbs-rxe.json
-  echo "verbs.sh: benchmark written to benches/results/verbs-rxe.json"
+  for class in rxe siw; do
+    cp "$FERRY_VM_OUT/verbs-bench-$class.json" "benches/results/verbs-$class.json"
+    echo "verbs.sh: benchmark written to benches/results/verbs-$class.json"
+  done
 fi

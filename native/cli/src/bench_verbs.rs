@@ -139,7 +139,7 @@ pub fn run(
                 target: Some(Target::AtLeast(0.9)),
                 detail: format!(
                     "one batched fetch of {count} blocks of {} over the verbs provider (best of \
-                     {}) vs ib_read_bw -R average at {size} B on the same rxe device, same VM run",
+                     {}) vs ib_read_bw -R average at {size} B on the same device, same VM run",
                     size_name(size),
                     args.repetitions
                 ),

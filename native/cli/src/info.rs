@@ -26,6 +26,19 @@ pub fn run(pairs: &[(String, String)]) -> Result<()> {
             let _ = writeln!(out, "  verbs  unavailable: {reason}");
         }
     }
+    // What ferry.rdma.* chose, and why; a wrong value fails `ferry info` after the report.
+    let choice = ferry_core::provider::verbs::choose(&config.rdma);
+    let _ = writeln!(out, "  RDMA choice (ferry.rdma.*):");
+    match &choice {
+        Ok(choice) => {
+            for line in choice.describe() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        Err(error) => {
+            let _ = writeln!(out, "    {error}");
+        }
+    }
     let _ = writeln!(out);
     match ferry_core::provider::verbs::devices() {
         Ok(devices) if !devices.is_empty() => {
@@ -65,12 +78,14 @@ pub fn run(pairs: &[(String, String)]) -> Result<()> {
         let _ = writeln!(out, "      {}", key.doc);
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
+    choice?;
     Ok(())
 }
 
 /// A device as libibverbs reports it, laid out like `ibv_devinfo -v` (the parts Ferry uses).
 fn write_verbs_device(out: &mut String, device: &ferry_core::provider::verbs::DeviceInfo) {
     let _ = writeln!(out, "  hca_id: {}", device.name);
+    let _ = writeln!(out, "    transport:       {}", device.transport);
     let _ = writeln!(out, "    fw_ver:          {}", device.fw_ver);
     let _ = writeln!(out, "    max_qp_wr:       {}", device.max_qp_wr);
     let _ = writeln!(out, "    max_qp_rd_atom:  {}", device.max_qp_rd_atom);

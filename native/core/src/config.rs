@@ -90,6 +90,26 @@ pub const KEYS: &[Key] = &[
         doc: "verbs provider: a fetching thread polls the completion queue this long before it sleeps on the completion channel. 0 never spins.",
     },
     Key {
+        name: "ferry.rdma.device",
+        default: "",
+        doc: "verbs provider: the RDMA device to use, by name (see RDMA devices above). Empty: per peer, the device rdma_cm routes to it through. Set: a connection routed through another device fails (tcp under auto).",
+    },
+    Key {
+        name: "ferry.rdma.port",
+        default: "0",
+        doc: "verbs provider: the port of ferry.rdma.device to use; 0: the routed one.",
+    },
+    Key {
+        name: "ferry.rdma.gid.index",
+        default: "auto",
+        doc: "verbs provider, RoCE: connect from the IP address in this GID table entry of ferry.rdma.device's port. auto: the GID of the routed source address. iWARP has no GID to choose.",
+    },
+    Key {
+        name: "ferry.rdma.tos",
+        default: "auto",
+        doc: "verbs provider: IP type of service (traffic class, DSCP in the upper 6 bits) of RDMA connections, 0-255. auto: the system default.",
+    },
+    Key {
         name: "ferry.connect.timeout.ms",
         default: "10000",
         doc: "Connect and handshake timeout.",
@@ -136,6 +156,7 @@ pub struct Config {
     pub compression: Compression,
     pub secret: Option<Vec<u8>>,
     pub verbs_spin: Duration,
+    pub rdma: RdmaConfig,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub server: ServerLimits,
@@ -216,6 +237,7 @@ impl Config {
                     )
                 }
             },
+            rdma: RdmaConfig::parse(&values)?,
             connect_timeout: parse_millis(
                 "ferry.connect.timeout.ms",
                 get("ferry.connect.timeout.ms"),
@@ -352,6 +374,13 @@ impl Config {
                 self.verbs_spin.as_micros().to_string(),
             ),
             (
+                "ferry.rdma.device",
+                self.rdma.device.clone().unwrap_or_default(),
+            ),
+            ("ferry.rdma.port", self.rdma.port.unwrap_or(0).to_string()),
+            ("ferry.rdma.gid.index", auto_or(self.rdma.gid_index)),
+            ("ferry.rdma.tos", auto_or(self.rdma.tos)),
+            (
                 "ferry.connect.timeout.ms",
                 self.connect_timeout.as_millis().to_string(),
             ),
@@ -377,6 +406,66 @@ impl Config {
             ),
         ]
     }
+}
+
+/// The `ferry.rdma.*` keys: which device, port, GID and traffic class the verbs provider uses.
+/// `None` leaves the choice to rdma_cm (see `provider::verbs::Choice`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RdmaConfig {
+    pub device: Option<String>,
+    pub port: Option<u8>,
+    pub gid_index: Option<u32>,
+    pub tos: Option<u8>,
+}
+
+impl RdmaConfig {
+    fn parse(values: &BTreeMap<&'static str, String>) -> Result<RdmaConfig> {
+        let get = |key: &str| values[key].as_str();
+        let device = match get("ferry.rdma.device") {
+            "" => None,
+            name if name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) =>
+            {
+                Some(name.to_string())
+            }
+            other => {
+                return Err(bad(
+                    "ferry.rdma.device",
+                    other,
+                    "a device name such as mlx5_0 or erdma_0",
+                ))
+            }
+        };
+        let auto = |key: &str, max: usize| match get(key) {
+            "auto" => Ok(None),
+            other => parse_count(key, other, 0, max).map(Some),
+        };
+        let config = RdmaConfig {
+            device,
+            port: Some(parse_count("ferry.rdma.port", get("ferry.rdma.port"), 0, 255)? as u8)
+                .filter(|&p| p != 0),
+            gid_index: auto("ferry.rdma.gid.index", 65_535)?.map(|i| i as u32),
+            tos: auto("ferry.rdma.tos", 255)?.map(|t| t as u8),
+        };
+        for (key, set) in [
+            ("ferry.rdma.port", config.port.is_some()),
+            ("ferry.rdma.gid.index", config.gid_index.is_some()),
+        ] {
+            if set && config.device.is_none() {
+                return Err(Error::config(
+                    key,
+                    "needs ferry.rdma.device (which device's?)",
+                ));
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn auto_or(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "auto".to_string(), |v| v.to_string())
 }
 
 fn bad(key: &str, value: &str, expected: &str) -> Error {
@@ -510,6 +599,50 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::from_pairs([("ferry.pool.byts", "1m")]).unwrap_err();
         assert!(err.to_string().contains("ferry.pool.byts"), "{err}");
+    }
+
+    #[test]
+    fn rdma_keys_parse_and_name_themselves() {
+        let c = Config::default().rdma;
+        assert_eq!(c, RdmaConfig::default(), "rdma_cm chooses by default");
+        let c = Config::from_pairs([
+            ("ferry.rdma.device", "mlx5_1"),
+            ("ferry.rdma.port", "2"),
+            ("ferry.rdma.gid.index", "3"),
+            ("ferry.rdma.tos", "106"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.rdma,
+            RdmaConfig {
+                device: Some("mlx5_1".into()),
+                port: Some(2),
+                gid_index: Some(3),
+                tos: Some(106)
+            }
+        );
+        let described = c.describe();
+        assert!(described.contains(&("ferry.rdma.tos", "106".into())));
+        for (key, value) in [
+            ("ferry.rdma.device", "mlx5 1"),
+            ("ferry.rdma.device", "../../etc"),
+            ("ferry.rdma.port", "256"),
+            ("ferry.rdma.gid.index", "-1"),
+            ("ferry.rdma.tos", "256"),
+            ("ferry.rdma.tos", "ef"),
+        ] {
+            let pairs = [("ferry.rdma.device", "rxe0"), (key, value)];
+            let err = Config::from_pairs(pairs).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={value}: {err}");
+        }
+        // A port or GID needs to know whose.
+        for key in ["ferry.rdma.port", "ferry.rdma.gid.index"] {
+            let err = Config::from_pairs([(key, "1")]).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("ferry.rdma.device"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

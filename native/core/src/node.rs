@@ -53,6 +53,8 @@ impl Node {
             ProviderChoice::Auto => {
                 match VerbsProvider::new(handle.clone(), &config, pool.clone(), false) {
                     Ok(verbs) => Box::new(verbs),
+                    // A wrong ferry.rdma.* value is the user's error, not a missing device.
+                    Err(error @ crate::Error::Config { .. }) => return Err(error),
                     Err(error) => {
                         log::info!("ferry: RDMA verbs unavailable ({error}); using tcp");
                         Box::new(TcpProvider::new(handle, &config))

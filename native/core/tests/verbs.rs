@@ -231,6 +231,68 @@ fn deregistration_revokes_remote_access() {
     assert!(error.to_string().contains("refused"), "{error}");
 }
 
+/// `ferry.rdma.device` (with port and type of service) set to the device under test: it is
+/// used; set to another device here, the route to the test address does not go through it,
+/// so a forced verbs node refuses the connection naming the key and `auto` falls back to tcp.
+#[test]
+fn a_named_device_is_used_and_another_is_refused() {
+    let Some(ip) = test_ip() else { return };
+    let device =
+        std::env::var("FERRY_VERBS_TEST_DEV").expect("FERRY_VERBS_TEST_DEV names the device");
+    let named = |device: &str, provider: &str| {
+        let mut pairs = VERBS.to_vec();
+        pairs.retain(|(k, _)| *k != "ferry.provider");
+        pairs.extend([
+            ("ferry.provider", provider),
+            ("ferry.rdma.device", device),
+            ("ferry.rdma.port", "1"),
+            ("ferry.rdma.tos", "32"),
+        ]);
+        node(&pairs)
+    };
+    let server = named(&device, "verbs");
+    let addr = server.serve(format!("{ip}:0").parse().unwrap()).unwrap();
+    let data = pattern(8, 200_000);
+    put(&server, "d", data.clone());
+    let client = named(&device, "verbs");
+    assert_eq!(client.connection(addr).unwrap().provider(), "verbs");
+    let got = fetch_all(&client, vec![(addr, vec!["d"])]);
+    assert_eq!(got[0].as_ref().unwrap(), &data, "READ through {device}");
+
+    let names = ferry_core::provider::verbs::probe().unwrap();
+    if let Some(other) = names.iter().find(|n| **n != device) {
+        let error = named(other, "verbs")
+            .connection(addr)
+            .err()
+            .expect("a route through another device than the named one is refused");
+        let text = error.to_string();
+        assert!(
+            text.contains("ferry.rdma.device") && text.contains(&device),
+            "{text}"
+        );
+        let fallback = named(other, "auto");
+        assert_eq!(fallback.connection(addr).unwrap().provider(), "tcp");
+        assert_eq!(
+            fetch_all(&fallback, vec![(addr, vec!["d"])])[0]
+                .as_ref()
+                .unwrap(),
+            &data
+        );
+    } else {
+        eprintln!("only {device} here: the refusal of another device is not checked");
+    }
+    let error = Node::new(
+        Config::from_pairs([("ferry.provider", "auto"), ("ferry.rdma.device", "nosuch0")]).unwrap(),
+    )
+    .err()
+    .expect("an unknown device is an error, even under auto");
+    let text = error.to_string();
+    assert!(
+        text.contains("ferry.rdma.device") && text.contains(&device),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_peer_without_rdma_gets_tcp() {
     let Some(ip) = test_ip() else { return };
@@ -316,10 +378,13 @@ fn a_peer_killed_mid_transfer_fails_fast() {
         }
     }
     assert!(failures > 0, "blocks of a killed peer fail");
+    // The connection's end (rdma_cm event, control connection) fails the READs, not
+    // ferry.request.timeout.ms (20 s here). Bound with margin for TCG on a loaded host.
+    let took = killed.elapsed();
+    eprintln!("in-flight READs of the killed peer failed {took:?} after the kill");
     assert!(
-        killed.elapsed() < Duration::from_secs(10),
-        "failed in {:?}, not a hang",
-        killed.elapsed()
+        took < Duration::from_secs(4),
+        "failed in {took:?}, not at once"
     );
     assert_eq!(
         client.pool_stats().in_use_bytes,

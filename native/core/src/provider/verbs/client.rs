@@ -1,26 +1,36 @@
 //! The requesting side: an RC queue pair per peer (set up with rdma_cm),
 //! RDMA READs straight into the pinned pool's buffers, and completions.
 //!
-//! Every slab of the pinned pool is registered (local write) in one
+//! Every slab of the pinned pool is registered (local write; on iWARP also
+//! remote write, which iWARP requires of an RDMA READ's sink) in one
 //! protection domain per device, when the device is first used and whenever
 //! the pool grows, so any pooled buffer can be a READ target.
 //!
 //! Completions: a fetching thread that would otherwise wait polls the CQ
 //! itself for a bounded spin (`receive_here`); past that, one completion
 //! thread per device sleeps on the completion channel and hands completions
-//! over. The same thread checks every 100 ms that each queue pair's control
-//! connection is still open and flushes the queue pair of a dead peer, so its
-//! READs fail at once instead of waiting for transport retries.
+//! over. The same thread checks every 100 ms each queue pair's rdma_cm events
+//! and control connection, and moves the queue pair of a dead peer to the
+//! error state, so its READs fail at once instead of waiting for transport
+//! retries.
+//!
+//! A failed READ ends its queue pair on every device class. RoCE names the
+//! culprit (remote access error) and flushes the rest; iWARP terminates the
+//! connection and flushes every READ, the culprit included. A flush nobody
+//! explained is judged by asking the peer over the control connection: a
+//! peer that answers is alive, so its NIC refused a READ (a forged or stale
+//! key, or a range outside its region); one that does not is gone.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::cm::{CmChannel, CmId, QpSpec};
 use super::sys::{self, Lib};
-use super::{sockaddr, timeout_ms};
+use super::{set_nonblocking, Choice};
 use crate::block::BlockId;
 use crate::error::{Error, ErrorCode, Result};
 use crate::memory::{BufferPool, PooledBuffer};
@@ -44,6 +54,8 @@ pub(crate) struct Device {
     max_qp_wr: u32,
     init_rd_atom: u8,
     rd_atom: u8,
+    /// iWARP: READ sinks need remote write access too.
+    iwarp: bool,
 }
 
 // SAFETY: the handles are thread-safe verbs objects; the maps are behind locks.
@@ -70,10 +82,9 @@ impl Device {
                 (lib.ibv_dealloc_pd)(pd);
                 return Err(error);
             }
-            let fd = (*channel).fd;
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+            set_nonblocking((*channel).fd);
             let int_at = |at: usize| i32::from_ne_bytes(attr[at..at + 4].try_into().unwrap());
+            let iwarp = (*(*context).device).transport_type == sys::IBV_TRANSPORT_IWARP;
             Ok(Device {
                 lib,
                 context,
@@ -84,21 +95,24 @@ impl Device {
                 max_qp_wr: int_at(sys::DEV_MAX_QP_WR).max(1) as u32,
                 init_rd_atom: int_at(sys::DEV_MAX_QP_INIT_RD_ATOM).clamp(1, 128) as u8,
                 rd_atom: int_at(sys::DEV_MAX_QP_RD_ATOM).clamp(1, 128) as u8,
+                iwarp,
             })
         }
     }
 
     fn register_slab(&self, start: *mut u8, len: usize) {
+        // iWARP places READ responses like remote writes: hardware refuses a
+        // sink without remote write access (soft devices may not check). The
+        // slabs' keys never leave this node, and the queue pairs of this PD
+        // connect only to peers that proved themselves on the control path.
+        let access = if self.iwarp {
+            sys::IBV_ACCESS_LOCAL_WRITE | sys::IBV_ACCESS_REMOTE_WRITE
+        } else {
+            sys::IBV_ACCESS_LOCAL_WRITE
+        };
         // SAFETY: a pool slab, mapped until the pool is gone; the MR pins its
         // pages, so even a slab unmapped first cannot be written after reuse.
-        let mr = unsafe {
-            (self.lib.ibv_reg_mr)(
-                self.pd,
-                start as *mut libc::c_void,
-                len,
-                sys::IBV_ACCESS_LOCAL_WRITE,
-            )
-        };
+        let mr = unsafe { (self.lib.ibv_reg_mr)(self.pd, start as *mut libc::c_void, len, access) };
         if mr.is_null() {
             log::warn!(
                 "ferry: cannot register {len} bytes of pinned buffers for RDMA: {} \
@@ -187,6 +201,7 @@ pub(crate) struct ClientSide {
     lib: &'static Lib,
     pool: BufferPool,
     spin: Duration,
+    choice: Arc<Choice>,
     devices: Mutex<Vec<Arc<Device>>>,
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -202,11 +217,12 @@ impl Drop for ClientSide {
 }
 
 impl ClientSide {
-    pub fn new(lib: &'static Lib, pool: BufferPool, spin: Duration) -> Self {
+    pub fn new(lib: &'static Lib, pool: BufferPool, spin: Duration, choice: Arc<Choice>) -> Self {
         ClientSide {
             lib,
             pool,
             spin,
+            choice,
             devices: Mutex::new(Vec::new()),
             stop: Arc::new(AtomicBool::new(false)),
             threads: Mutex::new(Vec::new()),
@@ -271,163 +287,52 @@ impl ClientSide {
         timeout: Duration,
     ) -> Result<Arc<Qp>> {
         self.check_memlock()?;
-        let lib = self.lib;
-        let fail =
-            |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
-        let mut qp = Qp {
-            lib,
+        let channel = CmChannel::new(self.lib)?;
+        let mut id = CmId::new(self.lib, &channel)?;
+        id.set_tos(self.choice.tos)?;
+        // A chosen GID's address as the source makes rdma_cm resolve from that GID.
+        id.resolve(&channel, self.choice.source, addr, timeout)?;
+        let (name, port) = id.routed_device();
+        self.choice.check_route(&name, port, &addr.to_string())?;
+        let device = self.device(id.context())?;
+        let depth = QUEUE_DEPTH.min(device.max_qp_wr);
+        let (cq, raw_qp) = id.create_qp(&QpSpec {
+            pd: device.pd,
+            channel: device.channel,
+            depth,
+        })?;
+        id.connect(
+            &channel,
+            token,
+            (device.init_rd_atom, device.rd_atom),
+            timeout,
+        )?;
+        // From here the completion thread reads the channel for the connection's end.
+        channel.set_nonblocking();
+        let qp = Arc::new(Qp {
+            lib: self.lib,
             peer: peer.to_string(),
             control,
-            device: None,
-            channel: std::ptr::null_mut(),
-            id: std::ptr::null_mut(),
-            cq: std::ptr::null_mut(),
-            qp: std::ptr::null_mut(),
-            depth: 0,
+            id,
+            channel,
+            device,
+            cq,
+            qp: raw_qp,
+            depth,
             spin: self.spin,
             poll_lock: Mutex::new(()),
             state: Mutex::new(QpState::default()),
-            disconnected: AtomicBool::new(false),
-        };
-        // SAFETY: rdma_cm and verbs calls on handles made here; on any error,
-        // Qp's Drop frees whatever was made so far.
-        unsafe {
-            qp.channel = (lib.rdma_create_event_channel)();
-            if qp.channel.is_null() {
-                return Err(fail("rdma_create_event_channel"));
-            }
-            if (lib.rdma_create_id)(
-                qp.channel,
-                &mut qp.id,
-                std::ptr::null_mut(),
-                sys::RDMA_PS_TCP,
-            ) != 0
-            {
-                qp.id = std::ptr::null_mut();
-                return Err(fail("rdma_create_id"));
-            }
-            let (dst, _) = sockaddr(addr);
-            let ms = timeout_ms(timeout);
-            if (lib.rdma_resolve_addr)(
-                qp.id,
-                std::ptr::null(),
-                &dst as *const _ as *const libc::sockaddr,
-                ms,
-            ) != 0
-            {
-                return Err(fail(&format!("rdma_resolve_addr {addr}")));
-            }
-            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ADDR_RESOLVED, timeout)?;
-            if (lib.rdma_resolve_route)(qp.id, ms) != 0 {
-                return Err(fail("rdma_resolve_route"));
-            }
-            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ROUTE_RESOLVED, timeout)?;
-            let device = self.device((*qp.id).verbs)?;
-            qp.depth = QUEUE_DEPTH.min(device.max_qp_wr);
-            qp.cq = (lib.ibv_create_cq)(
-                device.context,
-                qp.depth as i32 + 1,
-                std::ptr::null_mut(),
-                device.channel,
-                0,
-            );
-            if qp.cq.is_null() {
-                return Err(fail("ibv_create_cq"));
-            }
-            let mut attr = sys::ibv_qp_init_attr {
-                qp_context: std::ptr::null_mut(),
-                send_cq: qp.cq,
-                recv_cq: qp.cq,
-                srq: std::ptr::null_mut(),
-                cap: sys::ibv_qp_cap {
-                    max_send_wr: qp.depth,
-                    max_recv_wr: 1,
-                    max_send_sge: 1,
-                    max_recv_sge: 1,
-                    max_inline_data: 0,
-                },
-                qp_type: sys::IBV_QPT_RC,
-                sq_sig_all: 0,
-            };
-            let (init_rd_atom, rd_atom) = (device.init_rd_atom, device.rd_atom);
-            qp.device = Some(device);
-            if (lib.rdma_create_qp)(qp.id, qp.device.as_ref().unwrap().pd, &mut attr) != 0 {
-                return Err(fail("rdma_create_qp"));
-            }
-            qp.qp = (*qp.id).qp;
-            let token_bytes = token.to_le_bytes();
-            let mut param = sys::rdma_conn_param {
-                private_data: token_bytes.as_ptr() as *const libc::c_void,
-                private_data_len: 8,
-                responder_resources: rd_atom,
-                initiator_depth: init_rd_atom,
-                flow_control: 0,
-                retry_count: 7,
-                rnr_retry_count: 7,
-                srq: 0,
-                qp_num: 0,
-            };
-            if (lib.rdma_connect)(qp.id, &mut param) != 0 {
-                return Err(fail("rdma_connect"));
-            }
-            wait_event(lib, qp.channel, sys::RDMA_CM_EVENT_ESTABLISHED, timeout)?;
-        }
-        let qp = Arc::new(qp);
-        let device = qp.device.as_ref().unwrap();
-        device
+            cut: AtomicBool::new(false),
+        });
+        qp.device
             .qps
             .lock()
             .unwrap()
             .insert(qp.cq as usize, Arc::downgrade(&qp));
         qp.drain_and_arm();
-        log::debug!(
-            "ferry: RDMA queue pair to {peer} ({addr}) established, {} READs deep",
-            qp.depth
-        );
+        log::debug!("ferry: RDMA queue pair to {peer} ({addr}) established, {depth} READs deep");
         Ok(qp)
     }
-}
-
-/// Waits for one rdma_cm event of kind `want` on a connecting id's own channel.
-fn wait_event(
-    lib: &Lib,
-    channel: *mut sys::rdma_event_channel,
-    want: libc::c_uint,
-    timeout: Duration,
-) -> Result<()> {
-    // SAFETY: a live channel.
-    let mut poll = libc::pollfd {
-        fd: unsafe { (*channel).fd },
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    if unsafe { libc::poll(&mut poll, 1, timeout_ms(timeout)) } <= 0 {
-        return Err(Error::Timeout(format!(
-            "no rdma_cm {} event within {timeout:?}",
-            sys::cstr(unsafe { (lib.rdma_event_str)(want) })
-        )));
-    }
-    let mut event = std::ptr::null_mut();
-    // SAFETY: the channel is readable; the event is acked right after reading it.
-    unsafe {
-        if (lib.rdma_get_cm_event)(channel, &mut event) != 0 {
-            return Err(Error::ProviderUnavailable(format!(
-                "rdma_get_cm_event: {}",
-                sys::errno_text()
-            )));
-        }
-        let (kind, status) = ((*event).event, (*event).status);
-        (lib.rdma_ack_cm_event)(event);
-        if kind != want || status != 0 {
-            return Err(Error::ProviderUnavailable(format!(
-                "rdma_cm: expected {}, got {} (status {status})",
-                sys::cstr((lib.rdma_event_str)(want)),
-                sys::cstr((lib.rdma_event_str)(kind))
-            )));
-        }
-    }
-    Ok(())
 }
 
 struct Pending {
@@ -443,23 +348,35 @@ struct QpState {
     backlog: VecDeque<ReadRequest>,
     outstanding: usize,
     broken: Option<String>,
+    /// READs flushed with no cause given: they fail once the peer's liveness is known.
+    suspects: Vec<Pending>,
+    /// The control-path question deciding the suspects: when asked, and the answer.
+    probe: Option<(Instant, Arc<OnceLock<bool>>)>,
 }
+
+/// `broken` while the suspects' verdict is pending.
+const UNEXPLAINED: &str = "queue pair ended with no cause given";
+/// How long the peer has to answer on the control connection before it counts as gone.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
 
 /// A connected RC queue pair to one peer, shared by every fetch to it.
 pub(crate) struct Qp {
     lib: &'static Lib,
     peer: String,
     control: Arc<TcpConnection>,
-    device: Option<Arc<Device>>,
-    channel: *mut sys::rdma_event_channel,
-    id: *mut sys::rdma_cm_id,
+    /// Owns the queue pair and CQ; dropped before its channel and device (field order).
+    id: CmId,
+    channel: CmChannel,
+    device: Arc<Device>,
+    /// The CQ and queue pair `id` owns, for the fast paths.
     cq: *mut sys::ibv_cq,
     qp: *mut sys::ibv_qp,
     depth: u32,
     spin: Duration,
     poll_lock: Mutex<()>,
     state: Mutex<QpState>,
-    disconnected: AtomicBool,
+    /// Moved to the error state here because the peer is gone.
+    cut: AtomicBool,
 }
 
 // SAFETY: posting and polling are thread-safe in libibverbs; our state is behind locks.
@@ -469,12 +386,6 @@ unsafe impl Sync for Qp {}
 type Failed = Vec<(ReadDone, Error)>;
 
 impl Qp {
-    fn device(&self) -> &Device {
-        self.device
-            .as_ref()
-            .expect("a connected queue pair has a device")
-    }
-
     fn broken_error(&self, reason: &str) -> Error {
         Error::PeerClosed {
             peer: self.peer.clone(),
@@ -525,7 +436,7 @@ impl Qp {
                 failed.push((done, Error::InvalidArgument(message)));
                 continue;
             }
-            let Some(lkey) = self.device().lkey(dst.as_ptr(), len) else {
+            let Some(lkey) = self.device.lkey(dst.as_ptr(), len) else {
                 let message = "pinned buffer is not registered with the RDMA device".to_string();
                 failed.push((done, Error::Internal(message)));
                 continue;
@@ -625,6 +536,20 @@ impl Qp {
                     done.push((pending, Ok(())));
                     continue;
                 }
+                let unexplained = wc.status == sys::IBV_WC_WR_FLUSH_ERR
+                    && state.broken.as_deref().is_none_or(|b| b == UNEXPLAINED);
+                if unexplained {
+                    if state.broken.is_none() {
+                        log::debug!(
+                            "ferry: RDMA queue pair to {} flushed with no cause; asking the peer",
+                            self.peer
+                        );
+                        state.broken = Some(UNEXPLAINED.into());
+                        state.probe = Some((Instant::now(), self.ask_peer()));
+                    }
+                    state.suspects.push(pending);
+                    continue;
+                }
                 let error = self.wc_error(wc.status);
                 if state.broken.is_none() {
                     log::warn!("ferry: RDMA READ from {} failed: {error}", self.peer);
@@ -702,32 +627,121 @@ impl Qp {
         while self.poll_once() > 0 {}
     }
 
-    /// Periodic check: a dead control connection flushes the queue pair.
+    /// Periodic check: the connection's end (an rdma_cm event, or the control
+    /// connection closing) cuts the queue pair; suspects get their verdict.
     fn sweep(&self) {
-        let outstanding = self.state.lock().unwrap().outstanding;
-        if outstanding == 0 {
-            return;
+        if let Some(event) = self.channel.next_event() {
+            self.cut(&format!("rdma_cm reported {event}"));
         }
-        if !self.control.is_open() && !self.disconnected.swap(true, Ordering::AcqRel) {
-            log::debug!(
-                "ferry: control connection to {} lost, flushing its READs",
-                self.peer
-            );
-            // SAFETY: a connected id; this moves the QP to the error state, flushing its WRs.
-            unsafe { (self.lib.rdma_disconnect)(self.id) };
+        if !self.control.is_open() && self.outstanding() > 0 {
+            self.cut("control connection closed");
         }
+        self.judge_suspects();
         // A missed event must not strand completions.
         if let Ok(_guard) = self.poll_lock.try_lock() {
             while self.poll_once() > 0 {}
         }
     }
 
+    /// The peer is gone: move the queue pair to the error state, which flushes
+    /// every READ on every device class. (rdma_disconnect would not: on iWARP
+    /// it only asks for a graceful close, and READs wait for a dead peer.)
+    fn cut(&self, reason: &str) {
+        if self.cut.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        log::debug!(
+            "ferry: RDMA queue pair to {}: {reason}; flushing its READs",
+            self.peer
+        );
+        // A cut after an unexplained flush (iWARP reports its own termination
+        // as DISCONNECTED) leaves the verdict to the control path.
+        self.state
+            .lock()
+            .unwrap()
+            .broken
+            .get_or_insert_with(|| format!("peer gone: {reason}"));
+        let mut attr = [0u8; sys::QP_ATTR_SIZE];
+        attr[..4].copy_from_slice(&sys::IBV_QPS_ERR.to_ne_bytes());
+        // SAFETY: a live QP; the attribute buffer is larger than ibv_qp_attr.
+        let rc = unsafe { (self.lib.ibv_modify_qp)(self.qp, attr.as_mut_ptr(), sys::IBV_QP_STATE) };
+        if rc != 0 {
+            log::warn!(
+                "ferry: cannot move the RDMA queue pair to {} to the error state: {}",
+                self.peer,
+                std::io::Error::from_raw_os_error(rc)
+            );
+        }
+    }
+
+    /// Asks the peer on the control connection (an empty lookup); the answer says whether it lives.
+    fn ask_peer(&self) -> Arc<OnceLock<bool>> {
+        let answer = Arc::new(OnceLock::new());
+        let set = answer.clone();
+        self.control.lookup(
+            Vec::new(),
+            0,
+            Box::new(move |reply| {
+                let _ = set.set(reply.is_ok());
+            }),
+        );
+        answer
+    }
+
+    /// Fails the suspects once the peer answered (alive: its NIC refused a
+    /// READ), closed or stayed silent past `PROBE_WAIT` (gone).
+    fn judge_suspects(&self) {
+        let (suspects, alive) = {
+            let mut state = self.state.lock().unwrap();
+            let Some((asked, answer)) = &state.probe else {
+                return;
+            };
+            let alive = match answer.get() {
+                Some(&answered) => answered,
+                None if asked.elapsed() >= PROBE_WAIT => false,
+                None => return,
+            };
+            state.probe = None;
+            (std::mem::take(&mut state.suspects), alive)
+        };
+        let n = suspects.len();
+        log::warn!(
+            "ferry: RDMA queue pair to {} ended with {n} READs in flight; the peer {}",
+            self.peer,
+            if alive {
+                "is alive, so its NIC refused a READ"
+            } else {
+                "is gone"
+            }
+        );
+        // The queue pair is done for: the next fetch connects afresh.
+        self.control.close();
+        for Pending { dst, done, .. } in suspects {
+            drop(dst);
+            let error = if alive {
+                Error::Remote {
+                    peer: self.peer.clone(),
+                    code: ErrorCode::InvalidKey,
+                    message: format!(
+                        "RDMA READ refused: the peer is alive but its NIC ended the queue pair \
+                         ({n} READs in flight). On iWARP a forged or stale key (region \
+                         deregistered), or a range outside the region, ends the connection"
+                    ),
+                }
+            } else {
+                self.broken_error("RDMA READ flushed and the peer no longer answers")
+            };
+            done(Err(error));
+        }
+    }
+
     fn is_open(&self) -> bool {
-        self.state.lock().unwrap().broken.is_none() && !self.disconnected.load(Ordering::Acquire)
+        self.state.lock().unwrap().broken.is_none() && !self.cut.load(Ordering::Acquire)
     }
 
     fn outstanding(&self) -> usize {
-        self.state.lock().unwrap().outstanding
+        let state = self.state.lock().unwrap();
+        state.outstanding + state.suspects.len()
     }
 
     /// Spins on the CQ for up to the configured spin; true if it took completions.
@@ -755,29 +769,12 @@ impl Qp {
 
 impl Drop for Qp {
     fn drop(&mut self) {
-        if let Some(device) = &self.device {
-            device.qps.lock().unwrap().remove(&(self.cq as usize));
-        }
-        // SAFETY: tear down in reverse order of creation; null handles were never made.
-        unsafe {
-            if !self.qp.is_null() {
-                (self.lib.rdma_disconnect)(self.id);
-                (self.lib.rdma_destroy_qp)(self.id);
-            }
-            if !self.cq.is_null() {
-                (self.lib.ibv_destroy_cq)(self.cq);
-            }
-            if !self.id.is_null() {
-                (self.lib.rdma_destroy_id)(self.id);
-            }
-            if !self.channel.is_null() {
-                (self.lib.rdma_destroy_event_channel)(self.channel);
-            }
-        }
+        self.device.qps.lock().unwrap().remove(&(self.cq as usize));
+        self.id.close();
         // No DMA can reach the buffers now: fail what never completed.
         let state = std::mem::take(self.state.get_mut().unwrap());
         let reason = "queue pair closed";
-        for pending in state.slots.into_iter().flatten() {
+        for pending in state.slots.into_iter().flatten().chain(state.suspects) {
             (pending.done)(Err(self.broken_error(reason)));
         }
         for request in state.backlog {

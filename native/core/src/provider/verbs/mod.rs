@@ -14,7 +14,9 @@
 //! any failure to set up a queue pair falls back to tcp for that connection,
 //! again with one log line; `verbs` makes such failures errors.
 
+mod choice;
 mod client;
+mod cm;
 mod server;
 pub(crate) mod sys;
 
@@ -22,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use choice::Choice;
 pub use client::VerbsConnection;
 
 use super::reactor::ReactorHandle;
@@ -36,12 +39,14 @@ pub struct VerbsProvider {
     lib: &'static sys::Lib,
     client: client::ClientSide,
     servers: Mutex<Vec<Arc<server::ServerSide>>>,
+    choice: Arc<Choice>,
     /// `ferry.provider=verbs`: failures are errors rather than tcp fallbacks.
     forced: bool,
 }
 
 impl VerbsProvider {
-    /// Loads rdma-core and checks that a device exists; the error says why not.
+    /// Loads rdma-core and checks that a device exists and that the `ferry.rdma.*`
+    /// keys fit the devices; the error says why not (a `Config` error names the key).
     pub(crate) fn new(
         reactor: Arc<ReactorHandle>,
         config: &crate::Config,
@@ -54,11 +59,16 @@ impl VerbsProvider {
             return Err(Error::ProviderUnavailable("no RDMA device found".into()));
         }
         log::debug!("ferry: RDMA devices: {}", names.join(", "));
+        let choice = Arc::new(choose(&config.rdma)?);
+        if config.rdma != crate::config::RdmaConfig::default() {
+            log::info!("ferry: RDMA {}", choice.describe().join("; "));
+        }
         Ok(VerbsProvider {
             tcp: TcpProvider::new(reactor, config),
             lib,
-            client: client::ClientSide::new(lib, pool, config.verbs_spin),
+            client: client::ClientSide::new(lib, pool, config.verbs_spin, choice.clone()),
             servers: Mutex::new(Vec::new()),
+            choice,
             forced,
         })
     }
@@ -108,7 +118,8 @@ impl Provider for VerbsProvider {
 
     fn listen(&self, addr: SocketAddr, context: Arc<ServeContext>) -> Result<SocketAddr> {
         let bound = self.tcp.listen_bound(addr)?;
-        let rdma = match server::ServerSide::start(self.lib, bound.local_addr()?, &context.regions)
+        let local = bound.local_addr()?;
+        let rdma = match server::ServerSide::start(self.lib, local, &context.regions, &self.choice)
         {
             Ok(server) => Some(Arc::new(server)),
             Err(error) if self.forced => return Err(error),
@@ -170,6 +181,15 @@ pub(crate) fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::sockl
     (storage, len as libc::socklen_t)
 }
 
+/// Makes an rdma_cm or completion channel's descriptor non-blocking.
+pub(crate) fn set_nonblocking(fd: libc::c_int) {
+    // SAFETY: fcntl on a descriptor the library owns; only the flags change.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
 pub(crate) fn timeout_ms(timeout: Duration) -> i32 {
     timeout.as_millis().clamp(1, i32::MAX as u128) as i32
 }
@@ -191,6 +211,16 @@ fn device_names(lib: &sys::Lib) -> Result<Vec<String>> {
         (lib.ibv_free_device_list)(list);
         Ok(names)
     }
+}
+
+/// `ferry.rdma.*` checked against the devices here (only a named device needs them listed).
+pub fn choose(config: &crate::config::RdmaConfig) -> Result<Choice> {
+    let devices = if config.device.is_some() {
+        devices().map_err(Error::ProviderUnavailable)?
+    } else {
+        Vec::new()
+    };
+    Choice::resolve(config, &devices)
 }
 
 /// Whether RDMA verbs can be used here: `Ok(device names)` or why not.
@@ -218,6 +248,8 @@ pub struct PortInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {
     pub name: String,
+    /// "InfiniBand" (also RoCE), "iWARP", or another transport.
+    pub transport: String,
     pub fw_ver: String,
     pub max_qp_wr: u32,
     pub max_qp_rd_atom: u32,
@@ -243,6 +275,7 @@ pub fn devices() -> std::result::Result<Vec<DeviceInfo>, String> {
             if context.is_null() {
                 out.push(DeviceInfo {
                     name: format!("{name} (cannot open: {})", sys::errno_text()),
+                    transport: String::new(),
                     fw_ver: String::new(),
                     max_qp_wr: 0,
                     max_qp_rd_atom: 0,
@@ -256,6 +289,12 @@ pub fn devices() -> std::result::Result<Vec<DeviceInfo>, String> {
             let fw_end = attr[..64].iter().position(|&b| b == 0).unwrap_or(64);
             let mut info = DeviceInfo {
                 name,
+                transport: match (*device).transport_type {
+                    0 => "InfiniBand",
+                    sys::IBV_TRANSPORT_IWARP => "iWARP",
+                    _ => "other",
+                }
+                .into(),
                 fw_ver: String::from_utf8_lossy(&attr[..fw_end]).into_owned(),
                 max_qp_wr: int_at(sys::DEV_MAX_QP_WR),
                 max_qp_rd_atom: int_at(sys::DEV_MAX_QP_RD_ATOM),

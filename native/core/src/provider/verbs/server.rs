@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
-use super::sockaddr;
+use super::cm::{routed_device, set_tos};
 use super::sys::{self, Lib};
+use super::{set_nonblocking, sockaddr, Choice};
 use crate::error::{Error, ErrorCode, Result};
 use crate::memory::{Region, RegionId, RegionRegistry};
 use crate::provider::{RdmaServe, RdmaSession};
@@ -26,6 +27,7 @@ pub(crate) struct Listener {
     lib: &'static Lib,
     channel: *mut sys::rdma_event_channel,
     id: *mut sys::rdma_cm_id,
+    choice: Arc<Choice>,
     port: u16,
     pending: Mutex<HashMap<u64, Weak<Session>>>,
     sessions: Mutex<Vec<Weak<Session>>>,
@@ -63,7 +65,12 @@ impl Drop for ServerSide {
 
 impl ServerSide {
     /// Listens with rdma_cm on `ip` (any port) and revokes keys when `regions` deregisters.
-    pub fn start(lib: &'static Lib, addr: SocketAddr, regions: &RegionRegistry) -> Result<Self> {
+    pub fn start(
+        lib: &'static Lib,
+        addr: SocketAddr,
+        regions: &RegionRegistry,
+        choice: &Arc<Choice>,
+    ) -> Result<Self> {
         let fail =
             |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
         // SAFETY: plain rdma_cm calls; every handle is checked and freed on the error paths.
@@ -82,10 +89,13 @@ impl ServerSide {
                 lib,
                 channel,
                 id,
+                choice: choice.clone(),
                 port: 0,
                 pending: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(Vec::new()),
             };
+            // Connections accepted here inherit the listener's type of service.
+            set_tos(lib, id, choice.tos)?;
             let bind = SocketAddr::new(addr.ip(), 0);
             let (storage, _len) = sockaddr(bind);
             if (lib.rdma_bind_addr)(id, &storage as *const _ as *const libc::sockaddr) != 0 {
@@ -147,14 +157,6 @@ impl RdmaServe for ServerSide {
         sessions.retain(|s| s.strong_count() > 0);
         sessions.push(Arc::downgrade(&session));
         Ok((listener.port, token, session))
-    }
-}
-
-fn set_nonblocking(fd: libc::c_int) {
-    // SAFETY: fcntl on a descriptor the library owns; only the flags change.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
     }
 }
 
@@ -231,6 +233,16 @@ impl Listener {
                     unsafe { (self.lib.rdma_reject)(event.id, std::ptr::null(), 0) };
                     return (None, Some(event.id));
                 };
+                let (device, port) = routed_device(self.lib, event.id);
+                if let Err(error) = self.choice.check_route(&device, port, &session.peer) {
+                    log::warn!(
+                        "ferry: RDMA connect request from {} rejected: {error}",
+                        session.peer
+                    );
+                    // SAFETY: as above.
+                    unsafe { (self.lib.rdma_reject)(event.id, std::ptr::null(), 0) };
+                    return (Some(session), Some(event.id));
+                }
                 match session.accept(event.id, &conn) {
                     Ok(()) => (Some(session), None),
                     Err(error) => {
@@ -306,21 +318,7 @@ impl Session {
                 return Err(fail("ibv_create_cq"));
             }
             inner.cq = Some(cq);
-            let mut attr = sys::ibv_qp_init_attr {
-                qp_context: std::ptr::null_mut(),
-                send_cq: cq,
-                recv_cq: cq,
-                srq: std::ptr::null_mut(),
-                cap: sys::ibv_qp_cap {
-                    max_send_wr: 1,
-                    max_recv_wr: 1,
-                    max_send_sge: 1,
-                    max_recv_sge: 1,
-                    max_inline_data: 0,
-                },
-                qp_type: sys::IBV_QPT_RC,
-                sq_sig_all: 0,
-            };
+            let mut attr = sys::ibv_qp_init_attr::rc(cq, 1);
             if (lib.rdma_create_qp)(id, pd, &mut attr) != 0 {
                 return Err(fail("rdma_create_qp"));
             }

@@ -17,9 +17,12 @@ use std::sync::OnceLock;
 
 // ---- opaque handles ------------------------------------------------------
 
+/// `struct ibv_device`: two private function pointers, node type, transport type, then names.
 #[repr(C)]
 pub struct ibv_device {
-    _opaque: [u8; 0],
+    _ops: [usize; 2],
+    pub node_type: c_int,
+    pub transport_type: c_int,
 }
 #[repr(C)]
 pub struct ibv_pd {
@@ -152,6 +155,28 @@ pub struct ibv_qp_init_attr {
     pub sq_sig_all: c_int,
 }
 
+impl ibv_qp_init_attr {
+    /// A reliable-connected queue pair with both queues on `cq`, `max_send_wr`
+    /// work requests of one SGE each; Ferry posts no receives.
+    pub fn rc(cq: *mut ibv_cq, max_send_wr: u32) -> Self {
+        ibv_qp_init_attr {
+            qp_context: std::ptr::null_mut(),
+            send_cq: cq,
+            recv_cq: cq,
+            srq: std::ptr::null_mut(),
+            cap: ibv_qp_cap {
+                max_send_wr,
+                max_recv_wr: 1,
+                max_send_sge: 1,
+                max_recv_sge: 1,
+                max_inline_data: 0,
+            },
+            qp_type: IBV_QPT_RC,
+            sq_sig_all: 0,
+        }
+    }
+}
+
 /// `struct ibv_port_attr` (52 bytes), as bytes: read with the offsets below.
 pub const PORT_ATTR_SIZE: usize = 64;
 pub const PORT_STATE: usize = 0;
@@ -207,7 +232,14 @@ pub const IBV_WR_RDMA_READ: c_uint = 4;
 pub const IBV_SEND_SIGNALED: c_uint = 2;
 pub const IBV_QPT_RC: c_uint = 2;
 pub const IBV_ACCESS_LOCAL_WRITE: c_int = 1;
+pub const IBV_ACCESS_REMOTE_WRITE: c_int = 2;
 pub const IBV_ACCESS_REMOTE_READ: c_int = 4;
+pub const IBV_TRANSPORT_IWARP: c_int = 1;
+/// `ibv_modify_qp` with `IBV_QP_STATE` only: `qp_state` is the first field of `ibv_qp_attr`.
+pub const IBV_QP_STATE: c_int = 1;
+pub const IBV_QPS_ERR: u32 = 6;
+/// `struct ibv_qp_attr` (144 bytes), as bytes.
+pub const QP_ATTR_SIZE: usize = 256;
 pub const IBV_WC_SUCCESS: c_uint = 0;
 pub const IBV_WC_WR_FLUSH_ERR: c_uint = 5;
 pub const IBV_WC_REM_ACCESS_ERR: c_uint = 10;
@@ -215,6 +247,11 @@ pub const IBV_WC_RETRY_EXC_ERR: c_uint = 12;
 pub const IBV_LINK_LAYER_INFINIBAND: u8 = 1;
 pub const IBV_LINK_LAYER_ETHERNET: u8 = 2;
 pub const RDMA_PS_TCP: c_uint = 0x0106;
+/// `rdma_set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, &u8, 1)`.
+pub const RDMA_OPTION_ID: c_int = 0;
+pub const RDMA_OPTION_ID_TOS: c_int = 0;
+/// `rdma_cm_id.port_num` (u8), past the route this module does not model.
+pub const CM_ID_PORT_NUM: usize = 348;
 
 pub const RDMA_CM_EVENT_ADDR_RESOLVED: c_uint = 0;
 pub const RDMA_CM_EVENT_ROUTE_RESOLVED: c_uint = 2;
@@ -251,6 +288,7 @@ pub struct Lib {
         unsafe extern "C" fn(*mut ibv_comp_channel, *mut *mut ibv_cq, *mut *mut c_void) -> c_int,
     pub ibv_ack_cq_events: unsafe extern "C" fn(*mut ibv_cq, c_uint),
     pub ibv_wc_status_str: unsafe extern "C" fn(c_uint) -> *const c_char,
+    pub ibv_modify_qp: unsafe extern "C" fn(*mut ibv_qp, *mut u8, c_int) -> c_int,
 
     pub rdma_create_event_channel: unsafe extern "C" fn() -> *mut rdma_event_channel,
     pub rdma_destroy_event_channel: unsafe extern "C" fn(*mut rdma_event_channel),
@@ -282,6 +320,8 @@ pub struct Lib {
     pub rdma_ack_cm_event: unsafe extern "C" fn(*mut rdma_cm_event) -> c_int,
     pub rdma_get_src_port: unsafe extern "C" fn(*mut rdma_cm_id) -> u16,
     pub rdma_event_str: unsafe extern "C" fn(c_uint) -> *const c_char,
+    pub rdma_set_option:
+        unsafe extern "C" fn(*mut rdma_cm_id, c_int, c_int, *mut c_void, usize) -> c_int,
 }
 
 // SAFETY: plain function pointers into libraries that stay loaded.
@@ -356,11 +396,11 @@ fn load() -> Result<Lib, String> {
         ibv_close_device, ibv_query_device, ibv_query_port, ibv_query_gid, ibv_alloc_pd,
         ibv_dealloc_pd, ibv_reg_mr, ibv_dereg_mr, ibv_create_comp_channel,
         ibv_destroy_comp_channel, ibv_create_cq, ibv_destroy_cq, ibv_get_cq_event,
-        ibv_ack_cq_events, ibv_wc_status_str;
+        ibv_ack_cq_events, ibv_wc_status_str, ibv_modify_qp;
         rdma_create_event_channel, rdma_destroy_event_channel, rdma_create_id, rdma_destroy_id,
         rdma_bind_addr, rdma_listen, rdma_resolve_addr, rdma_resolve_route, rdma_create_qp,
         rdma_destroy_qp, rdma_connect, rdma_accept, rdma_reject, rdma_disconnect,
-        rdma_get_cm_event, rdma_ack_cm_event, rdma_get_src_port, rdma_event_str))
+        rdma_get_cm_event, rdma_ack_cm_event, rdma_get_src_port, rdma_event_str, rdma_set_option))
 }
 
 /// The libraries, loaded on first use; the error says which library or symbol is missing.
@@ -408,8 +448,11 @@ int main(void) {
  O(ibv_port_attr, lid); O(ibv_port_attr, link_layer); S(ibv_port_attr);
  O(ibv_device_attr, max_qp_wr); O(ibv_device_attr, max_qp_rd_atom);
  O(ibv_device_attr, max_qp_init_rd_atom); O(ibv_device_attr, phys_port_cnt); S(ibv_device_attr);
- O(rdma_cm_id, qp); S(rdma_conn_param); O(rdma_conn_param, qp_num);
+ O(rdma_cm_id, qp); O(rdma_cm_id, port_num); S(rdma_conn_param); O(rdma_conn_param, qp_num);
  O(rdma_cm_event, status); O(rdma_cm_event, param); S(rdma_cm_event);
+ O(ibv_device, node_type); O(ibv_device, transport_type); O(ibv_qp_attr, qp_state); S(ibv_qp_attr);
+ printf("const.iwarp %d\nconst.qps_err %d\nconst.qp_state %d\nconst.opt_id %d\nconst.opt_tos %d\n",
+        IBV_TRANSPORT_IWARP, IBV_QPS_ERR, IBV_QP_STATE, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS);
  printf("const.read %d\nconst.ps_tcp %d\nconst.rem_access %d\n", IBV_WR_RDMA_READ, RDMA_PS_TCP, IBV_WC_REM_ACCESS_ERR);
  return 0;
 }
@@ -497,6 +540,18 @@ int main(void) {
             ("const.read", IBV_WR_RDMA_READ as usize),
             ("const.ps_tcp", RDMA_PS_TCP as usize),
             ("const.rem_access", IBV_WC_REM_ACCESS_ERR as usize),
+            ("ibv_device.node_type", offset_of!(ibv_device, node_type)),
+            (
+                "ibv_device.transport_type",
+                offset_of!(ibv_device, transport_type),
+            ),
+            ("ibv_qp_attr.qp_state", 0),
+            ("const.iwarp", IBV_TRANSPORT_IWARP as usize),
+            ("const.qps_err", IBV_QPS_ERR as usize),
+            ("const.qp_state", IBV_QP_STATE as usize),
+            ("const.opt_id", RDMA_OPTION_ID as usize),
+            ("const.opt_tos", RDMA_OPTION_ID_TOS as usize),
+            ("rdma_cm_id.port_num", CM_ID_PORT_NUM),
         ];
         for (name, ours) in want {
             assert_eq!(
@@ -508,5 +563,6 @@ int main(void) {
         assert!(c["sizeof.ibv_port_attr"] <= PORT_ATTR_SIZE);
         assert!(c["sizeof.ibv_device_attr"] <= DEVICE_ATTR_SIZE);
         assert!(c["sizeof.rdma_cm_event"] <= size_of::<rdma_cm_event>());
+        assert!(c["sizeof.ibv_qp_attr"] <= QP_ATTR_SIZE);
     }
 }
