@@ -16,3 +16,4 @@ pub use frame::{
     MAX_INLINE_REPLY,
 };
 pub use keys::KeyTable;
+pub mod stream;

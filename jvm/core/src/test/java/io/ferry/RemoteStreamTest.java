@@ -169,6 +169,7 @@ public class RemoteStreamTest {
             assertTrue("slabs within the window: " + held, held > 0 && held <= payloadA.windowBytes());
         }
         assertEquals("the reader's pinned buffers came back", 0, nodeB.stats().poolInUseBytes());
+        // close() took the CREDIT waiting on the socket: nothing left for the peer to READ.
         assertEquals("the writer's slabs were freed", slabsBefore, FerryStream.counters().slabBytes());
     }
 
