@@ -9,7 +9,8 @@
 //! # Wire
 //!
 //! After the TCP connect the connecting end sends a hello, the accepting end
-//! answers; then both send frames. Integers are big-endian.
+//! answers; then both send frames. Integers are little-endian, written and read
+//! with the node's codec ([`super::Reader`], [`super::Writer`]).
 //!
 //! ```text
 //! ClientHello  magic FF FE 46 52 | version u8 | flags u8 | port u16 | nonce [32]          (40 bytes)
@@ -55,12 +56,14 @@
 
 use hmac::Mac;
 
+use super::codec::{Reader, Writer};
 use super::handshake::{mac, nonce, prove};
 use crate::error::{Error, Result};
 
 /// The first four bytes a connecting Ferry end sends.
 pub const MAGIC: [u8; 4] = [0xFF, 0xFE, b'F', b'R'];
-pub const VERSION: u8 = 1;
+/// 2: integers little-endian, as the node's frames (1 had them big-endian).
+pub const VERSION: u8 = 2;
 pub const CLIENT_HELLO_LEN: usize = 40;
 pub const SERVER_HELLO_LEN: usize = 72;
 pub const HEADER_LEN: usize = 8;
@@ -196,7 +199,7 @@ impl Stream {
             None if framed => FLAG_FRAMED,
             None => 0,
         };
-        let [p0, p1] = remote_port.unwrap_or(0).to_be_bytes();
+        let [p0, p1] = remote_port.unwrap_or(0).to_le_bytes();
         let params = [VERSION, flags, p0, p1];
         s.params[..4].copy_from_slice(&params);
         s.out.extend_from_slice(&MAGIC);
@@ -359,12 +362,12 @@ impl Stream {
                     if !self.framed {
                         return Err(Error::Malformed("an unframed stream offered READs".into()));
                     }
-                    self.peer_remote_port = Some(u16::from_be_bytes([self.buf[6], self.buf[7]]));
+                    self.peer_remote_port = Some(hello_port(&self.buf)?);
                     flags |= FLAG_REMOTE;
                     port = own;
                 }
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
-                let [p0, p1] = u16::to_be_bytes(port);
+                let [p0, p1] = u16::to_le_bytes(port);
                 self.params[..4].copy_from_slice(&self.buf[4..8]);
                 self.params[4..].copy_from_slice(&[VERSION, flags, p0, p1]);
                 let (client, server) = (self.peer_nonce, self.nonce);
@@ -394,7 +397,7 @@ impl Stream {
                             "the server chose READs the client did not offer".into(),
                         ));
                     }
-                    self.peer_remote_port = Some(u16::from_be_bytes([self.buf[6], self.buf[7]]));
+                    self.peer_remote_port = Some(hello_port(&self.buf)?);
                 }
                 self.params[4..].copy_from_slice(&self.buf[4..8]);
                 self.peer_nonce.copy_from_slice(&self.buf[8..40]);
@@ -413,7 +416,7 @@ impl Stream {
                 self.open();
             }
             Recv::Proof => {
-                let (kind, len) = parse_header(&self.buf[..HEADER_LEN]);
+                let (kind, len) = parse_header(&self.buf[..HEADER_LEN])?;
                 if kind != KIND_PROOF || len as usize != PROOF_LEN {
                     return Err(Error::Malformed(format!(
                         "expected the client's proof, got frame kind {kind} of {len} bytes"
@@ -430,7 +433,7 @@ impl Stream {
                 self.open();
             }
             Recv::Header => {
-                let (kind, len) = parse_header(&self.buf);
+                let (kind, len) = parse_header(&self.buf)?;
                 match kind {
                     KIND_DATA if (1..=MAX_FRAME_LIMIT).contains(&len) => {
                         self.recv = Recv::Data(len as u64);
@@ -457,7 +460,7 @@ impl Stream {
                 }
             }
             Recv::Body(kind, _) => {
-                self.events.push_back(parse_event(kind, &self.buf));
+                self.events.push_back(parse_event(kind, &self.buf)?);
                 self.recv = Recv::Header;
             }
             Recv::Data(_) | Recv::Inline | Recv::Done => {
@@ -541,20 +544,21 @@ impl Stream {
                 id.len()
             )));
         }
-        self.out
-            .extend_from_slice(&header(KIND_NOTIFY, (NOTIFY_FIXED + id.len()) as u32));
-        self.out.extend_from_slice(&seq.to_be_bytes());
-        self.out.extend_from_slice(&len.to_be_bytes());
-        self.out.extend_from_slice(&offset.to_be_bytes());
-        self.out.extend_from_slice(id);
+        let mut w = Writer(header(KIND_NOTIFY, (NOTIFY_FIXED + id.len()) as u32).to_vec());
+        w.u64(seq);
+        w.u64(len);
+        w.u64(offset);
+        w.raw(id);
+        self.out.extend_from_slice(&w.0);
         Ok(())
     }
 
     /// Queues CREDIT for message `seq`.
     pub fn send_credit(&mut self, seq: u64) -> Result<()> {
         self.check_framed_open()?;
-        self.out.extend_from_slice(&header(KIND_CREDIT, 8));
-        self.out.extend_from_slice(&seq.to_be_bytes());
+        let mut w = Writer(header(KIND_CREDIT, 8).to_vec());
+        w.u64(seq);
+        self.out.extend_from_slice(&w.0);
         Ok(())
     }
 
@@ -578,29 +582,43 @@ impl Stream {
 }
 
 fn header(kind: u8, len: u32) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[0] = kind;
-    h[4..].copy_from_slice(&len.to_be_bytes());
-    h
+    let mut w = Writer(Vec::with_capacity(HEADER_LEN));
+    w.u8(kind);
+    w.raw(&[0; 3]);
+    w.u32(len);
+    w.0.try_into().expect("a header is HEADER_LEN bytes")
 }
 
-/// The event a complete NOTIFY or CREDIT body (of a length the header check allowed) carries.
-pub(crate) fn parse_event(kind: u8, body: &[u8]) -> Event {
-    let word = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+/// The event a complete NOTIFY or CREDIT body carries.
+pub(crate) fn parse_event(kind: u8, body: &[u8]) -> Result<Event> {
+    let mut r = Reader::new(body);
+    let seq = r.u64()?;
     if kind == KIND_CREDIT {
-        Event::Credit { seq: word(0) }
-    } else {
-        Event::Notify {
-            seq: word(0),
-            len: word(8),
-            offset: word(16),
-            id: body[NOTIFY_FIXED..].to_vec(),
-        }
+        return Ok(Event::Credit { seq });
     }
+    let (len, offset) = (r.u64()?, r.u64()?);
+    let id = r.take(body.len().saturating_sub(NOTIFY_FIXED))?.to_vec();
+    Ok(Event::Notify {
+        seq,
+        len,
+        offset,
+        id,
+    })
 }
 
-pub(crate) fn parse_header(h: &[u8]) -> (u8, u32) {
-    (h[0], u32::from_be_bytes([h[4], h[5], h[6], h[7]]))
+/// Kind and body length of a frame header (the first [`HEADER_LEN`] bytes of `h`).
+pub(crate) fn parse_header(h: &[u8]) -> Result<(u8, u32)> {
+    let mut r = Reader::new(h);
+    let kind = r.u8()?;
+    r.take(3)?;
+    Ok((kind, r.u32()?))
+}
+
+/// The node port a hello names.
+fn hello_port(hello: &[u8]) -> Result<u16> {
+    let mut r = Reader::new(hello);
+    r.take(MAGIC.len() + 2)?;
+    r.u16()
 }
 
 fn check_version(v: &[u8]) -> Result<()> {

@@ -218,6 +218,8 @@ pub struct Driver<S: ControlSocket> {
     prefix_at: usize,
     handshake_failed: bool,
     stats: Stats,
+    /// The time of the call being served.
+    now: Instant,
 }
 
 impl<S: ControlSocket> Driver<S> {
@@ -248,6 +250,7 @@ impl<S: ControlSocket> Driver<S> {
             prefix_at: 0,
             handshake_failed: false,
             stats: Stats::default(),
+            now: Instant::now(),
         })
     }
 
@@ -295,14 +298,15 @@ impl<S: ControlSocket> Driver<S> {
     /// Never blocks; READs that take longer than the node's request timeout
     /// (measured from the `now` of the call that started them) fail.
     pub fn read(&mut self, dst: &mut [u8], now: Instant) -> Result<Option<usize>> {
-        let result = self.read_now(dst, now);
+        self.now = now;
+        let result = self.read_now(dst);
         self.note_failure(result)
     }
 
     /// Writes payload from the front of `parts`: the bytes taken (0: the socket
     /// takes nothing now, or a client still waits for the server's hello). Never blocks.
     pub fn write(&mut self, parts: &[&[u8]], now: Instant) -> Result<usize> {
-        let _ = now; // writes start no timed work: they never wait for the peer
+        self.now = now;
         let result = self.write_now(parts);
         self.note_failure(result)
     }
@@ -342,7 +346,7 @@ impl<S: ControlSocket> Driver<S> {
             }
             let mut head = [0u8; MAX_CONTROL_FRAME];
             let n = self.socket.peek(&mut head)?.unwrap_or(0);
-            let (kind, len) = parse_header(&head);
+            let (kind, len) = parse_header(&head)?;
             let frame = HEADER_LEN.saturating_add(len as usize);
             let whole = if kind == KIND_DATA { HEADER_LEN } else { frame };
             if n < HEADER_LEN || whole > MAX_CONTROL_FRAME || n < whole {
@@ -363,13 +367,13 @@ impl<S: ControlSocket> Driver<S> {
         result
     }
 
-    fn read_now(&mut self, dst: &mut [u8], now: Instant) -> Result<Option<usize>> {
+    fn read_now(&mut self, dst: &mut [u8]) -> Result<Option<usize>> {
         if !self.handshake()? {
             return Ok(Some(0));
         }
         match self.stream.state() {
             State::Plain => self.read_plain(dst),
-            _ => self.read_open(dst, now),
+            _ => self.read_open(dst),
         }
     }
 
@@ -416,12 +420,13 @@ impl<S: ControlSocket> Driver<S> {
         };
         let ip: IpAddr = self.socket.peer()?.ip();
         let sender = RemoteSender::new(offer.node.clone(), offer.window, offer.slab_bytes)?;
-        let receiver = RemoteReceiver::new(
+        let mut receiver = RemoteReceiver::new(
             offer.node,
             (ip, port).into(),
             offer.per_connection,
             offer.window,
         );
+        receiver.connect(self.now)?; // on its own thread: ready by the first NOTIFY
         self.remote = Some(Remote {
             sender,
             receiver,
@@ -442,7 +447,7 @@ impl<S: ControlSocket> Driver<S> {
     }
 
     /// Reads an open stream: inline bytes, DATA payload, and READ messages.
-    fn read_open(&mut self, dst: &mut [u8], now: Instant) -> Result<Option<usize>> {
+    fn read_open(&mut self, dst: &mut [u8]) -> Result<Option<usize>> {
         let mut total = 0;
         let end = loop {
             if total == dst.len() {
@@ -478,7 +483,7 @@ impl<S: ControlSocket> Driver<S> {
             if self.stream.state() != State::Open {
                 break true;
             }
-            match self.next_control(now)? {
+            match self.next_control()? {
                 Control::Wait => break false,
                 Control::End => break true,
                 Control::Handled => {}
@@ -528,7 +533,7 @@ impl<S: ControlSocket> Driver<S> {
     /// Takes the frame at the head of the socket: a DATA header, a CREDIT, a
     /// CLOSE, or a NOTIFY, whose message it READs (leaving the frame in place
     /// until the message is delivered).
-    fn next_control(&mut self, now: Instant) -> Result<Control> {
+    fn next_control(&mut self) -> Result<Control> {
         let mut head = [0u8; MAX_CONTROL_FRAME];
         let Some(n) = self.socket.peek(&mut head)? else {
             return Ok(Control::End);
@@ -536,7 +541,7 @@ impl<S: ControlSocket> Driver<S> {
         if n < HEADER_LEN {
             return Ok(Control::Wait);
         }
-        let (kind, len) = parse_header(&head);
+        let (kind, len) = parse_header(&head)?;
         let frame = HEADER_LEN.saturating_add(len as usize);
         if kind == KIND_DATA || frame > MAX_CONTROL_FRAME {
             // A DATA header, or a frame the protocol will refuse: let it judge.
@@ -555,7 +560,7 @@ impl<S: ControlSocket> Driver<S> {
             len,
             offset,
             id,
-        } = parse_event(kind, &head[HEADER_LEN..frame])
+        } = parse_event(kind, &head[HEADER_LEN..frame])?
         else {
             unreachable!("a NOTIFY frame parses as a NOTIFY")
         };
@@ -569,7 +574,7 @@ impl<S: ControlSocket> Driver<S> {
             offset,
             id: &id,
         };
-        let Some(pieces) = remote.receiver.poll(&notice, now)? else {
+        let Some(pieces) = remote.receiver.poll(&notice, self.now)? else {
             return Ok(Control::Wait);
         };
         count(&mut self.stats, STAT_READ_BYTES, len);
@@ -702,7 +707,7 @@ impl<S: ControlSocket> Driver<S> {
         while self.delivering.is_none() && self.stream.data_pending() == 0 {
             let mut head = [0u8; CREDIT_FRAME];
             match self.socket.peek(&mut head)? {
-                Some(CREDIT_FRAME) if parse_header(&head) == (KIND_CREDIT, 8) => {
+                Some(CREDIT_FRAME) if parse_header(&head)? == (KIND_CREDIT, 8) => {
                     self.take_control(CREDIT_FRAME, false)?;
                 }
                 _ => return Ok(()),

@@ -223,6 +223,11 @@ impl Drop for RemoteSender {
 
 /// Largest slab a receiver accepts from a lookup (the largest `RemotePayload` slab).
 const MAX_SLAB: u64 = 1 << 30;
+/// How long a read waits for a lookup or READ it started before it returns
+/// empty-handed: a poll's time (a READ over RDMA takes microseconds), so a
+/// selector loop's thread is never held longer, and the writer, which does not
+/// wait for credits, is not far ahead when the READ completes.
+const REPLY_WAIT: Duration = Duration::from_millis(1);
 /// Most distinct slabs a receiver looks up on one stream.
 const MAX_SLABS: usize = 1024;
 /// Random bytes naming one sender's slabs (`ferry-stream/<tag in hex>/<n>`).
@@ -303,8 +308,8 @@ impl RemoteReceiver {
 
     /// Advances the READ of the message `notice` names (the same notice on
     /// every call until it returns the message, in pinned buffers, in order).
-    /// Never waits: `Ok(None)` while the lookup or READ is on its way, or no
-    /// pool buffer is free; an error once it took longer than the node's
+    /// Waits at most [`REPLY_WAIT`]: `Ok(None)` while the lookup or READ is on
+    /// its way, or no pool buffer is free; an error once it took longer than the node's
     /// request timeout since `now` of the call that started it.
     pub fn poll(&mut self, notice: &Notice<'_>, now: Instant) -> Result<Option<Vec<PooledBuffer>>> {
         let timeout = self.node.config().request_timeout;
@@ -323,7 +328,7 @@ impl RemoteReceiver {
                         None => self.op = Some(start_lookup(&connection, notice.id.to_vec(), now)),
                     }
                 }
-                Some(Op::Lookup { done, since }) => match done.try_recv() {
+                Some(Op::Lookup { done, since }) => match done.recv_timeout(REPLY_WAIT) {
                     Ok(result) => {
                         let slab = located(result, self.peer)?;
                         if slab.len > MAX_SLAB {
@@ -346,7 +351,12 @@ impl RemoteReceiver {
                     mut left,
                     since,
                 }) => {
-                    while let Ok((index, result)) = done.try_recv() {
+                    let until = Instant::now() + REPLY_WAIT;
+                    while left > 0 {
+                        let rest = until.saturating_duration_since(Instant::now());
+                        let Ok((index, result)) = done.recv_timeout(rest) else {
+                            break;
+                        };
                         pieces[index] = Some(result?);
                         left -= 1;
                     }
@@ -367,6 +377,11 @@ impl RemoteReceiver {
                 }
             }
         }
+    }
+
+    /// Starts making the lane's connection to the peer's node, off the caller's thread.
+    pub fn connect(&mut self, now: Instant) -> Result<()> {
+        self.connection(now).map(drop)
     }
 
     /// The lane's connection to the peer's node, made off the caller's thread.

@@ -1,6 +1,7 @@
 package io.ferry;
 
 import java.io.IOException;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.ClosedChannelException;
@@ -8,6 +9,7 @@ import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.SocketChannel;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongUnaryOperator;
 
 /**
  * An ordered byte stream between two Ferry ends over one connected TCP socket: the socket is the
@@ -27,7 +29,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * non-blocking calls on the socket's descriptor, so the socket must be the JDK's own {@link
  * SocketChannel}. Non-blocking, no call waits for anything: {@link #read} and {@link #write} return
  * 0 when the socket has nothing or takes nothing (a client's first writes until the server's hello
- * arrives, a read while the message it named is being READ), and the socket's readiness says when to
+ * arrives, a read while the message it named is still being READ after a wait of at most 1 ms), and the socket's readiness says when to
  * come back, so a selector loop drives the stream unchanged. Blocking sockets wait for their socket
  * between calls, as the JDK's channels do.
  *
@@ -224,16 +226,28 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             if (!handle.isClosed()) {
                 status = Native.streamStatus(handle.handle("stream"));
             }
+            Reference.reachabilityFence(this);
             return status;
         }
     }
 
-    /** The native handle; the caller holds the lock. */
-    private long handle() throws ClosedChannelException {
-        if (handle.isClosed() || !socket.isOpen()) {
-            throw new ClosedChannelException();
+    /**
+     * Runs one non-blocking native call on the live handle, under the lock; the stream stays
+     * reachable meanwhile, so its Cleaner cannot free the handle under the call.
+     */
+    private long call(LongUnaryOperator op) throws IOException {
+        synchronized (lock) {
+            if (handle.isClosed() || !socket.isOpen()) {
+                throw new ClosedChannelException();
+            }
+            try {
+                return op.applyAsLong(handle.handle("stream"));
+            } catch (FerryException e) {
+                throw new IOException("Ferry stream: " + e.getMessage(), e);
+            } finally {
+                Reference.reachabilityFence(this);
+            }
         }
-        return handle.handle("stream");
     }
 
     @Override
@@ -242,18 +256,9 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
             throw new IllegalArgumentException("read-only buffer");
         }
         while (true) {
-            int n;
-            synchronized (lock) {
-                long h = handle();
-                try {
-                    n = dst.isDirect()
-                            ? Native.streamRead(h, dst, null, dst.position(), dst.remaining())
-                            : Native.streamRead(h, null, dst.array(), dst.arrayOffset() + dst.position(),
-                                    dst.remaining());
-                } catch (FerryException e) {
-                    throw new IOException("Ferry stream: " + e.getMessage(), e);
-                }
-            }
+            int n = (int) call(h -> dst.isDirect()
+                    ? Native.streamRead(h, dst, null, dst.position(), dst.remaining())
+                    : Native.streamRead(h, null, dst.array(), dst.arrayOffset() + dst.position(), dst.remaining()));
             if (n > 0) {
                 dst.position(dst.position() + n);
             }
@@ -297,15 +302,7 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
         }
         long total = 0;
         while (true) {
-            long n;
-            synchronized (lock) {
-                long h = handle();
-                try {
-                    n = Native.streamWrite(h, directs, arrays, offsets, lengths);
-                } catch (FerryException e) {
-                    throw new IOException("Ferry stream: " + e.getMessage(), e);
-                }
-            }
+            long n = call(h -> Native.streamWrite(h, directs, arrays, offsets, lengths));
             total += n;
             for (int i = 0; i < length && n > 0; i++) {
                 int k = (int) Math.min(n, lengths[i]);
@@ -346,10 +343,20 @@ public final class FerryStream implements ByteChannel, GatheringByteChannel {
         }
     }
 
-    /** @return this stream's counters (slab bytes: what it holds registered now) */
-    public Counters stats() throws ClosedChannelException {
+    /**
+     * @return this stream's counters (slab bytes: what it holds registered now)
+     * @throws IOException when the stream is closed
+     */
+    public Counters stats() throws IOException {
         synchronized (lock) {
-            return new Counters(Native.streamStats(handle()));
+            if (handle.isClosed()) {
+                throw new ClosedChannelException();
+            }
+            try {
+                return new Counters(Native.streamStats(handle.handle("stream")));
+            } finally {
+                Reference.reachabilityFence(this);
+            }
         }
     }
 
