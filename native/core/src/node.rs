@@ -142,7 +142,8 @@ impl Node {
         Ok(region)
     }
 
-    /// Names a range of a registered region as a block.
+    /// Names a range of a registered region as a block (ids starting
+    /// `ferry-stream/` are reserved for streams' slabs).
     pub fn register_region_block(
         &self,
         id: BlockId,
@@ -150,6 +151,7 @@ impl Node {
         offset: u64,
         len: u64,
     ) -> Result<()> {
+        crate::stream::remote::check_not_reserved(&id)?;
         self.blocks.register(
             id,
             BlockLocation {

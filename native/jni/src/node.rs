@@ -260,6 +260,7 @@ pub extern "system" fn Java_io_ferry_Native_nodeRegisterSegmented<'local>(
             .map(u64::try_from)
             .collect::<Result<Vec<u64>, _>>()
             .map_err(|_| Failure::Argument("segment bounds must not be negative".into()))?;
+        ferry_core::stream::remote::check_not_reserved(&id)?;
         node(handle)?
             .blocks()
             .register_segmented(id, RegionId(region as u64), bounds)?;

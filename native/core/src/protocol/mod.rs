@@ -16,3 +16,4 @@ pub use frame::{
     MAX_IDS, MAX_INLINE_REPLY, MAX_REQUEST_BODY,
 };
 pub use keys::KeyTable;
+pub mod stream;

@@ -5,9 +5,9 @@
 //! sender's NIC without its CPU; a READ over the tcp provider otherwise) and
 //! answers with a CREDIT, which frees the space. The window bounds the slabs a
 //! sender registers, so a slow receiver costs bounded memory: with no room, the
-//! caller sends the message in DATA frames instead ([`super::socket`]).
+//! caller sends the message in DATA frames instead ([`super::Driver`]).
 //!
-//! Both ends speak through a framed [`Stream`] whose socket stays the control
+//! Both ends speak through a framed [`Stream`](super::Stream) whose socket stays the control
 //! path; the data moves on the nodes' own connections to each other, each
 //! shared by up to a configured number of streams (streams per queue pair on verbs).
 //! The receiver looks each slab up once (one round trip, which also registers
@@ -27,9 +27,6 @@ use crate::memory::{PooledBuffer, RegionId};
 use crate::provider::{Connection, ReadRequest};
 use crate::Node;
 
-/// Payload bytes this process sent by NOTIFY and received by READ, over every stream.
-pub(super) static NOTIFIED_BYTES: AtomicU64 = AtomicU64::new(0);
-pub(super) static READ_BYTES: AtomicU64 = AtomicU64::new(0);
 /// Bytes of slabs registered now, over every stream of this process.
 pub(super) static SLAB_BYTES: AtomicU64 = AtomicU64::new(0);
 
@@ -84,9 +81,9 @@ impl RemoteSender {
                 "a stream window of {window} bytes in slabs of {slab_bytes}"
             )));
         }
-        let mut tag = [0u8; 8];
+        let mut tag = [0u8; TAG_BYTES];
         getrandom::getrandom(&mut tag).expect("the OS random source is available");
-        let mut prefix = b"ferry-stream/".to_vec();
+        let mut prefix = SLAB_PREFIX.to_vec();
         prefix.extend(tag.iter().flat_map(|b| format!("{b:02x}").into_bytes()));
         Ok(RemoteSender {
             node,
@@ -138,8 +135,6 @@ impl RemoteSender {
         }
         let seq = self.next_seq;
         stream.send_notify(seq, len as u64, offset as u64, &s.id)?;
-        NOTIFIED_BYTES.fetch_add(len as u64, Relaxed);
-        super::BYTES_SENT.fetch_add(len as u64, Relaxed);
         s.head += len;
         s.live += len;
         self.next_seq += 1;
@@ -176,10 +171,12 @@ impl RemoteSender {
         let region = self.node.regions().register_bytes(SlabView(bytes.clone()));
         let mut id = self.prefix.clone();
         id.extend_from_slice(format!("/{count}").as_bytes());
-        if let Err(e) =
-            self.node
-                .register_region_block(id.clone(), region, 0, self.slab_bytes as u64)
-        {
+        let location = crate::block::BlockLocation {
+            region,
+            offset: 0,
+            len: self.slab_bytes as u64,
+        };
+        if let Err(e) = self.node.blocks().register(id.clone(), location) {
             self.node.regions().deregister(region);
             return Err(e);
         }
@@ -224,7 +221,21 @@ impl Drop for RemoteSender {
     }
 }
 
-/// The receiving half: READs notified messages.
+/// Largest slab a receiver accepts from a lookup (the largest `RemotePayload` slab).
+const MAX_SLAB: u64 = 1 << 30;
+/// How long a read waits for a lookup or READ it started before it returns
+/// empty-handed: a poll's time (a READ over RDMA takes microseconds), so a
+/// selector loop's thread is never held longer, and the writer, which does not
+/// wait for credits, is not far ahead when the READ completes.
+const REPLY_WAIT: Duration = Duration::from_millis(1);
+/// Most distinct slabs a receiver looks up on one stream.
+const MAX_SLABS: usize = 1024;
+/// Random bytes naming one sender's slabs (`ferry-stream/<tag in hex>/<n>`).
+const TAG_BYTES: usize = 8;
+/// Block ids of stream slabs start with this; applications cannot register such ids.
+pub const SLAB_PREFIX: &[u8] = b"ferry-stream/";
+
+/// The receiving half: READs notified messages, never waiting for them.
 pub struct RemoteReceiver {
     node: Arc<Node>,
     peer: SocketAddr,
@@ -232,18 +243,61 @@ pub struct RemoteReceiver {
     lane: u32,
     /// Slabs looked up so far: block id -> the whole slab.
     slabs: HashMap<Vec<u8>, RemoteSlice>,
+    /// The sender's slab tag (`ferry-stream/<tag>/`), fixed by its first NOTIFY.
+    tag: Option<Vec<u8>>,
+    /// Largest message this end READs: its own window.
+    max_message: u64,
+    op: Option<Op>,
+    connection: Option<Arc<dyn Connection>>,
+    /// A connection being made on a thread of its own (connecting may wait on the peer).
+    connecting: Option<(Connecting, Instant)>,
+}
+
+/// Where a connection being made arrives.
+type Connecting = crossbeam_channel::Receiver<Result<Arc<dyn Connection>>>;
+
+/// The lookup or READ under way for the NOTIFY at the head of the socket.
+enum Op {
+    Lookup {
+        done: crossbeam_channel::Receiver<Result<Vec<crate::protocol::LookupResult>>>,
+        since: Instant,
+    },
+    Read {
+        done: crossbeam_channel::Receiver<(usize, Result<PooledBuffer>)>,
+        pieces: Vec<Option<PooledBuffer>>,
+        left: usize,
+        since: Instant,
+    },
+}
+
+/// A message the peer notified: `len` bytes at `offset` of its slab `id`.
+pub struct Notice<'a> {
+    pub len: u64,
+    pub offset: u64,
+    pub id: &'a [u8],
 }
 
 impl RemoteReceiver {
     /// `peer` is the address the sender's node serves on; the READs share a
-    /// connection to it with at most `per_connection - 1` other streams.
-    pub fn new(node: Arc<Node>, peer: SocketAddr, per_connection: u32) -> RemoteReceiver {
+    /// connection to it with at most `per_connection - 1` other streams. A
+    /// NOTIFY of more than `max_message` bytes is refused.
+    pub fn new(
+        node: Arc<Node>,
+        peer: SocketAddr,
+        per_connection: u32,
+        max_message: u64,
+    ) -> RemoteReceiver {
         let lane = node.join_lane(peer, per_connection);
         RemoteReceiver {
             node,
             peer,
             lane,
             slabs: HashMap::new(),
+            tag: None,
+            max_message,
+            op: None,
+            connection: None,
+            connecting: None,
         }
     }
 
@@ -252,60 +306,230 @@ impl RemoteReceiver {
         self.lane
     }
 
-    /// READs message `len` bytes at `offset` of slab `id` into pinned buffers,
-    /// in order. Waits at most the node's request timeout.
-    pub fn read(&mut self, len: u64, offset: u64, id: &[u8]) -> Result<Vec<PooledBuffer>> {
-        let connection = self.node.lane_connection(self.peer, self.lane)?;
+    /// Advances the READ of the message `notice` names (the same notice on
+    /// every call until it returns the message, in pinned buffers, in order).
+    /// Waits at most [`REPLY_WAIT`]: `Ok(None)` while the lookup or READ is on
+    /// its way, or no pool buffer is free; an error once it took longer than the node's
+    /// request timeout since `now` of the call that started it.
+    pub fn poll(&mut self, notice: &Notice<'_>, now: Instant) -> Result<Option<Vec<PooledBuffer>>> {
         let timeout = self.node.config().request_timeout;
-        let slab = match self.slabs.get(id) {
-            Some(slab) => *slab,
-            None => {
-                let slab = lookup(&connection, id.to_vec(), timeout)?;
-                self.slabs.insert(id.to_vec(), slab);
-                slab
+        loop {
+            match self.op.take() {
+                None => {
+                    self.check(notice)?;
+                    let Some(connection) = self.connection(now)? else {
+                        return Ok(None);
+                    };
+                    match self.slabs.get(notice.id) {
+                        Some(slab) => match self.start_read(&connection, slab, notice, now)? {
+                            Some(op) => self.op = Some(op),
+                            None => return Ok(None), // no free pool buffer: try again later
+                        },
+                        None => self.op = Some(start_lookup(&connection, notice.id.to_vec(), now)),
+                    }
+                }
+                Some(Op::Lookup { done, since }) => match done.recv_timeout(REPLY_WAIT) {
+                    Ok(result) => {
+                        let slab = located(result, self.peer)?;
+                        if slab.len > MAX_SLAB {
+                            return Err(Error::Malformed(format!(
+                                "the peer's slab of {} bytes is over {MAX_SLAB}",
+                                slab.len
+                            )));
+                        }
+                        self.slabs.insert(notice.id.to_vec(), slab);
+                    }
+                    Err(_) if now.saturating_duration_since(since) < timeout => {
+                        self.op = Some(Op::Lookup { done, since });
+                        return Ok(None);
+                    }
+                    Err(_) => return Err(self.late("lookup of a stream slab")),
+                },
+                Some(Op::Read {
+                    done,
+                    mut pieces,
+                    mut left,
+                    since,
+                }) => {
+                    let until = Instant::now() + REPLY_WAIT;
+                    while left > 0 {
+                        let rest = until.saturating_duration_since(Instant::now());
+                        let Ok((index, result)) = done.recv_timeout(rest) else {
+                            break;
+                        };
+                        pieces[index] = Some(result?);
+                        left -= 1;
+                    }
+                    if left == 0 {
+                        self.node.metrics_sink().fetched(notice.len);
+                        return Ok(Some(pieces.into_iter().flatten().collect()));
+                    }
+                    if now.saturating_duration_since(since) >= timeout {
+                        return Err(self.late("READ of a stream message"));
+                    }
+                    self.op = Some(Op::Read {
+                        done,
+                        pieces,
+                        left,
+                        since,
+                    });
+                    return Ok(None);
+                }
             }
-        };
-        if offset.checked_add(len).is_none_or(|end| end > slab.len) || len == 0 {
+        }
+    }
+
+    /// Starts making the lane's connection to the peer's node, off the caller's thread.
+    pub fn connect(&mut self, now: Instant) -> Result<()> {
+        self.connection(now).map(drop)
+    }
+
+    /// The lane's connection to the peer's node, made off the caller's thread.
+    fn connection(&mut self, now: Instant) -> Result<Option<Arc<dyn Connection>>> {
+        if let Some(connection) = self.connection.as_ref().filter(|c| c.is_open()) {
+            return Ok(Some(connection.clone()));
+        }
+        if let Some((made, since)) = self.connecting.take() {
+            return match made.try_recv() {
+                Ok(connection) => {
+                    let connection = connection?;
+                    self.connection = Some(connection.clone());
+                    Ok(Some(connection))
+                }
+                Err(_)
+                    if now.saturating_duration_since(since)
+                        < self.node.config().request_timeout =>
+                {
+                    self.connecting = Some((made, since));
+                    Ok(None)
+                }
+                Err(_) => Err(self.late("connection to the stream peer's node")),
+            };
+        }
+        let (done, made) = crossbeam_channel::bounded(1);
+        let (node, peer, lane) = (self.node.clone(), self.peer, self.lane);
+        std::thread::Builder::new()
+            .name("ferry-stream-connect".into())
+            .spawn(move || {
+                let _ = done.send(node.lane_connection(peer, lane));
+            })?;
+        self.connecting = Some((made, now));
+        Ok(None)
+    }
+
+    fn late(&self, what: &str) -> Error {
+        Error::Timeout(format!(
+            "{what} from {} took over ferry.request.timeout.ms",
+            self.peer
+        ))
+    }
+
+    /// A NOTIFY may name only the sender's own stream slabs, within this end's window.
+    fn check(&mut self, notice: &Notice<'_>) -> Result<()> {
+        let tag = slab_tag(notice.id).ok_or_else(|| {
+            Error::Malformed(format!(
+                "a NOTIFY names `{}`, not a stream slab",
+                String::from_utf8_lossy(notice.id)
+            ))
+        })?;
+        match &self.tag {
+            Some(own) if own[..] != *tag => Err(Error::Malformed(
+                "a NOTIFY names another stream's slab".into(),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.tag = Some(tag.to_vec());
+                Ok(())
+            }
+        }?;
+        if notice.len == 0 || notice.len > self.max_message {
+            return Err(Error::Malformed(format!(
+                "a NOTIFY of {} bytes, outside 1 ..= {} (this end's window)",
+                notice.len, self.max_message
+            )));
+        }
+        if !self.slabs.contains_key(notice.id) && self.slabs.len() >= MAX_SLABS {
+            return Err(Error::Malformed(format!(
+                "the peer named more than {MAX_SLABS} slabs"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Posts the READs of the message, one per pool buffer; `None` when the pool has too few free.
+    fn start_read(
+        &self,
+        connection: &Arc<dyn Connection>,
+        slab: &RemoteSlice,
+        notice: &Notice<'_>,
+        now: Instant,
+    ) -> Result<Option<Op>> {
+        let (len, offset) = (notice.len, notice.offset);
+        if offset.checked_add(len).is_none_or(|end| end > slab.len) {
             return Err(Error::Malformed(format!(
                 "NOTIFY of {len} bytes at {offset} outside a slab of {}",
                 slab.len
             )));
         }
-        let piece = self.node.buffer_pool().buffer_size() as u64;
+        let pool = self.node.buffer_pool();
+        let piece = pool.buffer_size() as u64;
+        let mut buffers = Vec::new();
+        for _ in 0..len.div_ceil(piece) {
+            match pool.try_acquire()? {
+                Some(buffer) => buffers.push(buffer),
+                None => return Ok(None),
+            }
+        }
         let (sender, done) = crossbeam_channel::unbounded();
-        let mut batch = Vec::new();
-        let mut at = 0;
-        while at < len {
-            let n = piece.min(len - at);
-            let index = batch.len();
-            let sender = sender.clone();
-            batch.push(ReadRequest {
-                src: RemoteSlice {
-                    key: slab.key,
-                    addr: slab.addr + offset + at,
-                    len: n,
-                },
-                dst: self.node.buffer_pool().acquire()?,
-                done: Box::new(move |result| {
-                    let _ = sender.send((index, result));
-                }),
-            });
-            at += n;
-        }
-        let mut pieces: Vec<Option<PooledBuffer>> = batch.iter().map(|_| None).collect();
-        connection.read(batch);
-        let deadline = Instant::now() + timeout;
-        for _ in 0..pieces.len() {
-            let (index, result) = wait(&connection, &done, deadline)?;
-            pieces[index] = Some(result?);
-        }
-        READ_BYTES.fetch_add(len, Relaxed);
-        self.node.metrics_sink().fetched(len);
-        Ok(pieces
+        let count = buffers.len();
+        let batch = buffers
             .into_iter()
-            .map(|p| p.expect("every piece"))
-            .collect())
+            .enumerate()
+            .map(|(index, dst)| {
+                let at = index as u64 * piece;
+                let sender = sender.clone();
+                ReadRequest {
+                    src: RemoteSlice {
+                        key: slab.key,
+                        addr: slab.addr + offset + at,
+                        len: piece.min(len - at),
+                    },
+                    dst,
+                    done: Box::new(move |result| {
+                        let _ = sender.send((index, result));
+                    }),
+                }
+            })
+            .collect();
+        connection.read(batch);
+        Ok(Some(Op::Read {
+            done,
+            pieces: (0..count).map(|_| None).collect(),
+            left: count,
+            since: now,
+        }))
     }
+}
+
+/// Applications cannot name blocks in the streams' namespace: a NOTIFY names only stream slabs.
+pub fn check_not_reserved(id: &[u8]) -> Result<()> {
+    if id.starts_with(SLAB_PREFIX) {
+        return Err(Error::InvalidArgument(format!(
+            "block ids starting `{}` are reserved for streams",
+            String::from_utf8_lossy(SLAB_PREFIX)
+        )));
+    }
+    Ok(())
+}
+
+/// `<tag>` of a stream slab id `ferry-stream/<tag>/<n>`.
+fn slab_tag(id: &[u8]) -> Option<&[u8]> {
+    let rest = id.strip_prefix(SLAB_PREFIX)?;
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let (tag, index) = (&rest[..slash], &rest[slash + 1..]);
+    let hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    let well_formed = tag.len() == 2 * TAG_BYTES && tag.iter().all(hex);
+    (well_formed && !index.is_empty() && index.iter().all(u8::is_ascii_digit)).then_some(tag)
 }
 
 impl Drop for RemoteReceiver {
@@ -314,8 +538,8 @@ impl Drop for RemoteReceiver {
     }
 }
 
-/// Resolves one block id to the slice behind it.
-fn lookup(connection: &Arc<dyn Connection>, id: BlockId, timeout: Duration) -> Result<RemoteSlice> {
+/// Asks the peer's node where one block id lives.
+fn start_lookup(connection: &Arc<dyn Connection>, id: BlockId, now: Instant) -> Op {
     let (sender, done) = crossbeam_channel::bounded(1);
     connection.lookup(
         vec![id],
@@ -324,11 +548,18 @@ fn lookup(connection: &Arc<dyn Connection>, id: BlockId, timeout: Duration) -> R
             let _ = sender.send(result);
         }),
     );
-    let mut results = wait(connection, &done, Instant::now() + timeout)??;
-    match results.pop() {
+    Op::Lookup { done, since: now }
+}
+
+/// The slice a lookup reply names.
+fn located(
+    result: Result<Vec<crate::protocol::LookupResult>>,
+    peer: SocketAddr,
+) -> Result<RemoteSlice> {
+    match result?.pop() {
         Some(Ok(located)) => Ok(located.slice),
         Some(Err(code)) => Err(Error::Remote {
-            peer: connection.peer().to_string(),
+            peer: peer.to_string(),
             code,
             message: "the stream's slab was refused".into(),
         }),
@@ -336,30 +567,33 @@ fn lookup(connection: &Arc<dyn Connection>, id: BlockId, timeout: Duration) -> R
     }
 }
 
-/// The next message on `done`, reading the connection's replies on this
-/// thread while it waits anyway (as a fetch does).
-fn wait<T>(
-    connection: &Arc<dyn Connection>,
-    done: &crossbeam_channel::Receiver<T>,
-    deadline: Instant,
-) -> Result<T> {
-    const SLICE: Duration = Duration::from_millis(20);
-    loop {
-        if let Ok(value) = done.try_recv() {
-            return Ok(value);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::Timeout(format!(
-                "no READ reply from {} in time",
-                connection.peer()
-            )));
-        }
-        if connection.receive_here(left.min(SLICE)) {
-            continue;
-        }
-        if let Ok(value) = done.recv_timeout(left.min(SLICE)) {
-            return Ok(value);
-        }
+/// Keeps the slabs of a dropped sender registered until the peer may have
+/// READ what it was notified (at most `grace`), on one process-wide thread,
+/// so that closing a stream never waits.
+pub(super) fn linger(sender: RemoteSender, grace: Duration) {
+    use std::sync::{mpsc, Mutex, OnceLock};
+    static REAPER: OnceLock<Mutex<mpsc::Sender<(Instant, RemoteSender)>>> = OnceLock::new();
+    if sender.in_flight() == 0 {
+        return; // dropped here: nothing left to READ
     }
+    let reaper = REAPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<(Instant, RemoteSender)>();
+        let spawned = std::thread::Builder::new()
+            .name("ferry-stream-linger".into())
+            .spawn(move || {
+                // Deadlines arrive in order: one grace for all.
+                while let Ok((deadline, sender)) = rx.recv() {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    drop(sender);
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("ferry: no thread for closed streams' slabs ({e}); they are freed at once");
+        }
+        Mutex::new(tx)
+    });
+    let _ = reaper
+        .lock()
+        .unwrap()
+        .send((Instant::now() + grace, sender));
 }

@@ -198,56 +198,58 @@ pub fn handshake(stream: &mut ferry_core::stream::Stream, sock: &mut TcpStream) 
     flush(stream, sock);
 }
 
-/// A remote stream end over a connected socket: handshake (blocking), then
-/// READs for payload from `peer_ip` at the peer node's port.
-fn remote_end(
-    sock: &mut TcpStream,
-    mut stream: ferry_core::stream::Stream,
+/// A driver over `sock` (made non-blocking) that offers READs from `node`, serving on `port`.
+pub fn remote_driver(
+    sock: &TcpStream,
+    server: bool,
     node: std::sync::Arc<Node>,
-    peer_ip: &str,
+    port: u16,
     window: u64,
-) -> (
-    ferry_core::stream::Stream,
-    ferry_core::stream::socket::RemoteIo<ferry_core::stream::socket::Fd>,
-) {
-    use ferry_core::stream::remote::{RemoteReceiver, RemoteSender};
-    use ferry_core::stream::socket::{Fd, RemoteIo};
+) -> ferry_core::stream::Driver<ferry_core::stream::Fd> {
+    use ferry_core::stream::{Driver, Fd, RemoteSettings, Settings};
     use std::os::fd::AsRawFd;
 
-    handshake(&mut stream, sock);
-    let port = stream
-        .remote_peer_port()
-        .expect("both ends agreed on READs");
-    let peer = format!("{peer_ip}:{port}").parse().unwrap();
     sock.set_nonblocking(true).unwrap();
-    let io = RemoteIo::new(
-        Fd(sock.as_raw_fd()),
-        RemoteSender::new(node.clone(), window, 256 << 10).unwrap(),
-        RemoteReceiver::new(node, peer, 8),
-        4096,
-    );
-    (stream, io)
+    let remote = RemoteSettings {
+        node,
+        port,
+        window,
+        slab_bytes: 256 << 10,
+        min_read: 4096,
+        per_connection: 8,
+    };
+    let settings = Settings {
+        server,
+        secret: b"s".to_vec(),
+        max_frame: 1 << 20,
+        framed: true,
+        remote: Some(remote),
+    };
+    Driver::new(Fd(sock.as_raw_fd()), settings).unwrap()
 }
 
-/// Sends `messages` and receives `expect` on one remote stream end, both at
+/// Sends `messages` and receives `expect` bytes on one stream end, both at
 /// once (never blocking on the socket), reading in pieces of 4 bytes then
 /// `piece` bytes as Kafka reads a size and then a body.
-fn remote_exchange(
-    stream: &mut ferry_core::stream::Stream,
-    io: &mut ferry_core::stream::socket::RemoteIo<ferry_core::stream::socket::Fd>,
+pub fn exchange(
+    driver: &mut ferry_core::stream::Driver<ferry_core::stream::Fd>,
     messages: &[Vec<u8>],
     expect: usize,
     piece: usize,
 ) -> Vec<u8> {
+    use std::time::Instant;
     let mut got = Vec::with_capacity(expect);
+    let mut buf = vec![0u8; piece.max(4)];
     let (mut message, mut at) = (0, 0);
     let mut reads = 0usize;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
     while got.len() < expect || message < messages.len() {
-        assert!(std::time::Instant::now() < deadline, "stream stalled");
+        assert!(Instant::now() < deadline, "stream stalled");
         let mut progress = false;
         if message < messages.len() {
-            let n = io.write(stream, &[&messages[message][at..]]).unwrap();
+            let n = driver
+                .write(&[&messages[message][at..]], Instant::now())
+                .unwrap();
             at += n;
             if at == messages[message].len() {
                 (message, at) = (message + 1, 0);
@@ -257,13 +259,12 @@ fn remote_exchange(
         // Read what is there, as a selector loop would, before writing more.
         while got.len() < expect {
             let capacity = if reads % 2 == 0 { 4 } else { piece };
-            let n = io
-                .read(stream, capacity.min(expect - got.len()), &mut |b| {
-                    got.extend_from_slice(b);
-                    Ok(())
-                })
+            let capacity = capacity.min(expect - got.len());
+            let n = driver
+                .read(&mut buf[..capacity], Instant::now())
                 .unwrap()
                 .expect("the peer keeps the stream open");
+            got.extend_from_slice(&buf[..n]);
             reads += 1;
             progress |= n > 0;
             if n == 0 {
@@ -271,10 +272,23 @@ fn remote_exchange(
             }
         }
         if !progress {
-            ferry_core::stream::socket::ControlSocket::wait(io.socket(), false, 5).unwrap();
+            driver.socket().wait(false, 5).unwrap();
         }
     }
     got
+}
+
+/// Keeps reading (and discarding) until the peer has credited every message
+/// this end notified, so that its slabs can go.
+pub fn await_credits(driver: &mut ferry_core::stream::Driver<ferry_core::stream::Fd>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut buf = [0u8; 4096];
+    while driver.in_flight() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the peer never READ");
+        if driver.read(&mut buf, std::time::Instant::now()).unwrap() == Some(0) {
+            driver.socket().wait(false, 5).unwrap();
+        }
+    }
 }
 
 /// Two nodes serving on `ip` stream `count` messages each way at once (sizes up
@@ -291,7 +305,7 @@ pub fn remote_stream_roundtrip(
     count: usize,
     window: u64,
 ) -> (u64, u64) {
-    use ferry_core::stream::Stream;
+    use ferry_core::stream::abi;
     use std::sync::Arc;
 
     let node_a = Arc::new(Node::new(config(pairs)).unwrap());
@@ -317,28 +331,22 @@ pub fn remote_stream_roundtrip(
     let regions_a = node_a.regions().len();
 
     let b = {
-        let (ip, node_b, to_a) = (ip.to_string(), node_b.clone(), to_a.clone());
+        let (node_b, to_a) = (node_b.clone(), to_a.clone());
         std::thread::spawn(move || {
-            let (mut sock, _) = listener.accept().unwrap();
-            let stream = Stream::server_remote(b"s", 1 << 20, port_b).unwrap();
-            let (mut stream, mut io) = remote_end(&mut sock, stream, node_b, &ip, window);
-            let got = remote_exchange(&mut stream, &mut io, &to_a, expect_b, 100_000);
-            assert!(io.sender().registered() <= window);
+            let (sock, _) = listener.accept().unwrap();
+            let mut driver = remote_driver(&sock, true, node_b, port_b, window);
+            let got = exchange(&mut driver, &to_a, expect_b, 100_000);
+            assert!(driver.stats().get(abi::STAT_SLAB_BYTES) <= window);
             // A's last READs of B's slabs may still be on their way.
-            io.finish(&mut stream, std::time::Duration::from_secs(30))
-                .unwrap();
-            assert_eq!(io.sender().in_flight(), 0, "A READ everything B sent");
+            await_credits(&mut driver);
             got
         })
     };
-    let mut sock = TcpStream::connect(control).unwrap();
-    let stream = Stream::client_remote(b"s", 1 << 20, port_a).unwrap();
-    let (mut stream, mut io) = remote_end(&mut sock, stream, node_a.clone(), ip, window);
-    let got = remote_exchange(&mut stream, &mut io, &to_b, expect_a, 7_000);
-    assert!(io.sender().registered() <= window);
-    io.finish(&mut stream, std::time::Duration::from_secs(30))
-        .unwrap();
-    assert_eq!(io.sender().in_flight(), 0, "B READ everything A sent");
+    let sock = TcpStream::connect(control).unwrap();
+    let mut driver = remote_driver(&sock, false, node_a.clone(), port_a, window);
+    let got = exchange(&mut driver, &to_b, expect_a, 7_000);
+    assert!(driver.stats().get(abi::STAT_SLAB_BYTES) <= window);
+    await_credits(&mut driver);
     assert_eq!(got, to_a.concat(), "A received B's bytes in order");
     assert_eq!(
         b.join().unwrap(),
@@ -351,7 +359,8 @@ pub fn remote_stream_roundtrip(
         "most payload moved by READ ({read} of {})",
         expect_a + expect_b
     );
-    drop(io);
+    assert!(driver.stats().get(abi::STAT_READ_BYTES) > 0 || window < 8 << 20);
+    drop(driver);
     assert_eq!(
         node_a.regions().len(),
         regions_a,

@@ -52,49 +52,32 @@ final class Native {
 
     static native void chunkRelease(long chunk);
 
-    /** remotePort: the port this end's node serves READs on, or -1 to offer none. */
-    static native long streamCreate(boolean server, byte[] secret, int maxFrame, boolean framed, int remotePort);
-
-    static native void streamFree(long stream);
-
     /**
-     * Fills status with {state, control bytes wanted, payload pending (-1: inline), output length,
-     * framed, the peer node's port when both ends agreed on READs (else -1)}.
+     * A stream driver over the connected socket {@code fd}; {@code node} 0 offers no READs, else
+     * this end moves payload by READ with that node (serving on {@code port}) when the peer agrees.
      */
-    static native void streamStatus(long stream, long[] status);
+    static native long streamCreate(boolean server, byte[] secret, int maxFrame, boolean framed, int fd,
+            long node, int port, long window, int slabBytes, int minReadBytes, int streamsPerConnection);
 
-    static native int streamInput(long stream, ByteBuffer buffer, int position, int length);
+    /** Frees the stream; with sendClose it first queues CLOSE and sends what the socket takes now. */
+    static native void streamFree(long stream, boolean sendClose);
 
-    static native int streamOutput(long stream, ByteBuffer buffer, int position, int length);
+    /** The FerryStream.STATUS_* bits. */
+    static native int streamStatus(long stream);
 
-    static native long streamDataRead(long stream, long count);
+    /** Counters at the FerryStream.STAT_* positions: the stream's, or (stream 0) the process's. */
+    static native long[] streamStats(long stream);
 
-    static native void streamSendData(long stream, int length);
+    /** Reads into direct (when not null) or array; bytes read, 0 when none wait now, -1 at the end. */
+    static native int streamRead(long stream, ByteBuffer direct, byte[] array, int offset, int length);
 
-    static native void streamSentInline(long stream, long count);
-
-    static native void streamShutdown(long stream);
-
-    static native byte[] streamPrefix(long stream);
-
-    /**
-     * Opened, plain, failed, bytes sent, bytes received, frames sent, bytes notified, bytes READ,
-     * slab bytes registered now.
-     */
-    static native long[] streamCounters();
+    /** Writes from directs[i] (when not null) or arrays[i]; bytes taken, 0 when none now. */
+    static native long streamWrite(long stream, ByteBuffer[] directs, byte[][] arrays, int[] offsets,
+            int[] lengths);
 
     /** The descriptor of a JDK socket channel, or -1. */
     static native int socketFd(Object channel);
 
-    static native void streamRemoteStart(long stream, long node, int fd, String peerIp, long window,
-            int slabBytes, int minReadBytes, int streamsPerConnection);
-
-    /** Reads into direct (when not null) or array; bytes read, 0 when none wait, -1 at the end. */
-    static native int streamRemoteRead(long stream, ByteBuffer direct, byte[] array, int offset, int length);
-
-    /** Writes from directs[i] (when not null) or arrays[i]; bytes taken. */
-    static native long streamRemoteWrite(long stream, ByteBuffer[] directs, byte[][] arrays, int[] offsets,
-            int[] lengths);
-
-    static native boolean streamRemoteWait(long stream, boolean writable, int timeoutMs);
+    /** Waits up to timeoutMs for the descriptor to become readable (or writable). */
+    static native boolean socketWait(int fd, boolean writable, int timeoutMs);
 }

@@ -27,6 +27,11 @@ final class NativeResource implements AutoCloseable {
         return handle;
     }
 
+    /** @return true once freed */
+    boolean isClosed() {
+        return state.handle == 0;
+    }
+
     /** Frees the native object; later calls do nothing. */
     @Override
     public void close() {

@@ -36,7 +36,9 @@ public final class RemotePayload {
     /**
      * @param node the node serving this end's messages and READing the peer's
      * @param port the port {@code node} serves on ({@link FerryNode#serve})
-     * @param windowBytes registered slab memory per stream, at least one slab
+     * @param windowBytes registered slab memory per stream, at least one slab; also the largest
+     *     message this end accepts from its peer (a NOTIFY naming more fails the stream), so give
+     *     both ends a window of at least the peer's slab size
      * @param slabBytes size of each registered slab (and the largest message), 64 KiB to 1 GiB
      * @param minReadBytes smallest write sent by READ, 2 bytes to {@code slabBytes}
      * @param streamsPerConnection streams whose READs share one node connection (queue pair) to a peer,

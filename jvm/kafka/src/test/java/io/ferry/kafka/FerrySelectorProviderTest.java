@@ -60,14 +60,18 @@ public class FerrySelectorProviderTest {
         listener.register(selector, SelectionKey.OP_ACCEPT);
     }
 
-    /** A provider whose rules select {@link #port} both ways, moving payload as {@code payload} says. */
+    /**
+     * A provider whose rules select {@link #port} both ways, moving payload as {@code payload} says.
+     * The window holds a test's whole response, so no write finds it full and READ moves it all
+     * (with a full window writes go in DATA frames; how many depends on the READs' timing).
+     */
     private FerrySelectorProvider provider(String payload) {
         String rules = "in:" + port + ",out:" + HOST + ":" + port;
         return new FerrySelectorProvider(FerryKafkaConfig.parse(
                 "ferry.kafka.rules=" + rules + "\nferry.kafka.message.size=64k\nferry.kafka.secret=s3\n"
                         + "ferry.kafka.stats.interval.ms=0\nferry.kafka.payload=" + payload + "\n"
                         + "ferry.kafka.provider=" + PROVIDER + "\nferry.kafka.region.grow.bytes=256k\n"
-                        + "ferry.kafka.window.bytes=1m\nferry.kafka.read.min.bytes=4k\n",
+                        + "ferry.kafka.window.bytes=4m\nferry.kafka.read.min.bytes=4k\n",
                 "test", NO_BROKER));
     }
 
