@@ -4,6 +4,7 @@ import java.io.Closeable;
 import java.io.FileDescriptor;
 import java.io.FileInputStream;
 import java.io.IOException;
+import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import sun.nio.ch.IOUtil;
@@ -20,8 +21,12 @@ import sun.nio.ch.IOUtil;
  * until then. Costs one descriptor per wrapped connection.
  */
 final class OwnedDescriptor implements Closeable {
-    /** {@code sun.nio.ch.FileDispatcherImpl.dup0(from, to)}: dup2. */
+    /**
+     * {@code sun.nio.ch.DatagramDispatcher.dup(from, to)}: dup2. The one JDK-internal dup2 with the
+     * same signature on JDK 17 and JDK 22+ (where {@code FileDispatcherImpl.dup0} is gone).
+     */
     private static final Method DUP2 = dup2();
+    private static final Object DISPATCHER = dispatcher();
 
     /** Owns the number: closing it closes the number, and nothing else does. */
     private final FileInputStream holder;
@@ -36,21 +41,35 @@ final class OwnedDescriptor implements Closeable {
 
     private static Method dup2() {
         try {
-            Method m = Class.forName("sun.nio.ch.FileDispatcherImpl")
-                    .getDeclaredMethod("dup0", FileDescriptor.class, FileDescriptor.class);
+            Method m = Class.forName("sun.nio.ch.DatagramDispatcher")
+                    .getDeclaredMethod("dup", FileDescriptor.class, FileDescriptor.class);
             m.setAccessible(true);
             return m;
         } catch (ReflectiveOperationException | RuntimeException e) {
-            throw new IllegalStateException("ferry-kafka needs sun.nio.ch.FileDispatcherImpl.dup0 (JDK 17+, "
-                    + "--add-opens java.base/sun.nio.ch=ALL-UNNAMED): " + e, e);
+            throw missingInternal(e);
         }
+    }
+
+    private static Object dispatcher() {
+        try {
+            Constructor<?> c = Class.forName("sun.nio.ch.DatagramDispatcher").getDeclaredConstructor();
+            c.setAccessible(true);
+            return c.newInstance();
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            throw missingInternal(e);
+        }
+    }
+
+    private static IllegalStateException missingInternal(Exception e) {
+        return new IllegalStateException("ferry-kafka needs sun.nio.ch.DatagramDispatcher.dup (JDK 17+, "
+                + "--add-opens java.base/sun.nio.ch=ALL-UNNAMED): " + e, e);
     }
 
     /** @return a descriptor of the wrapper's own for the same socket as {@code socket} */
     static OwnedDescriptor of(FileDescriptor socket) throws IOException {
         FileInputStream holder = new FileInputStream("/dev/null");
         try {
-            DUP2.invoke(null, socket, holder.getFD());
+            DUP2.invoke(DISPATCHER, socket, holder.getFD());
             return new OwnedDescriptor(holder, holder.getFD());
         } catch (InvocationTargetException e) {
             holder.close();
