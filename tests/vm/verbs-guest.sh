@@ -55,6 +55,7 @@ for class in rxe siw; do
   echo "== Kafka plugin's selector-provider tests on $FERRY_RDMA_DEV (READ payload by RDMA READ)"
   run kafka-plugin java -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Xmx256m \
     --add-opens java.base/sun.nio.ch=ALL-UNNAMED -Dferry.kafka.test.host="$FERRY_SERVER_IP" \
+    -Dferry.kafka.test.networkThreadMs=5000 \
     -Dferry.kafka.test.provider=verbs -cp "$FERRY_KAFKA_TEST_CP" \
     org.junit.runner.JUnitCore io.ferry.kafka.FerrySelectorProviderTest
 done

@@ -142,7 +142,11 @@ impl ControlSocket for Fd {
         // ManuallyDrop never closes it.
         let socket =
             std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(self.0) });
-        socket.peer_addr()
+        let mut peer = socket.peer_addr()?;
+        // A JVM's sockets are dual-stack: an IPv4 peer shows as ::ffff:a.b.c.d,
+        // which rdma_cm cannot route (and which names another node than a.b.c.d).
+        peer.set_ip(peer.ip().to_canonical());
+        Ok(peer)
     }
 }
 
