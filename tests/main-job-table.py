@@ -40,7 +40,7 @@ rows.append(("Kafka p99 ms at 2000 rec/s, best (lower is better)", "plain Kafka"
 
 print()
 print(f"== main job: Ferry beside its baseline on one {os.cpu_count()}-core host (load now {load:.1f})")
-header = ("measure", "baseline", "default", "Ferry", "ratio", "what it means here")
+header = ("measure", "baseline", "baseline figure", "Ferry", "Ferry/baseline", "what it means here")
 widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
 for r in [header] + rows:
     print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
