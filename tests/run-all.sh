@@ -2,8 +2,9 @@
 # Every test: formatting and lints, the Rust workspace (unit, integration,
 # property, fault and leak tests, CLI tests over loopback), ferry-core's Rust tests built for
 # linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
-# cluster replicating through the Ferry broker plugin (tests/kafka), and the
-# verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
+# cluster replicating through the Ferry broker plugin (tests/kafka), the
+# verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/verbs.sh),
+# and a Spark job and a Kafka cluster moving their bytes by RDMA READ there (tests/vm/jobs.sh).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
 # steps closes the run. Exits non-zero on the first failing step.
 set -euo pipefail
@@ -21,8 +22,10 @@ step "Rust core tests on linux-aarch64 under qemu-user (tests/aarch64.sh)" bash 
 step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q \
   -Pferry.native.aarch64=require build
 step "JVM modules' JUnit tests on JDK 25 (tests/jdk.sh)" bash tests/jdk.sh
-step "verbs provider and Java streams on Soft-RoCE in a qemu VM (tests/vm/verbs.sh)" \
+step "verbs provider and Java streams on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/verbs.sh)" \
   bash tests/vm/verbs.sh
+step "Spark and Kafka jobs by RDMA READ on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/jobs.sh)" \
+  bash tests/vm/jobs.sh
 step "Spark: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
   bash tests/spark/run.sh
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh

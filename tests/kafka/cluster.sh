@@ -9,7 +9,7 @@
 #   cluster.sh kill I | start-node I   SIGKILL node I / start it again on its existing storage (same log)
 #   cluster.sh tool CLASS ARGS   run a Kafka tool class (TopicCommand, ProducerPerformance, ...)
 #
-# Node I (1-based) listens on 127.0.0.1: clients 19090+10I, replication 19091+10I,
+# Node I (1-based) listens on $FERRY_KAFKA_HOST (default 127.0.0.1): clients 19090+10I, replication 19091+10I,
 # controller 19092+10I ($FERRY_KAFKA_PORT_BASE moves 19090, for a second cluster beside the
 # first). Extra JVM options for every node: $KAFKA_NODE_OPTS; node I takes
 # $KAFKA_NODE_OPTS_I instead when it is set (KAFKA_NODE_OPTS_3= runs node 3 without a plugin).
@@ -20,13 +20,14 @@ dir="${FERRY_KAFKA_DIR:-/tmp/ferry-kafka}"
 lib="$dir/lib"
 
 base=${FERRY_KAFKA_PORT_BASE:-19090}
+host=${FERRY_KAFKA_HOST:-127.0.0.1}
 client_port() { echo $((base + 10 * $1)); }
 replication_port() { echo $((base + 1 + 10 * $1)); }
 controller_port() { echo $((base + 2 + 10 * $1)); }
 
 bootstrap() {
   local n=$1 i out=()
-  for ((i = 1; i <= n; i++)); do out+=("127.0.0.1:$(client_port "$i")"); done
+  for ((i = 1; i <= n; i++)); do out+=("$host:$(client_port "$i")"); done
   (IFS=,; echo "${out[*]}")
 }
 
@@ -48,15 +49,15 @@ tool() {
 
 write_configs() {
   local n=$1 i voters=()
-  for ((i = 1; i <= n; i++)); do voters+=("$i@127.0.0.1:$(controller_port "$i")"); done
+  for ((i = 1; i <= n; i++)); do voters+=("$i@$host:$(controller_port "$i")"); done
   for ((i = 1; i <= n; i++)); do
     mkdir -p "$dir/node$i"
     cat > "$dir/node$i/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$(IFS=,; echo "${voters[*]}")
-listeners=CLIENT://127.0.0.1:$(client_port "$i"),REPLICATION://127.0.0.1:$(replication_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")
-advertised.listeners=CLIENT://127.0.0.1:$(client_port "$i"),REPLICATION://127.0.0.1:$(replication_port "$i")
+listeners=CLIENT://$host:$(client_port "$i"),REPLICATION://$host:$(replication_port "$i"),CONTROLLER://$host:$(controller_port "$i")
+advertised.listeners=CLIENT://$host:$(client_port "$i"),REPLICATION://$host:$(replication_port "$i")
 listener.security.protocol.map=CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=REPLICATION
 controller.listener.names=CONTROLLER
@@ -96,8 +97,15 @@ start_node() {
   echo $! > "$dir/node$i/pid"
 }
 
+# Ready: every node logged its broker's start (cheap to poll), then a client lists the topics.
 wait_ready() {
-  local n=$1 deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-120}))
+  local n=$1 deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-120})) i
+  for ((i = 1; i <= n; i++)); do
+    until grep -q "Transition from STARTING to STARTED" "$dir/node$i/out.log" 2> /dev/null; do
+      if ((SECONDS > deadline)); then break 2; fi
+      sleep 1
+    done
+  done
   until tool TopicCommand --bootstrap-server "$(bootstrap "$n")" --list > /dev/null 2>&1; do
     if ((SECONDS > deadline)); then
       echo "cluster: not ready after ${KAFKA_START_TIMEOUT:-120}s; node logs in $dir/node*/out.log" >&2

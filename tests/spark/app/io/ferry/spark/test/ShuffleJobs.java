@@ -54,17 +54,18 @@ public final class ShuffleJobs {
     static final int KEYS = 20_000;
 
     public static void main(String[] args) throws Exception {
-        // Arguments: [--sql] [--auth-only] [expected shuffle manager class]
+        // Arguments: [--sql] [--auth-only | --core] [expected shuffle manager class]
         List<String> arguments = new ArrayList<>(List.of(args));
         boolean withSql = arguments.remove("--sql");
         boolean authOnly = arguments.remove("--auth-only");
+        boolean coreOnly = arguments.remove("--core"); // the four RDD jobs only (tests/vm/jobs.sh)
         String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
         boolean ferry = FERRY_MANAGER.equals(expectedManager);
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             ShuffleReads reads = new ShuffleReads();
             sc.sc().addSparkListener(reads);
-            waitForExecutors(sc, 2, 120_000);
+            waitForExecutors(sc, 2, Long.getLong("ferry.test.executor.wait.ms", 120_000)); // longer in the TCG VM
             checkShuffleManagers(sc, expectedManager);
 
             JavaPairRDD<Integer, Long> data = generate(sc, RECORDS, 1).cache();
@@ -103,13 +104,20 @@ public final class ShuffleJobs {
                 throw new IllegalStateException("no shuffle bytes were read remotely: the jobs did not cross executors");
             }
             if (ferry) {
-                long fetched = FerryChecks.bytesFetched(sc);
-                System.out.println("FERRY_BYTES_FETCHED " + fetched);
-                if (fetched != reads.remoteBytes.get()) {
-                    throw new IllegalStateException("Ferry fetched " + fetched + " bytes but Spark counted "
+                FerryChecks.Traffic traffic = FerryChecks.traffic(sc);
+                System.out.println("FERRY_BYTES_FETCHED " + traffic.fetched());
+                System.out.println("FERRY_TRAFFIC " + traffic);
+                if (traffic.fetched() != reads.remoteBytes.get()) {
+                    throw new IllegalStateException("Ferry fetched " + traffic.fetched() + " bytes but Spark counted "
                             + reads.remoteBytes.get() + " remote shuffle bytes: not every remote read went through Ferry");
                 }
+                if (coreOnly) {
+                    return;
+                }
                 authentication(conf, data);
+            }
+            if (coreOnly) {
+                return;
             }
 
             job(reads, "largeRecords", () -> largeRecords(sc));
