@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the Rust workspace (unit, integration,
 # property, fault and leak tests, CLI tests over loopback), ferry-core's Rust tests built for
-# linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
+# linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real Spark jobs with FerryShuffleManager (tests/spark: the full suite on the newest Spark line, a compact run on each other line), a real Kafka
 # cluster replicating through the Ferry broker plugin (tests/kafka), and the
 # verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
@@ -23,8 +23,12 @@ step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q \
 step "JVM modules' JUnit tests on JDK 25 (tests/jdk.sh)" bash tests/jdk.sh
 step "verbs provider and Java streams on Soft-RoCE in a qemu VM (tests/vm/verbs.sh)" \
   bash tests/vm/verbs.sh
-step "Spark: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
+source tests/spark/versions.sh
+step "Spark $SPARK_NEWEST: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
   bash tests/spark/run.sh
+other_lines=$(printf '%s, ' "${SPARK_OTHER_LINES[@]%.*}")
+step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines)" \
+  bash tests/spark/run.sh --lines
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
 step "JVM consumer: the published jar from a separate Gradle build" bash tests/consumer/run.sh
 step_summary
