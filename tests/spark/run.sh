@@ -94,6 +94,24 @@ submit() { # <name> <extra spark-submit args...>
   echo "($name: $((SECONDS - t0)) s)"
 }
 
+# fails_at_start RUN PATTERN <spark-submit args...>: the application must fail to start, with
+# PATTERN in its log.
+fails_at_start() {
+  local name=$1 pattern=$2
+  shift 2
+  echo "== run: $name (must fail at start-up)"
+  if "$SPARK_HOME/bin/spark-submit" --master 'local-cluster[1,1,1024]' --class io.ferry.spark.test.ShuffleJobs \
+    --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
+    "$@" "$out/shuffle-jobs.jar" >"$out/$name.out" 2>"$out/$name.log"; then
+    echo "FAIL: $name: the application started" >&2
+    exit 1
+  fi
+  grep -m1 -- "$pattern" "$out/$name.log" || {
+    echo "FAIL: $name: the start-up error does not match '$pattern'; see $out/$name.log" >&2
+    exit 1
+  }
+}
+
 fail=0
 require() { # <file> <pattern> <failure>
   grep -q -- "$2" "$1" || {
@@ -187,32 +205,13 @@ run_version() { # <version>
       submit ferry-no-plugin "${ferry[@]}" --conf spark.shuffle.manager=$manager \
         "$out/shuffle-jobs.jar" --one-job $manager
     fi
-    echo "== run: a bad spark.ferry.* value fails at start-up, naming the key"
-    if "$SPARK_HOME/bin/spark-submit" --master 'local-cluster[1,1,1024]' --class io.ferry.spark.test.ShuffleJobs \
-      --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
-      "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" --conf spark.ferry.pool.bytes=plenty \
-      "$out/shuffle-jobs.jar" >"$out/badconfig.out" 2>"$out/badconfig.log"; then
-      echo "FAIL: spark.ferry.pool.bytes=plenty was accepted" >&2
-      exit 1
-    fi
-    grep -m1 'spark.ferry.pool.bytes' "$out/badconfig.log" || {
-      echo "FAIL: the start-up error does not name spark.ferry.pool.bytes; see $out/badconfig.log" >&2
-      exit 1
-    }
+    # A bad spark.ferry.* value, and the jar of another line, fail at start-up naming what is wrong.
+    fails_at_start badconfig 'spark.ferry.pool.bytes' \
+      "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" --conf spark.ferry.pool.bytes=plenty
     local wrong
     wrong=$(other_line_project "$version")
-    echo "== run: $wrong fails at start-up on Spark $version, naming its line"
-    if "$SPARK_HOME/bin/spark-submit" --master 'local-cluster[1,1,1024]' --class io.ferry.spark.test.ShuffleJobs \
-      --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
-      --jars "$(jar_of "jvm/spark/$wrong" "$wrong"),$core_jar" --conf spark.shuffle.manager=$manager \
-      "$out/shuffle-jobs.jar" >"$out/wrong-line.out" 2>"$out/wrong-line.log"; then
-      echo "FAIL: $wrong started on Spark $version" >&2
-      exit 1
-    fi
-    grep -m1 "this ferry-spark jar is built for .*, but Spark $version runs here" "$out/wrong-line.log" || {
-      echo "FAIL: the start-up error does not name the lines; see $out/wrong-line.log" >&2
-      exit 1
-    }
+    fails_at_start wrong-line "this ferry-spark jar is built for .*, but Spark $version runs here" \
+      --jars "$(jar_of "jvm/spark/$wrong" "$wrong"),$core_jar" --conf spark.shuffle.manager=$manager
   fi
 
   echo "== checks (Spark $version)"
