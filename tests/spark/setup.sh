@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/spark/versions.sh
 version=${1:-$SPARK_NEWEST}
+# Spark's scripts run the Spark that SPARK_HOME names, if set: here it is the one installed below.
+unset SPARK_HOME
 
 # A project-local virtual environment per Spark version (build/venvs, not the system Python):
 # no PEP 668 override, and Spark lines side by side.
