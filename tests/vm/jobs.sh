@@ -17,10 +17,13 @@ root=$PWD
 classes=${FERRY_VM_CLASSES:-rxe siw}
 jobs=${FERRY_VM_JOBS:-spark kafka}
 
-spark_home=$(bash tests/spark/setup.sh | sed -n 's/^SPARK_HOME=//p')
+source tests/spark/versions.sh # the newest Spark line, and its ferry-spark artifact
+spark_home=$(bash tests/spark/setup.sh "$SPARK_NEWEST" | sed -n 's/^SPARK_HOME=//p')
 [ -d "$spark_home" ] || { echo "jobs.sh: no Spark installed" >&2; exit 1; }
-gradle --no-daemon --console=plain -q :ferry-core:jar :ferry-spark:jar
-jar_of() { ls "$root"/jvm/"$1"/build/libs/ferry-"$1"-*.jar | grep -v -e '-sources' -e '-javadoc' | head -1; }
+spark_project=$(ferry_spark_project "$SPARK_NEWEST")
+gradle --no-daemon --console=plain -q :ferry-core:jar ":$spark_project:jar"
+core_jar=$(ls jvm/core/build/libs/ferry-core-*.jar | grep -v -e '-sources' -e '-javadoc' | head -1)
+spark_jar=$(ls "jvm/spark/$spark_project"/build/libs/"$spark_project"-*.jar | grep -v -e '-sources' -e '-javadoc' | head -1)
 
 export FERRY_VM_OUT=${FERRY_VM_OUT:-$root/target/vm-jobs}
 rm -rf "$FERRY_VM_OUT"
@@ -33,8 +36,8 @@ cp tests/vm/jobs-guest.sh tests/vm/guest-net.sh "$stage/"
 cp tests/kafka/cluster.sh tests/kafka/plugin.sh tests/kafka/pom.xml "$stage/repo/tests/kafka/"
 cp -al "$spark_home" "$stage/spark" 2>/dev/null || cp -a "$spark_home" "$stage/spark"
 rm -rf "$stage/spark/work" # other runs' executor logs
-cp "$(jar_of core)" "$(jar_of spark)" "$stage/"
-spark_jars="$stage/$(basename "$(jar_of core)"),$stage/$(basename "$(jar_of spark)")"
+cp "$core_jar" "$spark_jar" "$stage/"
+spark_jars="$stage/$(basename "$core_jar"),$stage/$(basename "$spark_jar")"
 
 echo "== the Spark jobs' reference: Spark's default shuffle, on this host"
 javac --release 17 -Xlint:all,-path -Werror -cp "$spark_home/jars/*:${spark_jars//,/:}" \

@@ -40,7 +40,9 @@ import scala.Tuple2;
  * also checks.
  *
  * <p>With {@code --sql} (run.sh passes it when FERRY_SPARK_SQL=1), also DataFrame jobs with
- * adaptive query execution (see {@link #sqlJobs}).
+ * adaptive query execution (see {@link #sqlJobs}); with {@code --compact} (run.sh's compact runs
+ * on other Spark lines), without the job of large records; with {@code --one-job}, reduceByKey
+ * only; with {@code --auth-only}, the authentication checks only.
  *
  * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
  * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless at least two
@@ -54,10 +56,12 @@ public final class ShuffleJobs {
     static final int KEYS = 20_000;
 
     public static void main(String[] args) throws Exception {
-        // Arguments: [--sql] [--auth-only | --core] [expected shuffle manager class]
+        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core] [expected shuffle manager class]
         List<String> arguments = new ArrayList<>(List.of(args));
         boolean withSql = arguments.remove("--sql");
+        boolean compact = arguments.remove("--compact");
         boolean authOnly = arguments.remove("--auth-only");
+        boolean oneJob = arguments.remove("--one-job");
         boolean coreOnly = arguments.remove("--core"); // the four RDD jobs only (tests/vm/jobs.sh)
         String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
@@ -77,6 +81,9 @@ public final class ShuffleJobs {
             }
 
             job(reads, "reduceByKey", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)));
+            if (oneJob) {
+                return;
+            }
 
             job(reads, "groupByKey", () -> unordered(data.groupByKey(new HashPartitioner(7)).mapValues(values -> {
                 List<Long> sorted = new ArrayList<>();
@@ -120,7 +127,9 @@ public final class ShuffleJobs {
                 return;
             }
 
-            job(reads, "largeRecords", () -> largeRecords(sc));
+            if (!compact) {
+                job(reads, "largeRecords", () -> largeRecords(sc));
+            }
 
             String expected = reads.checksums.get("reduceByKey");
             job(reads, "reduceByKeyExecutorKilled", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)
@@ -352,7 +361,7 @@ public final class ShuffleJobs {
     static void waitForExecutors(JavaSparkContext sc, int executors, long timeoutMs) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMs;
         // getExecutorInfos includes the driver.
-        while (sc.statusTracker().getExecutorInfos().length < executors + 1) {
+        while (sc.sc().statusTracker().getExecutorInfos().length < executors + 1) {
             if (System.currentTimeMillis() > deadline) {
                 throw new IllegalStateException("fewer than " + executors + " executors registered in " + timeoutMs + " ms");
             }
