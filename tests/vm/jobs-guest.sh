@@ -1,6 +1,7 @@
 #!/bin/bash
 # Guest script for run.sh (see jobs.sh, which builds and stages what it runs). For each device
-# class in $FERRY_VM_CLASSES (rxe: Soft-RoCE rxe0, siw: Soft-iWARP siw0), the jobs in $FERRY_VM_JOBS:
+# class in $FERRY_VM_CLASSES (rxe: Soft-RoCE rxe0, siw: Soft-iWARP siw0), the jobs in $FERRY_VM_JOBS
+# (kafka only on the classes in $FERRY_VM_KAFKA_CLASSES):
 #   spark: ShuffleJobs --core on local-cluster[2,1,512] with FerryShuffleManager, the executors'
 #          nodes on verbs (spark.ferry.provider=verbs) at the class's address;
 #   kafka: a 3-broker KRaft cluster at that address, every broker with the Ferry plugin on verbs
@@ -11,16 +12,14 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/guest-net.sh"
 OUT=$FERRY_VM_OUT
-# shellcheck disable=SC1091  # written by jobs.sh on the host
-source "$OUT/env"
-ulimit -l unlimited
 # C1 only and a private temp dir: TCG runs the JIT's work slowly too, and /tmp is the guest's tmpfs.
 jvm_opts="-XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.io.tmpdir=/tmp -Djava.net.preferIPv4Stack=true"
 
-# What Spark needs of a machine that the bare guest lacks: /dev/fd (spark-class reads from it), a
-# host name that resolves, and a SPARK_HOME whose work dir is writable (local-cluster's workers
-# write there whatever spark.worker.dir says): links to the staged Spark, a work dir on tmpfs.
-spark_guest_setup() {
+# What the JVMs need of a machine that the bare guest lacks: a host name that resolves (Spark,
+# and Kafka's logging, look it up), /dev/fd (spark-class reads from it), and a SPARK_HOME whose
+# work dir is writable (local-cluster's workers write there whatever spark.worker.dir says):
+# links to the staged Spark, a work dir on tmpfs.
+jvm_guest_setup() {
   [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
   hostname ferry-vm
   { cat /etc/hosts; echo "$FERRY_RXE_IP ferry-vm"; } > /tmp/hosts
@@ -101,12 +100,10 @@ kafka_job() {
   local bootstrap
   bootstrap=$("${cluster[@]}" bootstrap)
   ferry_create_topic "$bootstrap" vm
-  ferry_wait_isr "$bootstrap" vm 3 || echo "ISR not complete after creation"
   local check=(java $jvm_opts -Xmx256m -cp "$FERRY_KAFKA_CHECK_CP"
     -Dlog4j2.configurationFile="$FERRY_KAFKA_DIR/log4j2-tools.xml" io.ferry.kafka.test.KafkaCheck)
   "${check[@]}" produce "$bootstrap" vm 5000 0 /tmp/vm.acked
   "${check[@]}" consume "$bootstrap" vm /tmp/vm.acked
-  ferry_wait_isr "$bootstrap" vm 3 && echo "ISR complete on every partition"
   sleep 3 # one more counters line from each node
   local i
   for i in 1 2 3; do
@@ -119,7 +116,7 @@ kafka_job() {
   echo "SECONDS $((SECONDS - t0))"
 }
 
-spark_guest_setup
+jvm_guest_setup
 for class in $FERRY_VM_CLASSES; do
   ferry_device_class "$class"
   echo "===== device class $class: $FERRY_RDMA_DEV at $FERRY_SERVER_IP"
@@ -130,7 +127,7 @@ for class in $FERRY_VM_CLASSES; do
     echo "== Spark on verbs ($FERRY_RDMA_DEV)"
     spark_job
   fi
-  if [[ " $FERRY_VM_JOBS " == *" kafka "* ]]; then
+  if [[ " $FERRY_VM_JOBS " == *" kafka "* && " $FERRY_VM_KAFKA_CLASSES " == *" $class "* ]]; then
     echo "== Kafka on verbs ($FERRY_RDMA_DEV)"
     set +e
     (set -e; kafka_job) 2>&1 | tee "$OUT/kafka-$class.txt"
