@@ -43,8 +43,9 @@ device_packets() {
 
 spark_job() {
   local name=spark-$class t0=$SECONDS rc=0
-  echo "DEVICE_PACKETS_BEFORE $(device_packets)" > "$OUT/$name.txt"
-  SPARK_HOME=/tmp/spark-home SPARK_LOCAL_IP=$FERRY_SERVER_IP SPARK_LOCAL_HOSTNAME=ferry-vm \
+  { echo "ADDRESS $FERRY_SERVER_IP"; echo "DEVICE_PACKETS_BEFORE $(device_packets)"; } > "$OUT/$name.txt"
+  # Block managers advertise the class's address, so the executors' nodes serve on its device.
+  SPARK_HOME=/tmp/spark-home SPARK_LOCAL_IP=$FERRY_SERVER_IP SPARK_LOCAL_HOSTNAME=$FERRY_SERVER_IP \
     /tmp/spark-home/bin/spark-submit \
     --master 'local-cluster[2,1,512]' \
     --class io.ferry.spark.test.ShuffleJobs \

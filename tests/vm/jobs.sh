@@ -82,7 +82,7 @@ failed=0
 fail() { echo "jobs.sh: FAILED on $class: $*" >&2; failed=1; }
 field() { local v; v=$(sed -n "s/.*[ {]$1=\([0-9]*\).*/\1/p" <<< " $2" | head -1); echo "${v:-0}"; }
 judge_spark() {
-  local out=$FERRY_VM_OUT/spark-$class.out traffic remote fetched packets
+  local out=$FERRY_VM_OUT/spark-$class.out traffic remote fetched packets address nodes
   if ! diff <(grep -E '^(CHECKSUM|READ_METRICS) ' "$out" 2>/dev/null) "$FERRY_VM_OUT/spark-reference.expected" > /dev/null; then
     fail "Spark: checksums or read metrics differ from the default shuffle's (see $out, spark-$class.log)"
   fi
@@ -92,6 +92,10 @@ judge_spark() {
   [[ -n $fetched && $fetched -gt 0 && $fetched == "$remote" ]] || fail "Spark: Ferry fetched '${fetched}' of ${remote:-?} remote bytes"
   [[ $(field fetchedInline "$traffic") == 0 ]] || fail "Spark: blocks came inline, not by RDMA READ: $traffic"
   [[ $(field servedByCpu "$traffic") == 0 ]] || fail "Spark: a node's CPU served bytes: $traffic"
+  # Each executor's node served on the class's address (so on its device).
+  address=$(sed -n 's/^ADDRESS //p' "$FERRY_VM_OUT/spark-$class.txt" 2>/dev/null)
+  nodes=$(cat "$FERRY_VM_OUT/spark-$class-work"/*/*/stderr 2>/dev/null | grep -c "Ferry node of executor .* serving at $address:" || true)
+  ((nodes == 2)) || fail "Spark: $nodes executors' nodes served at ${address:-?}, expected 2"
   packets=$(grep '^DEVICE_PACKETS' "$FERRY_VM_OUT/spark-$class.txt" 2>/dev/null | tr '\n' ' ')
   echo "jobs.sh: $class Spark: remote shuffle bytes $remote, by RDMA READ $((fetched - $(field fetchedInline "$traffic"))), served by a CPU $(field servedByCpu "$traffic"); device $packets"
 }
