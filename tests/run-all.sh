@@ -2,7 +2,8 @@
 # Every test: formatting and lints, the Rust workspace (unit, integration,
 # property, fault and leak tests, CLI tests over loopback), ferry-core's Rust tests built for
 # linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
-# cluster replicating through the Ferry broker plugin (tests/kafka), and the
+# cluster replicating through the Ferry broker plugin (tests/kafka: in full on the newest Kafka
+# line, compact on every other line and with TLS between brokers), and the
 # verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
 # steps closes the run. Exits non-zero on the first failing step.
@@ -26,6 +27,8 @@ step "verbs provider and Java streams on Soft-RoCE in a qemu VM (tests/vm/verbs.
 step "Spark: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
   bash tests/spark/run.sh
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
+step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers (tests/kafka/lines.sh)" \
+  bash tests/kafka/lines.sh
 step "JVM consumer: the published jar from a separate Gradle build" bash tests/consumer/run.sh
 step_summary
 echo "== all tests passed"

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Usage: lines.sh [LINE...]   LINE: VERSION[:MODE[:SECURITY]], MODE kraft (default) or zk,
+#                             SECURITY of the replication listener: PLAINTEXT (default), SSL, SASL_SSL
+# The Ferry broker plugin on every Kafka line but the newest (which tests/kafka/run.sh tests in
+# full), and TLS between brokers: a compact run per line, default every line in $LINES below.
+# Each is a real 3-node cluster (tests/kafka/cluster.sh: Maven Central jars of that release, the
+# plugin jar the build makes, default rules, each node on its own ports), topic RF 3 / min ISR 2:
+#   1. every acknowledged record (acks=all, plain clients) is read back, in order per partition;
+#   2. a broker SIGKILLed mid-produce loses no acknowledged record and rejoins every ISR;
+#   3. replication went through Ferry streams (every node's counters) and no node logged a
+#      "socket connection setup timeout";
+# and on SSL / SASL_SSL replication listeners (a throwaway CA and key store, SASL/PLAIN):
+#   4. a capture of the loopback (tcpdump) shows the record payload in clear on the plaintext
+#      client listener and never on replication connections (nor the SASL password), which open
+#      with Ferry's preamble and then carry TLS: Ferry carries the ciphertext;
+#   5. a mixed cluster (node 3 without the plugin) still replicates, 1 and 2 falling back to TCP
+#      (TLS on plain TCP) with node 3.
+# Prints each line's time and a table at the end. State: $FERRY_KAFKA_LINES_DIR (default
+# /tmp/ferry-kafka-lines, a folder per release); ports from $FERRY_KAFKA_PORT_BASE (cluster.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+# The newest of each line Maven Central serves; 3.9 also in ZooKeeper mode; TLS on the newest.
+LINES=(3.7.2 3.8.1 3.9.2 3.9.2:zk 4.0.2 4.1.2 4.2.2 4.3.1 4.4.0:kraft:SSL 4.4.0:kraft:SASL_SSL)
+work=${FERRY_KAFKA_LINES_DIR:-/tmp/ferry-kafka-lines}
+marker=$(printf 'x%.0s' $(seq 1 32)) # KafkaCheck pads every record value with 150 of these
+
+source "$root/tests/kafka/plugin.sh" # ferry_install_plugin, ferry_plugin_opts, ferry_stats, ...
+source "$root/tests/kafka/checks.sh" # cluster, fail, check, produce_through_kill, ...
+capture=""
+trap '[[ -n $capture ]] && kill "$capture" 2>/dev/null; [[ -v FERRY_KAFKA_DIR ]] && cluster stop >/dev/null 2>&1 || true' EXIT
+
+# Captures the loopback's client and replication connections into $out/loopback.pcap.
+capture_start() {
+  local filter
+  filter="tcp and ($(for p in $(cluster ports replication) $(cluster ports client); do printf 'port %s or ' "$p"; done) false)"
+  tcpdump -i lo -s 0 -B 8192 -U -Z root -w "$out/loopback.pcap" "$filter" > "$out/tcpdump.log" 2>&1 &
+  capture=$!
+  for _ in $(seq 1 20); do grep -q 'listening on' "$out/tcpdump.log" && return 0; sleep 0.5; done
+  fail "tcpdump did not start: $(cat "$out/tcpdump.log")"
+}
+
+capture_check() {
+  kill -INT "$capture"
+  wait "$capture" || true
+  capture=""
+  grep 'dropped by kernel' "$out/tcpdump.log"
+  grep -q '^0 packets dropped by kernel' "$out/tcpdump.log" || fail "the capture dropped packets"
+  # shellcheck disable=SC2046
+  python3 "$root/tests/kafka/capture.py" "$out/loopback.pcap" --marker "$marker" \
+    --replication $(cluster ports replication) --client $(cluster ports client) \
+    $([[ $FERRY_KAFKA_SECURITY == SASL_SSL ]] && echo --secret "$FERRY_KAFKA_DIR/tls/sasl-password") \
+    || fail "the loopback capture shows replication not encrypted end to end through Ferry"
+}
+
+# check_line VERSION[:MODE[:SECURITY]]
+check_line() {
+  local version mode security
+  IFS=: read -r version mode security <<< "$1"
+  export FERRY_KAFKA_VERSION=$version FERRY_KAFKA_MODE=${mode:-kraft} FERRY_KAFKA_SECURITY=${security:-PLAINTEXT}
+  export FERRY_KAFKA_DIR=$work/$version KAFKA_NODE_OPTS
+  echo "== Kafka $version, $FERRY_KAFKA_MODE, replication listener $FERRY_KAFKA_SECURITY"
+  ferry_install_plugin
+  build_check
+  KAFKA_NODE_OPTS=$(ferry_plugin_opts 2000)
+  cluster start 3
+  B=$(cluster bootstrap)
+  [[ $FERRY_KAFKA_SECURITY == PLAINTEXT ]] || capture_start
+  ferry_create_topic "$B" lines
+  ferry_wait_isr "$B" lines 3 || fail "ISR not complete after creation"
+  check produce "$B" lines 5000 0 "$out/lines.acked"
+  check consume "$B" lines "$out/lines.acked" || fail "records lost or out of order"
+  [[ $FERRY_KAFKA_SECURITY == PLAINTEXT ]] || capture_check
+  produce_through_kill lines 2 15000 "$out/lines.kill.acked"
+  check consume "$B" lines "$out/lines.acked" "$out/lines.kill.acked" || fail "acknowledged records lost after SIGKILL"
+  ferry_wait_isr "$B" lines 3 || fail "node 2 did not rejoin every ISR"
+  sleep 3 # a counters line from every node after the last replication
+  # 20,000 records of ~170 B, each partition to two followers (~6.8 MB); node 2's counters
+  # restarted with it.
+  streams_carried_replication 3000000
+  no_setup_timeouts
+  if [[ $FERRY_KAFKA_SECURITY != PLAINTEXT ]]; then
+    mixed_cluster lines-mixed 10000
+    no_setup_timeouts
+  fi
+  # SIGKILL: three combined nodes stopping at once wait on each other's quorum (run.sh stops
+  # its clusters gently).
+  for i in 1 2 3; do cluster kill "$i"; done
+  cluster stop
+}
+
+(($#)) || set -- "${LINES[@]}"
+times=()
+for line in "$@"; do
+  t0=$SECONDS
+  check_line "$line"
+  times+=("$(printf '%-24s %4d s' "$line" $((SECONDS - t0)))")
+  echo "== $line passed in $((SECONDS - t0)) s"
+done
+echo "== Kafka lines"
+printf '%s\n' "${times[@]}"
+echo "== Kafka lines passed ($SECONDS s)"
