@@ -32,8 +32,9 @@ trap '[[ -n $capture ]] && kill "$capture" 2>/dev/null; [[ -v FERRY_KAFKA_DIR ]]
 
 # Captures the loopback's client and replication connections into $out/loopback.pcap.
 capture_start() {
-  local filter
-  filter="tcp and ($(for p in $(cluster ports replication) $(cluster ports client); do printf 'port %s or ' "$p"; done) false)"
+  local ports filter
+  ports="$(cluster ports replication) $(cluster ports client)"
+  filter="tcp and (port ${ports// / or port })"
   tcpdump -i lo -s 0 -B 8192 -U -Z root -w "$out/loopback.pcap" "$filter" > "$out/tcpdump.log" 2>&1 &
   capture=$!
   for _ in $(seq 1 20); do grep -q 'listening on' "$out/tcpdump.log" && return 0; sleep 0.5; done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real Kafka (4.1.1, KRaft, Maven Central jars) with the Ferry broker plugin: a 3-node cluster on
-# loopback (separate JVMs, tests/kafka/cluster.sh), topic RF 3 / min.insync.replicas 2, plain
+# Real Kafka (the newest line tested, tests/kafka/pom.xml's 4.4.0; KRaft, Maven Central jars) with
+# the Ferry broker plugin: a 3-node cluster on loopback (separate JVMs, tests/kafka/cluster.sh;
+# other lines: tests/kafka/lines.sh), topic RF 3 / min.insync.replicas 2, plain
 # producers (acks=all) and consumers (tests/kafka/app/KafkaCheck.java, no Ferry in their JVM).
 # The plugin is the one jar the build makes (ferry-kafka-plugin-<version>.jar) with the default
 # rules, and every node listens on its own ports.
