@@ -170,16 +170,13 @@ XML
 # ZooKeeper mode: waits (up to 30 s) until ZooKeeper dropped node $1's registration, an ephemeral
 # node that outlives a SIGKILLed broker by its session timeout; a broker started before that
 # finds its id taken and exits (NodeExists).
+unregistered() {
+  (exec 3<> "/dev/tcp/127.0.0.1/$(zookeeper_port)" && echo dump >&3 \
+    && ! grep -q "^[[:space:]]*/brokers/ids/$1\$" <&3) 2> /dev/null
+}
+
 wait_unregistered() {
-  local port
-  port=$(zookeeper_port)
-  for _ in $(seq 1 60); do
-    (exec 3<> "/dev/tcp/127.0.0.1/$port" && echo dump >&3 && ! grep -q "^[[:space:]]*/brokers/ids/$1\$" <&3) 2> /dev/null \
-      && return 0
-    sleep 0.5
-  done
-  echo "cluster: ZooKeeper still holds /brokers/ids/$1 after 30 s" >&2
-  return 1
+  wait_until 30 "ZooKeeper still holds /brokers/ids/$1 after 30 s" unregistered "$1"
 }
 
 start_node() {
@@ -193,21 +190,33 @@ start_node() {
   echo $! > "$dir/node$i/pid"
 }
 
-wait_ready() {
-  local n=$1 deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-120}))
-  until tool TopicCommand --bootstrap-server "$(bootstrap "$n")" --list > /dev/null 2>&1; do
+# wait_until SECONDS PROBLEM COMMAND...: runs COMMAND every second until it succeeds; fails
+# naming PROBLEM when SECONDS have passed.
+wait_until() {
+  local deadline=$((SECONDS + $1)) problem=$2
+  shift 2
+  until "$@"; do
     if ((SECONDS > deadline)); then
-      echo "cluster: not ready after ${KAFKA_START_TIMEOUT:-120}s; node logs in $dir/node*/out.log" >&2
+      echo "cluster: $problem" >&2
       return 1
     fi
-    sleep 2
+    sleep 1
   done
 }
+
+lists_topics() { tool TopicCommand --bootstrap-server "$(bootstrap "$1")" --list > /dev/null 2>&1; }
+
+wait_ready() {
+  wait_until "${KAFKA_START_TIMEOUT:-120}" \
+    "not ready after ${KAFKA_START_TIMEOUT:-120}s; node logs in $dir/node*/out.log" lists_topics "$1"
+}
+
+listening() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 
 # ZooKeeper mode: one standalone ZooKeeper server (the zookeeper jar Kafka 3.x depends on, no
 # admin web server), ready when its port accepts connections.
 start_zookeeper() {
-  local port deadline=$((SECONDS + 60))
+  local port
   port=$(zookeeper_port)
   mkdir -p "$dir/zk/data"
   # A 1 s tick allows the brokers' 6 s sessions (zookeeper.session.timeout.ms).
@@ -215,13 +224,7 @@ start_zookeeper() {
     -Dzookeeper.4lw.commands.whitelist=dump -Dlog4j2.configurationFile="$dir/log4j2-tools.xml" \
     org.apache.zookeeper.server.ZooKeeperServerMain "$port" "$dir/zk/data" 1000 >> "$dir/zk/out.log" 2>&1 &
   echo $! > "$dir/zk/pid"
-  until (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; do
-    if ((SECONDS > deadline)); then
-      echo "cluster: ZooKeeper not listening on $port after 60 s; log in $dir/zk/out.log" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
+  wait_until 60 "ZooKeeper not listening on $port after 60 s; log in $dir/zk/out.log" listening "$port"
 }
 
 # KRaft mode: every node's storage formatted with one new cluster id.
