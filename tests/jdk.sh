@@ -13,8 +13,16 @@ java=$java_home/bin/java
 [ -x "$java" ] || { echo "jdk.sh: no JDK at $java_home (Temurin 25: adoptium.net)" >&2; exit 1; }
 echo "jdk.sh: $("$java" -version 2>&1 | head -1)"
 
-modules=(jvm/core jvm/kafka jvm/spark) # Gradle projects ferry-core, ferry-kafka, ferry-spark
-gradle --no-daemon --console=plain -q $(printf ' :ferry-%s:writeTestLaunch' "${modules[@]#jvm/}")
+# Module directories, each named after its Gradle project (ferry-spark's shared tests run in the
+# module of the newest Spark line).
+modules=(jvm/core jvm/kafka jvm/spark/ferry-spark-4_2.13)
+project() { # <module dir>
+  case $1 in
+    jvm/spark/*) basename "$1" ;;
+    *) echo "ferry-${1#jvm/}" ;;
+  esac
+}
+gradle --no-daemon --console=plain -q $(for dir in "${modules[@]}"; do printf ' :%s:writeTestLaunch' "$(project "$dir")"; done)
 
 # junit DIR LOG [JVM-OPTION...] [-- CLASS...]: runs DIR's test launch on $java, with its test
 # classes or CLASS...; in DIR, where Gradle runs a module's tests.
@@ -34,11 +42,11 @@ failed=0
 for dir in "${modules[@]}"; do
   log=$dir/build/test-launch/junit.txt
   if junit "$dir" "$log"; then
-    echo "jdk.sh: ferry-${dir#jvm/} on $(basename "$java_home"): $(grep '^OK (' "$log")"
+    echo "jdk.sh: $(project "$dir") on $(basename "$java_home"): $(grep '^OK (' "$log")"
   else
     failed=1
     cat "$log"
-    echo "jdk.sh: ferry-${dir#jvm/} FAILED on $(basename "$java_home") (log above: $log)" >&2
+    echo "jdk.sh: $(project "$dir") FAILED on $(basename "$java_home") (log above: $log)" >&2
   fi
 done
 

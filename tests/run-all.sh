@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the Rust workspace (unit, integration,
 # property, fault and leak tests, CLI tests over loopback), ferry-core's Rust tests built for
-# linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real Spark jobs with FerryShuffleManager (tests/spark), a real Kafka
-# cluster replicating through the Ferry broker plugin (tests/kafka: in full on the newest Kafka
-# line, compact on every other line and with TLS between brokers), and the
-# verbs provider's integration tests on Soft-RoCE in a qemu VM (tests/vm/verbs.sh).
+# linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real
+# Spark jobs with FerryShuffleManager (tests/spark: the full suite on the newest Spark line, a
+# compact run on each other line), a real Kafka cluster replicating through the Ferry broker plugin
+# (tests/kafka: in full on the newest Kafka line, compact on every other line and with TLS between
+# brokers), the verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM
+# (tests/vm/verbs.sh), and a Spark job and a Kafka cluster moving their bytes by RDMA READ there
+# (tests/vm/jobs.sh).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
 # steps closes the run. Exits non-zero on the first failing step.
 set -euo pipefail
@@ -22,10 +25,16 @@ step "Rust core tests on linux-aarch64 under qemu-user (tests/aarch64.sh)" bash 
 step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q \
   -Pferry.native.aarch64=require build
 step "JVM modules' JUnit tests on JDK 25 (tests/jdk.sh)" bash tests/jdk.sh
-step "verbs provider and Java streams on Soft-RoCE in a qemu VM (tests/vm/verbs.sh)" \
+step "verbs provider and Java streams on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/verbs.sh)" \
   bash tests/vm/verbs.sh
-step "Spark: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
+step "Spark and Kafka jobs by RDMA READ on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/jobs.sh)" \
+  bash tests/vm/jobs.sh
+source tests/spark/versions.sh
+step "Spark $SPARK_NEWEST: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
   bash tests/spark/run.sh
+other_lines=$(printf '%s, ' "${SPARK_OTHER_LINES[@]%.*}")
+step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines)" \
+  bash tests/spark/run.sh --lines
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
 step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers (tests/kafka/lines.sh)" \
   bash tests/kafka/lines.sh

@@ -20,8 +20,10 @@ setup_report=$(bash tests/spark/setup.sh)
 spark_home=$(sed -n 's/^SPARK_HOME=//p' <<< "$setup_report")
 export SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_HOSTNAME=localhost
 
-gradle --no-daemon --console=plain -q :ferry-spark:jar :ferry-core:jar
-ferry_jars=$(ls jvm/spark/build/libs/ferry-spark-*.jar jvm/core/build/libs/ferry-core-*.jar | paste -sd, -)
+source tests/spark/versions.sh
+project=$(ferry_spark_project "$SPARK_NEWEST")
+gradle --no-daemon --console=plain -q ":$project:jar" :ferry-core:jar
+ferry_jars=$(ls "jvm/spark/$project/build/libs/$project"-*.jar jvm/core/build/libs/ferry-core-*.jar | paste -sd, -)
 
 out=build/spark-job-bench
 rm -rf "$out"

@@ -15,7 +15,8 @@
 # $FERRY_KAFKA_MODE: kraft (default) or zk; $FERRY_KAFKA_SECURITY: the replication listener's
 # security protocol, PLAINTEXT (default), SSL (mutual TLS) or SASL_SSL (SASL/PLAIN over TLS): a
 # throwaway CA and key store are made with keytool at start, with random passwords.
-# Node I (1-based) listens on 127.0.0.1: clients 19090+10I, replication 19091+10I,
+# Node I (1-based) listens on $FERRY_KAFKA_HOST (default 127.0.0.1): clients 19090+10I,
+# replication 19091+10I,
 # controller 19092+10I ($FERRY_KAFKA_PORT_BASE moves 19090, for a second cluster beside the
 # first); ZooKeeper on 19095. Extra JVM options for every node: $KAFKA_NODE_OPTS; node I takes
 # $KAFKA_NODE_OPTS_I instead when it is set (KAFKA_NODE_OPTS_3= runs node 3 without a plugin).
@@ -37,6 +38,7 @@ case "$security" in
 esac
 
 base=${FERRY_KAFKA_PORT_BASE:-19090}
+host=${FERRY_KAFKA_HOST:-127.0.0.1}
 client_port() { echo $((base + 10 * $1)); }
 replication_port() { echo $((base + 1 + 10 * $1)); }
 controller_port() { echo $((base + 2 + 10 * $1)); }
@@ -44,7 +46,7 @@ zookeeper_port() { echo $((base + 5)); }
 
 bootstrap() {
   local n=$1 i out=()
-  for ((i = 1; i <= n; i++)); do out+=("127.0.0.1:$(client_port "$i")"); done
+  for ((i = 1; i <= n; i++)); do out+=("$host:$(client_port "$i")"); done
   (IFS=,; echo "${out[*]}")
 }
 
@@ -72,7 +74,7 @@ tool() {
 }
 
 # Throwaway TLS material for the replication listener: a CA and one broker key pair (every node
-# is 127.0.0.1, the certificate's subject alternative name, so host name verification stays on),
+# is $FERRY_KAFKA_HOST, the certificate's subject alternative name, so host name verification stays on),
 # PKCS12 stores, a random password. Prints the listener's security settings.
 tls_configs() {
   local tls=$dir/tls pass
@@ -83,11 +85,11 @@ tls_configs() {
     -groupname secp256r1 -ext bc:c -validity 2
   keystore -exportcert -keystore "$tls/ca.p12" -alias ca -rfc -file "$tls/ca.pem"
   keystore -importcert -noprompt -keystore "$tls/truststore.p12" -alias ca -file "$tls/ca.pem"
-  keystore -genkeypair -keystore "$tls/broker.p12" -alias broker -dname CN=127.0.0.1 -keyalg EC \
+  keystore -genkeypair -keystore "$tls/broker.p12" -alias broker -dname "CN=$host" -keyalg EC \
     -groupname secp256r1 -validity 2
   keystore -certreq -keystore "$tls/broker.p12" -alias broker -file "$tls/broker.csr"
   keystore -gencert -keystore "$tls/ca.p12" -alias ca -infile "$tls/broker.csr" -outfile "$tls/broker.pem" \
-    -ext SAN=IP:127.0.0.1 -validity 2 -rfc
+    -ext "SAN=IP:$host" -validity 2 -rfc
   keystore -importcert -noprompt -keystore "$tls/broker.p12" -alias ca -file "$tls/ca.pem"
   keystore -importcert -keystore "$tls/broker.p12" -alias broker -file "$tls/broker.pem"
   cat <<PROPS
@@ -114,24 +116,24 @@ PROPS
 
 write_configs() {
   local n=$1 i voters=() security_props=""
-  for ((i = 1; i <= n; i++)); do voters+=("$i@127.0.0.1:$(controller_port "$i")"); done
+  for ((i = 1; i <= n; i++)); do voters+=("$i@$host:$(controller_port "$i")"); done
   [[ $security == PLAINTEXT ]] || security_props=$(tls_configs)
   for ((i = 1; i <= n; i++)); do
     mkdir -p "$dir/node$i"
-    local listeners="CLIENT://127.0.0.1:$(client_port "$i"),REPLICATION://127.0.0.1:$(replication_port "$i")"
+    local listeners="CLIENT://$host:$(client_port "$i"),REPLICATION://$host:$(replication_port "$i")"
     if [[ $mode == kraft ]]; then
       cat <<PROPS
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$(IFS=,; echo "${voters[*]}")
-listeners=$listeners,CONTROLLER://127.0.0.1:$(controller_port "$i")
+listeners=$listeners,CONTROLLER://$host:$(controller_port "$i")
 listener.security.protocol.map=CLIENT:PLAINTEXT,REPLICATION:$security,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 PROPS
     else
       cat <<PROPS
 broker.id=$i
-zookeeper.connect=127.0.0.1:$(zookeeper_port)
+zookeeper.connect=$host:$(zookeeper_port)
 zookeeper.session.timeout.ms=6000
 listeners=$listeners
 listener.security.protocol.map=CLIENT:PLAINTEXT,REPLICATION:$security
@@ -171,7 +173,7 @@ XML
 # node that outlives a SIGKILLed broker by its session timeout; a broker started before that
 # finds its id taken and exits (NodeExists).
 unregistered() {
-  (exec 3<> "/dev/tcp/127.0.0.1/$(zookeeper_port)" && echo dump >&3 \
+  (exec 3<> "/dev/tcp/$host/$(zookeeper_port)" && echo dump >&3 \
     && ! grep -q "^[[:space:]]*/brokers/ids/$1\$" <&3) 2> /dev/null
 }
 
@@ -206,12 +208,21 @@ wait_until() {
 
 lists_topics() { tool TopicCommand --bootstrap-server "$(bootstrap "$1")" --list > /dev/null 2>&1; }
 
-wait_ready() {
-  wait_until "${KAFKA_START_TIMEOUT:-120}" \
-    "not ready after ${KAFKA_START_TIMEOUT:-120}s; node logs in $dir/node*/out.log" lists_topics "$1"
+# Ready: every node logged its broker's start (cheap to poll; KRaft's BrokerServer, ZooKeeper
+# mode's KafkaServer), then a client lists the topics.
+started() {
+  grep -q "Transition from STARTING to STARTED\|\] started (kafka.server.KafkaServer)" "$dir/node$1/out.log" 2> /dev/null
 }
 
-listening() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+wait_ready() {
+  local i timeout=${KAFKA_START_TIMEOUT:-120}
+  for ((i = 1; i <= $1; i++)); do
+    wait_until "$timeout" "node $i not started after ${timeout}s; log in $dir/node$i/out.log" started "$i"
+  done
+  wait_until "$timeout" "not ready after ${timeout}s; node logs in $dir/node*/out.log" lists_topics "$1"
+}
+
+listening() { (exec 3<> "/dev/tcp/$host/$1") 2> /dev/null; }
 
 # ZooKeeper mode: one standalone ZooKeeper server (the zookeeper jar Kafka 3.x depends on, no
 # admin web server), ready when its port accepts connections.
@@ -230,7 +241,9 @@ start_zookeeper() {
 # KRaft mode: every node's storage formatted with one new cluster id.
 format_storage() {
   local n=$1 i cluster_id
-  cluster_id=$(tool_java kafka.tools.StorageTool random-uuid)
+  # What `StorageTool random-uuid` prints (a random UUID, base64url without padding), without
+  # starting a JVM for it: JVM starts are most of a cluster's start-up in the TCG test VM.
+  cluster_id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
   for ((i = 1; i <= n; i++)); do
     tool_java kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/node$i/server.properties" > /dev/null
   done

@@ -1,63 +1,70 @@
 #!/usr/bin/env bash
-# Real Spark shuffle jobs on local-cluster[2,1,1024] with host-local disk reads off: reduceByKey,
-# groupByKey, sortByKey, join, records of 2 MiB in a 144 MiB reduce partition, reduceByKey with an
-# executor killed mid-shuffle, and (unless FERRY_SPARK_SQL=0) three DataFrame jobs with adaptive
-# query execution (coalesced, local and skew-split shuffle reads).
-# Runs them twice with spark-submit: Spark's default shuffle, then
-# spark.shuffle.manager=io.ferry.spark.FerryShuffleManager + spark.plugins=io.ferry.spark.FerryPlugin
-# with the ferry-spark and ferry-core jars and spark.authenticate on; then a short Ferry run with
-# spark.authenticate off (the default), where executors' nodes must still refuse peers without the
-# application's (driver-made, random) secret; then once with a bad spark.ferry.* value, which must
-# fail at start-up naming the key.
+# Usage: run.sh [VERSION]            the full suite on Spark VERSION (default: SPARK_NEWEST)
+#        run.sh --lines              a compact run on each of SPARK_OTHER_LINES
+#        run.sh --compact VERSION... a compact run on each VERSION
+# (versions and the ferry-spark artifact of each: tests/spark/versions.sh)
+#
+# Real Spark shuffle jobs on local-cluster[2,1,1024] with host-local disk reads off, each run
+# twice with spark-submit: Spark's default shuffle, then
+# spark.shuffle.manager=io.ferry.spark.FerryShuffleManager with the ferry-spark jar of the line and
+# ferry-core, and spark.authenticate on.
+# - The full suite: reduceByKey, groupByKey, sortByKey, join, records of 2 MiB in a 144 MiB reduce
+#   partition, reduceByKey with an executor killed mid-shuffle, and (unless FERRY_SPARK_SQL=0)
+#   three DataFrame jobs with adaptive query execution (coalesced, local and skew-split shuffle
+#   reads); then a short Ferry run with spark.authenticate off (the default), where executors'
+#   nodes must still refuse peers without the application's (driver-made, random) secret; one
+#   without spark.plugins, which must say in a WARN on the driver and on every executor that Ferry
+#   is not in use, naming spark.plugins; one with a bad spark.ferry.* value, which must fail at
+#   start-up naming the key; and one with the ferry-spark artifact of another line, which must fail
+#   at start-up naming the lines it serves.
+# - A compact run: the four RDD jobs and the executor killed mid-shuffle, with spark.authenticate.
+# How Ferry gets onto Spark's class path follows the line: --jars and spark.plugins on Spark 4; on
+# 3.5, whose executors create the shuffle manager before they fetch --jars (SPARK-45762),
+# spark.driver.extraClassPath and spark.executor.extraClassPath, and no spark.plugins: the manager
+# adds FerryPlugin itself there.
 # Fails unless every job's checksum and read metrics (records, bytes) are the same in both runs,
 # the second run really used FerryShuffleManager (the app checks the driver's and every executor's
-# SparkEnv; this script also finds the manager's start line in the logs), every remote byte went
-# through the executors' Ferry nodes, and a peer without the application's secret was refused (with
-# and without spark.authenticate), and each node listens on its block manager's address only.
+# SparkEnv; this script also finds the manager's start line in the logs, and no "not in use"
+# WARN), every remote byte went through the executors' Ferry nodes, and a peer without the
+# application's secret was refused, and each node listens on its block manager's address only.
 #
 # Installs Spark itself (tests/spark/setup.sh) and builds the jars with Gradle. Loopback only.
-# Output and logs: $FERRY_SPARK_OUT (default build/spark-test).
+# Output and logs: $FERRY_SPARK_OUT/<version> (default build/spark-test/<version>).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-start=$SECONDS
+source tests/spark/versions.sh
 
-# (Not `tee /dev/stderr`: reopening stderr truncates a log file it points to.)
-setup_report=$(bash tests/spark/setup.sh)
-echo "$setup_report" >&2
-spark_home=$(sed -n 's/^SPARK_HOME=//p' <<< "$setup_report")
+mode=full
+case ${1:-} in
+  --lines) mode=compact && versions=("${SPARK_OTHER_LINES[@]}") ;;
+  --compact) mode=compact && shift && versions=("$@") ;;
+  *) versions=("${1:-$SPARK_NEWEST}") ;;
+esac
+((${#versions[@]})) || { echo "usage: run.sh [VERSION] | --lines | --compact VERSION..." >&2 && exit 2; }
+
 export SPARK_LOCAL_IP=127.0.0.1
 export SPARK_LOCAL_HOSTNAME=localhost
+manager=io.ferry.spark.FerryShuffleManager
 
-out=${FERRY_SPARK_OUT:-$root/build/spark-test}
-rm -rf "$out"
-mkdir -p "$out/app-classes" "$out/spark-home"
-
-# local-cluster workers write executor logs to $SPARK_HOME/work/<app>/<executor>/ whatever
-# SPARK_WORKER_DIR says, so run from a SPARK_HOME of links to the installed one: logs stay in $out
-# and concurrent runs never share a work dir.
-for entry in "$spark_home"/*; do
-  [[ "$(basename "$entry")" == work ]] || ln -s "$entry" "$out/spark-home/"
+# other_line_project VERSION: an artifact for another Spark line (the full suite checks that it
+# refuses to start there).
+other_line_project() {
+  [[ $1 == 3.* ]] && echo ferry-spark-4_2.13 || echo ferry-spark-3.5_2.12
+}
+projects=()
+for version in "${versions[@]}"; do
+  for project in $(ferry_spark_project "$version") $([[ $mode == compact ]] || other_line_project "$version"); do
+    [[ " ${projects[*]-} " == *" $project "* ]] || projects+=("$project")
+  done
 done
-export SPARK_HOME=$out/spark-home
-
-app_args=()
-jobs=6
-if [[ "${FERRY_SPARK_SQL:-1}" == 1 ]]; then
-  app_args+=(--sql)
-  jobs=9
-fi
-
-echo "== building ferry-spark and ferry-core jars (Gradle)"
-gradle --no-daemon --console=plain -q :ferry-spark:jar :ferry-core:jar
-ferry_jars=$(ls "$root"/jvm/spark/build/libs/ferry-spark-*.jar "$root"/jvm/core/build/libs/ferry-core-*.jar \
-  | grep -v -e '-sources' -e '-javadoc' | paste -sd, -)
-echo "ferry jars: $ferry_jars"
-
-echo "== compiling the test application against \$SPARK_HOME/jars"
-javac --release 17 -Xlint:all,-path -Werror -cp "$SPARK_HOME/jars/*:${ferry_jars//,/:}" -d "$out/app-classes" \
-  $(find tests/spark/app -name '*.java')
-jar --create --file "$out/shuffle-jobs.jar" -C "$out/app-classes" .
+echo "== building the jars of ferry-core and ${projects[*]} (Gradle)"
+gradle --no-daemon --console=plain -q :ferry-core:jar $(printf ' :%s:jar' "${projects[@]}")
+# jar_of DIR NAME: the module's jar (not its sources or javadoc jar).
+jar_of() {
+  ls "$root/$1"/build/libs/"$2"-*.jar | grep -v -e '-sources' -e '-javadoc'
+}
+core_jar=$(jar_of jvm/core ferry-core)
 
 # Short-lived JVMs on 2 shared cores: C1 only (half the CPU time of these runs).
 java_opts="-Djava.net.preferIPv4Stack=true -XX:TieredStopAtLevel=1"
@@ -87,90 +94,178 @@ submit() { # <name> <extra spark-submit args...>
   echo "($name: $((SECONDS - t0)) s)"
 }
 
-submit default "$out/shuffle-jobs.jar" "${app_args[@]}"
-submit ferry \
-  --jars "$ferry_jars" \
-  --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
-  --conf spark.plugins=io.ferry.spark.FerryPlugin \
-  --conf spark.authenticate=true \
-  --conf spark.authenticate.secret=ferry-test-secret \
-  "$out/shuffle-jobs.jar" "${app_args[@]}" io.ferry.spark.FerryShuffleManager
-submit ferry-default-auth \
-  --jars "$ferry_jars" \
-  --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
-  --conf spark.plugins=io.ferry.spark.FerryPlugin \
-  "$out/shuffle-jobs.jar" --auth-only io.ferry.spark.FerryShuffleManager
-
-echo "== run: a bad spark.ferry.* value fails at start-up, naming the key"
-if "$SPARK_HOME/bin/spark-submit" --master 'local-cluster[1,1,1024]' --class io.ferry.spark.test.ShuffleJobs \
-  --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
-  --jars "$ferry_jars" --conf spark.shuffle.manager=io.ferry.spark.FerryShuffleManager \
-  --conf spark.plugins=io.ferry.spark.FerryPlugin --conf spark.ferry.pool.bytes=plenty \
-  "$out/shuffle-jobs.jar" >"$out/badconfig.out" 2>"$out/badconfig.log"; then
-  echo "FAIL: spark.ferry.pool.bytes=plenty was accepted" >&2
-  exit 1
-fi
-grep -m1 'spark.ferry.pool.bytes' "$out/badconfig.log" || {
-  echo "FAIL: the start-up error does not name spark.ferry.pool.bytes; see $out/badconfig.log" >&2
-  exit 1
+# fails_at_start RUN PATTERN <spark-submit args...>: the application must fail to start, with
+# PATTERN in its log.
+fails_at_start() {
+  local name=$1 pattern=$2
+  shift 2
+  echo "== run: $name (must fail at start-up)"
+  if "$SPARK_HOME/bin/spark-submit" --master 'local-cluster[1,1,1024]' --class io.ferry.spark.test.ShuffleJobs \
+    --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
+    "$@" "$out/shuffle-jobs.jar" >"$out/$name.out" 2>"$out/$name.log"; then
+    echo "FAIL: $name: the application started" >&2
+    exit 1
+  fi
+  grep -m1 -- "$pattern" "$out/$name.log" || {
+    echo "FAIL: $name: the start-up error does not match '$pattern'; see $out/$name.log" >&2
+    exit 1
+  }
 }
 
-echo "== checks"
 fail=0
-grep '^CHECKSUM ' "$out/default.out" >"$out/default.checksums"
-grep '^CHECKSUM ' "$out/ferry.out" >"$out/ferry.checksums"
-if [[ $(wc -l <"$out/default.checksums") -ne $jobs ]]; then
-  echo "FAIL: expected $jobs checksums from the default run" >&2
-  fail=1
-fi
-if ! diff -u "$out/default.checksums" "$out/ferry.checksums"; then
-  echo "FAIL: checksums differ between the default shuffle and FerryShuffleManager" >&2
-  fail=1
-fi
-# Records and bytes read per job (local plus remote) do not depend on the shuffle transport.
-if ! diff -u <(grep '^READ_METRICS ' "$out/default.out") <(grep '^READ_METRICS ' "$out/ferry.out"); then
-  echo "FAIL: shuffle read metrics differ between the default shuffle and FerryShuffleManager" >&2
-  fail=1
-fi
-for line in FERRY_BYTES_FETCHED 'FERRY_AUTH spark.authenticate:'; do
-  grep -q "^$line " "$out/ferry.out" || {
-    echo "FAIL: no $line line from the ferry run" >&2
-    fail=1
-  }
-done
 require() { # <file> <pattern> <failure>
-  grep -q "$2" "$1" || {
+  grep -q -- "$2" "$1" || {
     echo "FAIL: $3" >&2
     fail=1
   }
 }
-require "$out/ferry-default-auth.out" '^FERRY_AUTH default: ' \
-  "no FERRY_AUTH line from the run with spark.authenticate off"
-require "$out/ferry-default-auth.log" 'spark.authenticate is off: executors' \
-  "the driver did not say it hands out a per-application secret"
-grep -q '^SHUFFLE_MANAGER driver=io.ferry.spark.FerryShuffleManager ' "$out/ferry.out" || {
-  echo "FAIL: the ferry run did not report FerryShuffleManager" >&2
-  fail=1
+refuse() { # <file> <pattern> <failure>
+  ! grep -- "$2" "$1" || {
+    echo "FAIL: $3" >&2
+    fail=1
+  }
 }
-grep -q 'FerryShuffleManager started (driver' "$out/ferry.log" || {
-  echo "FAIL: no FerryShuffleManager start line in the driver log" >&2
-  fail=1
+
+# executor_logs RUN: the stderr of each executor of that run (the app prints their dirs).
+executor_logs() {
+  sed -n 's|^EXECUTOR_DIR [^ ]* \(.*\)|\1/stderr|p' "$out/$1.out"
 }
-executors=0
-while read -r _ id dir; do
-  log=$dir/stderr
-  if grep -q 'FerryShuffleManager started (executor' "$log"; then
+
+# check_processes RUN PATTERN WHAT: the driver's log and every executor's (at least 2) have PATTERN.
+check_processes() {
+  local run=$1 pattern=$2 what=$3 executors=0 log
+  require "$out/$run.log" "$pattern" "$run: no $what in the driver log"
+  for log in $(executor_logs "$run"); do
+    require "$log" "$pattern" "$run: no $what in executor log $log"
     executors=$((executors + 1))
+  done
+  ((executors >= 2)) || { echo "FAIL: $run: $executors executor logs, expected 2" >&2 && fail=1; }
+}
+
+# The checksum and read metrics lines of a run, for comparison with the default run.
+results() { # <run> <kind: CHECKSUM or READ_METRICS>
+  grep "^$2 " "$out/$1.out" || true
+}
+
+run_version() { # <version>
+  local version=$1 start=$SECONDS
+  local project spark_jar setup_report spark_home
+  project=$(ferry_spark_project "$version")
+  spark_jar=$(jar_of "jvm/spark/$project" "$project")
+  echo "== Spark $version with $project ($mode run)"
+  # (Not `tee /dev/stderr`: reopening stderr truncates a log file it points to.)
+  setup_report=$(bash tests/spark/setup.sh "$version")
+  echo "$setup_report" >&2
+  spark_home=$(sed -n 's/^SPARK_HOME=//p' <<<"$setup_report")
+
+  out=${FERRY_SPARK_OUT:-$root/build/spark-test}/$version
+  rm -rf "$out"
+  mkdir -p "$out/app-classes" "$out/spark-home"
+  # local-cluster workers write executor logs to $SPARK_HOME/work/<app>/<executor>/ whatever
+  # SPARK_WORKER_DIR says, so run from a SPARK_HOME of links to the installed one: logs stay in
+  # $out and concurrent runs never share a work dir.
+  for entry in "$spark_home"/*; do
+    [[ "$(basename "$entry")" == work ]] || ln -s "$entry" "$out/spark-home/"
+  done
+  export SPARK_HOME=$out/spark-home
+
+  local ferry=() plugin=()
+  if [[ $version == 3.* ]]; then
+    ferry=(--conf "spark.driver.extraClassPath=$spark_jar:$core_jar"
+      --conf "spark.executor.extraClassPath=$spark_jar:$core_jar")
   else
-    echo "FAIL: no FerryShuffleManager start line in executor $id's log $log" >&2
+    ferry=(--jars "$spark_jar,$core_jar")
+    plugin=(--conf spark.plugins=io.ferry.spark.FerryPlugin)
+  fi
+  local app_args=() jobs=5
+  if [[ $mode == compact ]]; then
+    app_args+=(--compact)
+  else
+    jobs=6
+    if [[ "${FERRY_SPARK_SQL:-1}" == 1 ]]; then
+      app_args+=(--sql)
+      jobs=9
+    fi
+  fi
+
+  echo "== compiling the test application against \$SPARK_HOME/jars"
+  # -classfile: Spark 3.5's jars name annotation classes that pyspark leaves out.
+  javac --release 17 -Xlint:all,-path,-classfile -Werror -cp "$SPARK_HOME/jars/*:$spark_jar:$core_jar" \
+    -d "$out/app-classes" $(find tests/spark/app -name '*.java')
+  jar --create --file "$out/shuffle-jobs.jar" -C "$out/app-classes" .
+
+  submit default "$out/shuffle-jobs.jar" "${app_args[@]}"
+  submit ferry "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
+    --conf spark.authenticate=true --conf spark.authenticate.secret=ferry-test-secret \
+    "$out/shuffle-jobs.jar" "${app_args[@]}" $manager
+  if [[ $mode == full ]]; then
+    submit ferry-default-auth "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
+      "$out/shuffle-jobs.jar" --auth-only $manager
+    if ((${#plugin[@]})); then
+      submit ferry-no-plugin "${ferry[@]}" --conf spark.shuffle.manager=$manager \
+        "$out/shuffle-jobs.jar" --one-job $manager
+    fi
+    # A bad spark.ferry.* value, and the jar of another line, fail at start-up naming what is wrong.
+    fails_at_start badconfig 'spark.ferry.pool.bytes' \
+      "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" --conf spark.ferry.pool.bytes=plenty
+    local wrong
+    wrong=$(other_line_project "$version")
+    fails_at_start wrong-line "this ferry-spark jar is built for .*, but Spark $version runs here" \
+      --jars "$(jar_of "jvm/spark/$wrong" "$wrong"),$core_jar" --conf spark.shuffle.manager=$manager
+  fi
+
+  echo "== checks (Spark $version)"
+  fail=0
+  if [[ $(results default CHECKSUM | wc -l) -ne $jobs ]]; then
+    echo "FAIL: expected $jobs checksums from the default run" >&2
     fail=1
   fi
-done < <(grep '^EXECUTOR_DIR ' "$out/ferry.out")
-if ((executors < 2)); then
-  echo "FAIL: FerryShuffleManager start line found in $executors executor logs, expected 2" >&2
-  fail=1
-fi
-if ((fail)); then
-  exit 1
-fi
-echo "spark shuffle: $jobs jobs, same checksums with FerryShuffleManager on $executors executors ($((SECONDS - start)) s)"
+  if ! diff -u <(results default CHECKSUM) <(results ferry CHECKSUM); then
+    echo "FAIL: checksums differ between the default shuffle and FerryShuffleManager" >&2
+    fail=1
+  fi
+  # Records and bytes read per job (local plus remote) do not depend on the shuffle transport.
+  if ! diff -u <(results default READ_METRICS) <(results ferry READ_METRICS); then
+    echo "FAIL: shuffle read metrics differ between the default shuffle and FerryShuffleManager" >&2
+    fail=1
+  fi
+  require "$out/ferry.out" '^FERRY_BYTES_FETCHED ' "no FERRY_BYTES_FETCHED line from the ferry run"
+  require "$out/ferry.out" '^FERRY_AUTH spark.authenticate: ' "no FERRY_AUTH line from the ferry run"
+  require "$out/ferry.out" "^SHUFFLE_MANAGER driver=$manager " "the ferry run did not report $manager"
+  require "$out/ferry.log" 'FerryShuffleManager started (driver' "no FerryShuffleManager start line in the driver log"
+  refuse "$out/ferry.log" 'Ferry is not in use' "the ferry run's driver says Ferry is not in use"
+  local log
+  check_processes ferry 'FerryShuffleManager started (' "FerryShuffleManager start line"
+  for log in $(executor_logs ferry); do
+    refuse "$log" 'Ferry is not in use' "an executor of the ferry run says Ferry is not in use: $log"
+  done
+  if ((${#plugin[@]} == 0)); then
+    require "$out/ferry.log" 'added io.ferry.spark.FerryPlugin to spark.plugins' \
+      "the manager did not add FerryPlugin to spark.plugins on Spark $version"
+  fi
+  if [[ $mode == full ]]; then
+    require "$out/ferry-default-auth.out" '^FERRY_AUTH default: ' \
+      "no FERRY_AUTH line from the run with spark.authenticate off"
+    require "$out/ferry-default-auth.log" 'spark.authenticate is off: executors' \
+      "the driver did not say it hands out a per-application secret"
+  fi
+  if [[ -f $out/ferry-no-plugin.out ]]; then
+    check_processes ferry-no-plugin 'WARN.*Ferry is not in use in this .*spark.plugins does not name io.ferry.spark.FerryPlugin' \
+      "WARN that Ferry is not in use without spark.plugins"
+    if ! diff -u <(results default CHECKSUM | grep ' reduceByKey ') <(results ferry-no-plugin CHECKSUM); then
+      echo "FAIL: the run without spark.plugins computed another reduceByKey" >&2
+      fail=1
+    fi
+  fi
+  if ((fail)); then
+    exit 1
+  fi
+  echo "spark $version ($project): $jobs jobs, same checksums and read metrics with FerryShuffleManager ($mode run, $((SECONDS - start)) s)"
+  summary+=("Spark $version, $project, $mode run: passed in $((SECONDS - start)) s")
+}
+
+summary=()
+for version in "${versions[@]}"; do
+  run_version "$version"
+done
+printf '%s\n' "${summary[@]}"

@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Spark the Spark tests run on: the PyPI package pyspark, which carries a full Spark
-# (bin/spark-submit, jars/) for Scala 2.13. Idempotent: installs only when the pinned version is
-# missing, into build/venvs/pyspark-<version>. Prints SPARK_HOME=<dir> as its last line.
-#
-# The version is the one jvm/spark compiles against (sparkVersion in jvm/spark/build.gradle), so
-# the tests run exactly the Spark the module was compiled for. pyspark 4.3.0 is on PyPI, but
-# spark-core_2.13 4.3.0 is not on Maven Central (newest there: 4.2.0), and Spark 4.3 changed the
-# ShuffleManager interface, so the tests pin 4.2.0. Needs Java 17 (tests/setup.sh installs it).
+# Usage: setup.sh [VERSION]   (default: SPARK_NEWEST in tests/spark/versions.sh)
+# Installs the Spark the Spark tests run: the PyPI package pyspark, which carries a full Spark
+# (bin/spark-submit, jars/; Scala 2.12 for 3.5, 2.13 for 4.x). Idempotent: installs only when
+# that version is missing, into build/venvs/pyspark-<version>. Prints SPARK_HOME=<dir> as its
+# last line. Needs Java 17 (tests/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-
-version=$(sed -n "s/^def sparkVersion = '\(.*\)'.*/\1/p" jvm/spark/build.gradle)
-[[ -n "$version" ]] || { echo "spark setup: no sparkVersion in jvm/spark/build.gradle" >&2; exit 1; }
+source tests/spark/versions.sh
+version=${1:-$SPARK_NEWEST}
+# Spark's scripts run the Spark that SPARK_HOME names, if set: here it is the one installed below.
+unset SPARK_HOME
 
 # A project-local virtual environment per Spark version (build/venvs, not the system Python):
 # no PEP 668 override, and Spark lines side by side.
@@ -33,6 +31,7 @@ banner=$("$spark_home/bin/spark-submit" --version 2>&1)
 grep -q "version $version\$" <<<"$banner" \
   || { echo "spark setup: $spark_home is not Spark $version:"; echo "$banner"; exit 1; } >&2
 scala=$(sed -n 's/^Using Scala version \([0-9.]*\),.*/\1/p' <<<"$banner")
-[[ "$scala" == 2.13.* ]] || { echo "spark setup: expected Scala 2.13, got '$scala'" >&2; exit 1; }
+expected=$(spark_scala_binary "$version")
+[[ "$scala" == "$expected".* ]] || { echo "spark setup: expected Scala $expected, got '$scala'" >&2; exit 1; }
 echo "spark setup: Spark $version, Scala $scala, $(java -version 2>&1 | head -1)"
 echo "SPARK_HOME=$spark_home"

@@ -4,8 +4,9 @@
 # Soft-iWARP device siw0 on veth1 (192.0.2.2). rdma_cm picks the device by address, so a test runs
 # on one device class or the other by the address it serves on. Safe to source twice.
 # `ferry_device_class rxe|siw` sets FERRY_RDMA_DEV and FERRY_SERVER_IP to that class's device and
-# address; sourcing selects rxe unless FERRY_DEVICE_CLASS=siw. Returns non-zero on failure and
-# leaves shell options to the caller (guest scripts use set -euo pipefail).
+# address; sourcing selects rxe unless FERRY_DEVICE_CLASS=siw. Also sources $FERRY_VM_OUT/env (what
+# the host script staged) and lifts RLIMIT_MEMLOCK. Returns non-zero on failure and leaves shell
+# options to the caller (guest scripts use set -euo pipefail).
 
 # Refuse to touch a machine's real network: only the VM's init sets FERRY_VM, and only its kernel has rxe.
 if [ "${FERRY_VM:-}" != 1 ] || [ ! -d /sys/module/rdma_rxe ]; then
@@ -48,3 +49,9 @@ ferry_net_up() {
 
 ferry_net_up && ferry_device_class "${FERRY_DEVICE_CLASS:-rxe}" ||
   { echo "guest-net.sh: network setup failed" >&2; return 1 2>/dev/null || exit 1; }
+
+# What the host script staged for the guest script (verbs.sh, jobs.sh), and no cap on pinned
+# memory: RDMA registers the pinned pools and served regions.
+# shellcheck disable=SC1091  # written on the host
+if [ -f "$FERRY_VM_OUT/env" ]; then source "$FERRY_VM_OUT/env"; fi
+ulimit -l unlimited

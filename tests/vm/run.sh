@@ -3,6 +3,7 @@
 # Boot the Soft-RoCE test VM (qemu, TCG) and run GUEST_SCRIPT (absolute host path) in it with
 # /bin/bash, chrooted into the host's root filesystem. Prints the guest console and exits with the
 # script's exit code; 124 if the VM timed out, 125 if the script reported no exit code.
+# Guest memory: $FERRY_VM_MEMORY_MB (default 2048).
 # Results: $FERRY_VM_OUT (default $FERRY_VM_DIR/out, emptied first), the same path in the guest.
 set -euo pipefail
 
@@ -50,7 +51,7 @@ esac
 # qemu from putting a terminal into raw mode (and leaving it so when timeout kills it). sed drops
 # the serial console's CRs and SeaBIOS's terminal escapes so the log reads as plain text.
 set +e
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 \
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m "${FERRY_VM_MEMORY_MB:-2048}" -smp 2 \
   -nographic -no-reboot -nic none \
   -kernel "$DIR/kroot-$K/boot/vmlinuz-$K" -initrd "$DIR/initrd.gz" \
   -append "console=ttyS0 quiet panic=-1 ferry.script=$SCRIPT ferry.out=$OUT" \

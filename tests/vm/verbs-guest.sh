@@ -10,9 +10,6 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/guest-net.sh"
 OUT=$FERRY_VM_OUT
-# shellcheck disable=SC1091  # written by verbs.sh on the host
-source "$OUT/env"
-ulimit -l unlimited
 
 echo "== ferry info (verbs view)"
 "$FERRY_BIN" info | sed -n '1,/^configuration/p'

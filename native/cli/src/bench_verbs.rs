@@ -83,10 +83,6 @@ pub fn run(
     if !pairs.iter().any(|(k, _)| k == "ferry.provider") {
         pairs.push(("ferry.provider".into(), "verbs".into()));
     }
-    // Every byte as an RDMA READ: no blocks inside lookup replies.
-    if !pairs.iter().any(|(k, _)| k == "ferry.fetch.inline.bytes") {
-        pairs.push(("ferry.fetch.inline.bytes".into(), "0".into()));
-    }
     let config = crate::config(&pairs)?;
     let node = Node::new(config.clone())?;
     // The same fetches on the tcp provider, over the same veth, for context.

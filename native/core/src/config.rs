@@ -67,7 +67,12 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "ferry.fetch.inline.bytes",
         default: "32k",
-        doc: "Blocks up to this size come back inside the lookup reply: one round trip, not two. 0 disables. A server inlines no larger block, whatever a peer asks.",
+        doc: "On a tcp connection, blocks up to this size come back inside the lookup reply: one round trip, not two. 0 disables. A server inlines no larger block, whatever a peer asks.",
+    },
+    Key {
+        name: "ferry.rdma.inline.bytes",
+        default: "0",
+        doc: "On a connection with RDMA, blocks up to this size come back inside the lookup reply, sent by the server's CPU, instead of by one-sided RDMA READ. 0: every block by READ. A server inlines no larger block, whatever a peer asks.",
     },
     Key {
         name: "ferry.io.threads",
@@ -151,7 +156,7 @@ pub struct Config {
     pub pool_lock: bool,
     pub pool_wait: Duration,
     pub inflight_bytes: usize,
-    pub inline_bytes: usize,
+    pub inline: InlineLimits,
     pub io_threads: usize,
     pub compression: Compression,
     pub secret: Option<Vec<u8>>,
@@ -160,6 +165,24 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub server: ServerLimits,
+}
+
+/// The largest block that comes back inside a lookup reply, by the kind of connection: over tcp
+/// inlining saves a round trip; with RDMA it would put the server's CPU back in the data path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InlineLimits {
+    pub tcp: u32,
+    pub rdma: u32,
+}
+
+impl InlineLimits {
+    pub fn for_connection(&self, rdma: bool) -> u32 {
+        if rdma {
+            self.rdma
+        } else {
+            self.tcp
+        }
+    }
 }
 
 /// What a serving node lets each peer spend.
@@ -216,9 +239,9 @@ impl Config {
                 "ferry.fetch.inflight.bytes",
                 get("ferry.fetch.inflight.bytes"),
             )?,
-            inline_bytes: match get("ferry.fetch.inline.bytes") {
-                "0" => 0,
-                other => parse_size("ferry.fetch.inline.bytes", other)?,
+            inline: InlineLimits {
+                tcp: parse_inline("ferry.fetch.inline.bytes", get("ferry.fetch.inline.bytes"))?,
+                rdma: parse_inline("ferry.rdma.inline.bytes", get("ferry.rdma.inline.bytes"))?,
             },
             io_threads: parse_count("ferry.io.threads", get("ferry.io.threads"), 1, 64)?,
             compression: match get("ferry.compression") {
@@ -326,11 +349,13 @@ impl Config {
                 "must allow at least one buffer (ferry.pool.buffer.size)",
             ));
         }
-        if self.inline_bytes > self.buffer_size {
-            return Err(Error::config(
-                "ferry.fetch.inline.bytes",
-                "must not exceed ferry.pool.buffer.size",
-            ));
+        for (key, bytes) in [
+            ("ferry.fetch.inline.bytes", self.inline.tcp),
+            ("ferry.rdma.inline.bytes", self.inline.rdma),
+        ] {
+            if bytes as usize > self.buffer_size {
+                return Err(Error::config(key, "must not exceed ferry.pool.buffer.size"));
+            }
         }
         Ok(())
     }
@@ -357,7 +382,8 @@ impl Config {
                 "ferry.fetch.inflight.bytes",
                 self.inflight_bytes.to_string(),
             ),
-            ("ferry.fetch.inline.bytes", self.inline_bytes.to_string()),
+            ("ferry.fetch.inline.bytes", self.inline.tcp.to_string()),
+            ("ferry.rdma.inline.bytes", self.inline.rdma.to_string()),
             ("ferry.io.threads", self.io_threads.to_string()),
             ("ferry.compression", compression.to_string()),
             (
@@ -507,6 +533,15 @@ pub fn parse_size(key: &str, value: &str) -> Result<usize> {
         .ok_or_else(|| bad(key, value, "a positive size such as 65536, 64k, 16m or 1g"))
 }
 
+/// A size, or 0 to turn inlining off.
+fn parse_inline(key: &str, value: &str) -> Result<u32> {
+    if value == "0" {
+        return Ok(0);
+    }
+    u32::try_from(parse_size(key, value)?)
+        .map_err(|_| Error::config(key, "must not exceed ferry.pool.buffer.size"))
+}
+
 fn parse_bool(key: &str, value: &str) -> Result<bool> {
     match value {
         "true" => Ok(true),
@@ -537,6 +572,36 @@ mod tests {
         assert_eq!(c.provider, ProviderChoice::Auto);
         assert_eq!(c.buffer_size, 1 << 20);
         assert_eq!(c.describe().len(), KEYS.len());
+    }
+
+    /// Inlining is per connection kind: tcp saves a round trip, RDMA keeps the server's CPU out.
+    #[test]
+    fn inline_limits_follow_the_connection_kind() {
+        let c = Config::default();
+        assert_eq!(
+            c.inline,
+            InlineLimits {
+                tcp: 32 << 10,
+                rdma: 0
+            }
+        );
+        assert_eq!(c.inline.for_connection(false), 32 << 10);
+        assert_eq!(c.inline.for_connection(true), 0);
+        let c = Config::from_pairs([
+            ("ferry.rdma.inline.bytes", "4k"),
+            ("ferry.fetch.inline.bytes", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.inline, InlineLimits { tcp: 0, rdma: 4096 });
+        for key in ["ferry.rdma.inline.bytes", "ferry.fetch.inline.bytes"] {
+            let err = Config::from_pairs([(key, "2m")]).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("ferry.pool.buffer.size"),
+                "{err}"
+            );
+            let err = Config::from_pairs([(key, "8g")]).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::block::{BlockId, RemoteSlice};
+use crate::config::InlineLimits;
 use crate::error::{Error, Result};
 use crate::memory::{BufferPool, PooledBuffer};
 use crate::metrics::Metrics;
@@ -88,7 +89,7 @@ pub struct Fetch {
     sender: Sender<Event>,
     in_flight: usize,
     inflight_limit: usize,
-    inline_max: u32,
+    inline: InlineLimits,
     timeout: Duration,
     unfinished: usize,
 }
@@ -113,7 +114,7 @@ impl Fetch {
             sender,
             in_flight: 0,
             inflight_limit: config.inflight_bytes,
-            inline_max: config.inline_bytes as u32,
+            inline: config.inline,
             timeout: config.request_timeout,
             unfinished: total,
         };
@@ -152,7 +153,7 @@ impl Fetch {
             let sender = self.sender.clone();
             connection.lookup(
                 group,
-                self.inline_max,
+                self.inline.for_connection(connection.provider() == "verbs"),
                 Box::new(move |result| {
                     let _ = sender.send(Event::Looked {
                         peer,
@@ -238,6 +239,7 @@ impl Fetch {
         if let Some(data) = inline.filter(|d| d.len() <= self.pool.buffer_size()) {
             // Without a free buffer now, fall back to READs rather than wait here.
             if let Ok(Some(mut buffer)) = self.pool.try_acquire() {
+                self.metrics.fetched_inline(data.len() as u64);
                 buffer.spare()[..data.len()].copy_from_slice(&data);
                 buffer.set_len(data.len());
                 let job = ReadJob {

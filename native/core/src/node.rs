@@ -116,7 +116,7 @@ impl Node {
             metrics: self.metrics.clone(),
             rdma: None, // the verbs provider adds its own
             limits: self.config.server,
-            inline_bytes: self.config.inline_bytes as u64,
+            inline: self.config.inline,
         });
         self.provider.listen(addr, context)
     }

@@ -1,16 +1,14 @@
-//! The stream constants shared across JNI: `io.ferry.FerryStream` declares each
-//! of `ferry_core::stream::abi` with the same value, and no other of that kind.
+//! The constants shared across JNI: each Java class declares those of its native
+//! module with the same values, and no other of that kind.
 
-use ferry_core::stream::abi::ALL;
-
-#[test]
-fn java_declares_the_stream_constants_of_the_native_side() {
-    let java = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../jvm/core/src/main/java/io/ferry/FerryStream.java"
-    ))
-    .unwrap();
-    let declared: Vec<(String, i64)> = java
+/// The `static final int STAT...` constants a Java class of `io.ferry` declares, in order.
+fn java_constants(class: &str) -> Vec<(String, i64)> {
+    let path = format!(
+        "{}/../../jvm/core/src/main/java/io/ferry/{class}.java",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
         .lines()
         .filter_map(|line| line.trim().strip_prefix("static final int "))
         .filter(|rest| rest.starts_with("STAT"))
@@ -18,10 +16,27 @@ fn java_declares_the_stream_constants_of_the_native_side() {
             let (name, value) = rest.trim_end_matches(';').split_once(" = ").unwrap();
             (name.to_string(), value.parse().unwrap())
         })
-        .collect();
-    let native: Vec<(String, i64)> = ALL.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+        .collect()
+}
+
+fn by_name(native: &[(&str, i64)]) -> Vec<(String, i64)> {
+    native.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+}
+
+#[test]
+fn java_declares_the_stream_constants_of_the_native_side() {
     assert_eq!(
-        declared, native,
+        java_constants("FerryStream"),
+        by_name(ferry_core::stream::abi::ALL),
         "FerryStream's constants differ from stream::abi"
+    );
+}
+
+#[test]
+fn java_declares_the_node_counters_of_the_native_side() {
+    assert_eq!(
+        java_constants("NodeStats"),
+        by_name(ferry_core::metrics::abi::ALL),
+        "NodeStats's constants differ from metrics::abi"
     );
 }

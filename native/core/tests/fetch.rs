@@ -160,10 +160,15 @@ fn inline_and_read_paths_agree() {
     }
     let ids: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let inline_bytes: u64 = (0..=10).map(|i| 100 + i * 3000).sum();
     // Blocks 0..=10 are at most 32k: they ride in the lookup reply, the rest need READs.
+    // ferry.rdma.inline.bytes governs connections with RDMA only: never these.
     for (inline, want_inlined, want_reads) in [("0", 0, 20), ("32k", 11, 9)] {
-        let client =
-            ferry_core::Node::new(config(&[("ferry.fetch.inline.bytes", inline)])).unwrap();
+        let client = ferry_core::Node::new(config(&[
+            ("ferry.fetch.inline.bytes", inline),
+            ("ferry.rdma.inline.bytes", "64k"),
+        ]))
+        .unwrap();
         let before = server.metrics();
         let got = fetch_all(&client, vec![(addr, ids.clone())]);
         for (i, block) in got.iter().enumerate() {
@@ -179,6 +184,16 @@ fn inline_and_read_paths_agree() {
             after.reads_served - before.reads_served,
             want_reads,
             "inline {inline}"
+        );
+        let fetched = client.metrics();
+        let want_inline_bytes = if want_inlined == 0 { 0 } else { inline_bytes };
+        assert_eq!(
+            fetched.bytes_fetched_inline, want_inline_bytes,
+            "inline {inline}"
+        );
+        assert_eq!(
+            fetched.bytes_fetched,
+            (0..20).map(|i| 100 + i * 3000).sum::<u64>()
         );
     }
 }

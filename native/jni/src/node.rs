@@ -281,7 +281,6 @@ pub extern "system" fn Java_io_ferry_Native_nodeRemoveBlock<'local>(
     })
 }
 
-/// Pool and traffic counters, in the order `io.ferry.NodeStats` reads them.
 /// The transport the node runs on: "tcp" or "verbs".
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_nodeProvider<'local>(
@@ -295,6 +294,7 @@ pub extern "system" fn Java_io_ferry_Native_nodeProvider<'local>(
     })
 }
 
+/// Pool and traffic counters, at the positions `ferry_core::metrics::abi` names.
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_nodeStats<'local>(
     mut env: JNIEnv<'local>,
@@ -303,22 +303,8 @@ pub extern "system" fn Java_io_ferry_Native_nodeStats<'local>(
 ) -> jlongArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let node = node(handle)?;
-        let pool = node.pool_stats();
-        let m = node.metrics();
-        let values = [
-            pool.capacity_bytes as u64,
-            pool.mapped_bytes as u64,
-            pool.locked_bytes as u64,
-            pool.in_use_bytes as u64,
-            m.bytes_served,
-            m.reads_served,
-            m.blocks_inlined,
-            m.reads_rejected,
-            m.connections_accepted,
-            m.connections_rejected,
-            m.bytes_fetched,
-        ]
-        .map(|v| v as jlong);
+        let values =
+            ferry_core::metrics::counters(&node.pool_stats(), &node.metrics()).map(|v| v as jlong);
         let array = env.new_long_array(values.len() as i32)?;
         env.set_long_array_region(&array, 0, &values)?;
         Ok(array.into_raw())

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::block::{BlockId, BlockResolver, RemoteSlice};
-use crate::config::ServerLimits;
+use crate::config::{InlineLimits, ServerLimits};
 use crate::error::ErrorCode;
 use crate::error::Result;
 use crate::memory::{PooledBuffer, Region, RegionRegistry};
@@ -64,8 +64,8 @@ pub struct ServeContext {
     pub rdma: Option<Arc<dyn RdmaServe>>,
     /// What each peer may make the server spend.
     pub limits: ServerLimits,
-    /// The largest block served inside a lookup reply, whatever a peer asks.
-    pub inline_bytes: u64,
+    /// The largest block served inside a lookup reply, by connection kind, whatever a peer asks.
+    pub inline: InlineLimits,
 }
 
 /// The serving half of an RDMA provider, as the tcp control path sees it.

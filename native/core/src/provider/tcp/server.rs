@@ -7,7 +7,8 @@
 //! [`Admission`] caps connections; no request is read while more than
 //! `ferry.server.output.bytes` of replies wait for the peer, and one request
 //! adds at most one bounded reply (inline bytes per the server's own
-//! `ferry.fetch.inline.bytes`, lz4 only when its own `ferry.compression` says
+//! `ferry.fetch.inline.bytes`, or `ferry.rdma.inline.bytes` for a peer with an
+//! RDMA session, lz4 only when its own `ferry.compression` says
 //! so and only for READs up to [`LZ4_MAX_READ`]).
 
 use std::io::{self, Write};
@@ -252,9 +253,10 @@ impl ServerConn {
                 ids,
             } => {
                 let mut inline_budget = MAX_INLINE_REPLY.min(MAX_FRAME_BODY / 2) as u64;
-                // The server's own setting caps what a peer may ask to get inline.
-                let inline_max = (inline_max as u64).min(self.context.inline_bytes);
                 let session = rdma.as_deref().filter(|s| s.active());
+                // The server's own setting caps what a peer may ask to get inline.
+                let own = self.context.inline.for_connection(session.is_some());
+                let inline_max = inline_max.min(own) as u64;
                 let results = ids
                     .iter()
                     .map(|id| {

@@ -136,7 +136,7 @@ impl Provider for VerbsProvider {
             metrics: context.metrics.clone(),
             rdma: rdma.clone().map(|s| s as Arc<dyn super::RdmaServe>),
             limits: context.limits,
-            inline_bytes: context.inline_bytes,
+            inline: context.inline,
         });
         if let Some(server) = rdma {
             self.servers.lock().unwrap().push(server);

@@ -1,12 +1,15 @@
 //! The serving side: an rdma_cm listener beside the tcp listener, and one
 //! session per control connection that asked for RDMA.
 //!
-//! Keys are scoped per connection: each session has its own protection domain,
-//! and a region is registered (ibv_reg_mr, remote READ only) in that domain
-//! the first time the peer looks up one of its blocks. A key from one
-//! connection therefore means nothing on another connection's queue pair.
-//! Deregistering a region deregisters its memory regions in every session
-//! before `RegionRegistry::deregister` returns, so the NIC refuses later READs.
+//! One protection domain per device ([`Domain`]), shared by the sessions on
+//! that device: a region is registered (ibv_reg_mr, remote READ only) there the
+//! first time any peer looks up one of its blocks, so a region many peers read
+//! is registered, and its pages pinned, once per device rather than once per
+//! peer. Its key works on every queue pair of the domain, and only peers that
+//! proved the node's secret on the control path get a queue pair: each of them
+//! could look the same blocks up anyway. Deregistering a region deregisters its
+//! memory region in every domain before `RegionRegistry::deregister` returns,
+//! so the NIC refuses later READs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,7 +33,8 @@ pub(crate) struct Listener {
     choice: Arc<Choice>,
     port: u16,
     pending: Mutex<HashMap<u64, Weak<Session>>>,
-    sessions: Mutex<Vec<Weak<Session>>>,
+    /// By device context.
+    domains: Mutex<HashMap<usize, Arc<Domain>>>,
 }
 
 // SAFETY: the raw handles are used under the locks below or by the one event thread.
@@ -39,7 +43,10 @@ unsafe impl Sync for Listener {}
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        // SAFETY: every session id on this channel is gone (sessions hold an Arc to us).
+        // The domains go while the listening id still holds its device open;
+        // every session (and queue pair) is gone: sessions hold an Arc to us.
+        self.domains.get_mut().unwrap().clear();
+        // SAFETY: every session id on this channel is gone, as above.
         unsafe {
             (self.lib.rdma_destroy_id)(self.id);
             (self.lib.rdma_destroy_event_channel)(self.channel);
@@ -92,7 +99,7 @@ impl ServerSide {
                 choice: choice.clone(),
                 port: 0,
                 pending: Mutex::new(HashMap::new()),
-                sessions: Mutex::new(Vec::new()),
+                domains: Mutex::new(HashMap::new()),
             };
             // Connections accepted here inherit the listener's type of service.
             set_tos(lib, id, choice.tos)?;
@@ -153,25 +160,27 @@ impl RdmaServe for ServerSide {
             .lock()
             .unwrap()
             .insert(token, Arc::downgrade(&session));
-        let mut sessions = listener.sessions.lock().unwrap();
-        sessions.retain(|s| s.strong_count() > 0);
-        sessions.push(Arc::downgrade(&session));
         Ok((listener.port, token, session))
     }
 }
 
 impl Listener {
     fn revoke(&self, region: RegionId) {
-        let sessions: Vec<Arc<Session>> = self
-            .sessions
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for session in sessions {
-            session.revoke(region);
+        let domains: Vec<Arc<Domain>> = self.domains.lock().unwrap().values().cloned().collect();
+        for domain in domains {
+            domain.revoke(region);
         }
+    }
+
+    /// The domain of a device context, opened on first use.
+    fn domain(&self, context: *mut sys::ibv_context) -> Result<Arc<Domain>> {
+        let mut domains = self.domains.lock().unwrap();
+        if let Some(domain) = domains.get(&(context as usize)) {
+            return Ok(domain.clone());
+        }
+        let domain = Arc::new(Domain::open(self.lib, context)?);
+        domains.insert(context as usize, domain.clone());
+        Ok(domain)
     }
 
     fn run(&self, stop: &AtomicBool) {
@@ -266,16 +275,99 @@ impl Listener {
     }
 }
 
+/// A device's protection domain on the serving side and the regions registered
+/// in it, each once, whichever peers read it.
+struct Domain {
+    lib: &'static Lib,
+    pd: *mut sys::ibv_pd,
+    mrs: Mutex<HashMap<RegionId, (*mut sys::ibv_mr, Arc<Region>)>>,
+}
+
+// SAFETY: the PD is a thread-safe verbs object; the MRs are touched under `mrs`' lock.
+unsafe impl Send for Domain {}
+unsafe impl Sync for Domain {}
+
+impl Domain {
+    fn open(lib: &'static Lib, context: *mut sys::ibv_context) -> Result<Domain> {
+        // SAFETY: a device context rdma_cm holds open while the listener lives.
+        let pd = unsafe { (lib.ibv_alloc_pd)(context) };
+        if pd.is_null() {
+            return Err(Error::ProviderUnavailable(format!(
+                "ibv_alloc_pd: {}",
+                sys::errno_text()
+            )));
+        }
+        Ok(Domain {
+            lib,
+            pd,
+            mrs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The key and base address of `region` in this domain, registered on first use.
+    fn key(&self, region: &Arc<Region>, peer: &str) -> std::result::Result<(u64, u64), ErrorCode> {
+        let mut mrs = self.mrs.lock().unwrap();
+        if let Some((mr, _)) = mrs.get(&region.id()) {
+            // SAFETY: a live MR of this domain.
+            let mr = unsafe { &**mr };
+            return Ok((mr.rkey as u64, mr.addr as u64));
+        }
+        let (addr, len) = region.mapping();
+        // SAFETY: the region's memory stays mapped while the MR exists: the
+        // Arc kept beside it is dropped only after ibv_dereg_mr. READ-only
+        // access, so read-only file mappings register too.
+        let mr = unsafe {
+            (self.lib.ibv_reg_mr)(
+                self.pd,
+                addr as *mut libc::c_void,
+                len,
+                sys::IBV_ACCESS_REMOTE_READ,
+            )
+        };
+        if mr.is_null() {
+            log::warn!(
+                "ferry: ibv_reg_mr of {len} bytes for {peer} failed: {} (RLIMIT_MEMLOCK?)",
+                sys::errno_text()
+            );
+            return Err(ErrorCode::Internal);
+        }
+        mrs.insert(region.id(), (mr, region.clone()));
+        // SAFETY: just registered.
+        let mr = unsafe { &*mr };
+        Ok((mr.rkey as u64, mr.addr as u64))
+    }
+
+    fn revoke(&self, region: RegionId) {
+        let removed = self.mrs.lock().unwrap().remove(&region);
+        if let Some((mr, _region)) = removed {
+            // SAFETY: an MR of this domain; the region outlives it (held until here).
+            unsafe { (self.lib.ibv_dereg_mr)(mr) };
+            log::debug!("ferry: revoked RDMA access to {region:?}");
+        }
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        // SAFETY: no queue pair of this PD is left (sessions hold the domain),
+        // so no READ is served from memory being deregistered.
+        unsafe {
+            for (_, (mr, _region)) in self.mrs.get_mut().unwrap().drain() {
+                (self.lib.ibv_dereg_mr)(mr);
+            }
+            (self.lib.ibv_dealloc_pd)(self.pd);
+        }
+    }
+}
+
 #[derive(Default)]
 struct SessionInner {
     id: Option<*mut sys::rdma_cm_id>,
-    pd: Option<*mut sys::ibv_pd>,
+    domain: Option<Arc<Domain>>,
     cq: Option<*mut sys::ibv_cq>,
-    mrs: HashMap<RegionId, (*mut sys::ibv_mr, Arc<Region>)>,
-    closed: bool,
 }
 
-/// One peer's queue pair, protection domain and memory regions.
+/// One peer's queue pair, on its device's [`Domain`].
 pub(crate) struct Session {
     listener: Arc<Listener>,
     token: u64,
@@ -294,9 +386,6 @@ impl Session {
         let fail =
             |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
         let mut inner = self.inner.lock().unwrap();
-        if inner.closed {
-            return Err(Error::Internal("session already closed".into()));
-        }
         // SAFETY: `id` is the connect request's id with its device context set.
         unsafe {
             let context = (*id).verbs;
@@ -307,11 +396,9 @@ impl Session {
             } else {
                 1
             };
-            let pd = (lib.ibv_alloc_pd)(context);
-            if pd.is_null() {
-                return Err(fail("ibv_alloc_pd"));
-            }
-            inner.pd = Some(pd);
+            let domain = self.listener.domain(context)?;
+            let pd = domain.pd;
+            inner.domain = Some(domain);
             // The server posts nothing; the queue pair still needs a CQ.
             let cq = (lib.ibv_create_cq)(context, 2, std::ptr::null_mut(), std::ptr::null_mut(), 0);
             if cq.is_null() {
@@ -348,15 +435,6 @@ impl Session {
         log::debug!("ferry: RDMA queue pair accepted for {}", self.peer);
         Ok(())
     }
-
-    fn revoke(&self, region: RegionId) {
-        let removed = self.inner.lock().unwrap().mrs.remove(&region);
-        if let Some((mr, _region)) = removed {
-            // SAFETY: an MR this session registered; the region outlives it (held until here).
-            unsafe { (self.listener.lib.ibv_dereg_mr)(mr) };
-            log::debug!("ferry: revoked RDMA access to {region:?} for {}", self.peer);
-        }
-    }
 }
 
 impl RdmaSession for Session {
@@ -368,41 +446,8 @@ impl RdmaSession for Session {
         if region.is_empty() {
             return Ok((0, 0));
         }
-        let mut inner = self.inner.lock().unwrap();
-        if let Some((mr, _)) = inner.mrs.get(&region.id()) {
-            // SAFETY: a live MR of this session.
-            let mr = unsafe { &**mr };
-            return Ok((mr.rkey as u64, mr.addr as u64));
-        }
-        let pd = inner
-            .pd
-            .filter(|_| !inner.closed)
-            .ok_or(ErrorCode::Internal)?;
-        let (addr, len) = region.mapping();
-        // SAFETY: the region's memory stays mapped while the MR exists: the
-        // Arc kept beside it is dropped only after ibv_dereg_mr. READ-only
-        // access, so read-only file mappings register too.
-        let mr = unsafe {
-            (self.listener.lib.ibv_reg_mr)(
-                pd,
-                addr as *mut libc::c_void,
-                len,
-                sys::IBV_ACCESS_REMOTE_READ,
-            )
-        };
-        if mr.is_null() {
-            log::warn!(
-                "ferry: ibv_reg_mr of {} bytes for {} failed: {} (RLIMIT_MEMLOCK?)",
-                len,
-                self.peer,
-                sys::errno_text()
-            );
-            return Err(ErrorCode::Internal);
-        }
-        inner.mrs.insert(region.id(), (mr, region.clone()));
-        // SAFETY: just registered.
-        let mr = unsafe { &*mr };
-        Ok((mr.rkey as u64, mr.addr as u64))
+        let domain = self.inner.lock().unwrap().domain.clone();
+        domain.ok_or(ErrorCode::Internal)?.key(region, &self.peer)
     }
 }
 
@@ -411,21 +456,15 @@ impl Drop for Session {
         let lib = self.listener.lib;
         self.listener.pending.lock().unwrap().remove(&self.token);
         let inner = std::mem::take(&mut *self.inner.lock().unwrap());
-        // SAFETY: the queue pair goes first, so no READ is served from memory
-        // being deregistered; then the MRs, the CQ, the PD and the id.
+        // SAFETY: the queue pair goes first, then the CQ and the id; the
+        // domain (PD and MRs) outlives them, shared with other sessions.
         unsafe {
             if let Some(id) = inner.id {
                 (lib.rdma_disconnect)(id);
                 (lib.rdma_destroy_qp)(id);
             }
-            for (_, (mr, _region)) in inner.mrs {
-                (lib.ibv_dereg_mr)(mr);
-            }
             if let Some(cq) = inner.cq {
                 (lib.ibv_destroy_cq)(cq);
-            }
-            if let Some(pd) = inner.pd {
-                (lib.ibv_dealloc_pd)(pd);
             }
             if let Some(id) = inner.id {
                 (lib.rdma_destroy_id)(id);

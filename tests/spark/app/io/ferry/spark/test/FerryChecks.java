@@ -36,18 +36,36 @@ final class FerryChecks {
     private FerryChecks() {}
 
     /**
-     * Bytes the executors' Ferry nodes fetched, asked of each executor by running tasks there.
-     * Fails unless every pinned buffer is back in its pool (no reader leaked a chunk) and the pool
-     * stayed within its cap.
+     * What the executors' Ferry nodes moved, summed over executors: bytes fetched from peers, of
+     * those the bytes that came inline in lookup replies (the rest came by READ: one-sided RDMA
+     * READ on verbs), and bytes the nodes' CPUs sent to peers (tcp READs and inline blocks).
      */
-    static long bytesFetched(JavaSparkContext sc) {
+    record Traffic(long fetched, long fetchedInline, long servedByCpu) implements java.io.Serializable {
+        Traffic plus(Traffic other) {
+            return new Traffic(fetched + other.fetched, fetchedInline + other.fetchedInline,
+                    servedByCpu + other.servedByCpu);
+        }
+
+        @Override
+        public String toString() {
+            return "fetched=" + fetched + " fetchedInline=" + fetchedInline + " servedByCpu=" + servedByCpu;
+        }
+    }
+
+    /**
+     * The executors' {@link Traffic}, asked of each executor by running tasks there. Fails unless
+     * every pinned buffer is back in its pool (no reader leaked a chunk) and the pool stayed within
+     * its cap.
+     */
+    static Traffic traffic(JavaSparkContext sc) {
         List<Integer> slices = new ArrayList<>();
         for (int i = 0; i < 16; i++) {
             slices.add(i);
         }
-        Map<String, Long> fetched = new TreeMap<>();
-        for (int attempt = 0; attempt < 10 && fetched.size() < 2; attempt++) {
-            for (Tuple2<String, Long> seen : sc.parallelize(slices, slices.size()).map(i -> {
+        // Counters only grow: the largest seen of each executor is its latest.
+        Map<String, Traffic> byExecutor = new TreeMap<>();
+        for (int attempt = 0; attempt < 10 && byExecutor.size() < 2; attempt++) {
+            for (Tuple2<String, Traffic> seen : sc.parallelize(slices, slices.size()).map(i -> {
                 Thread.sleep(50); // spread the tasks over both executors
                 NodeStats stats = FerryPlugin.executorStats();
                 if (stats == null) {
@@ -57,13 +75,14 @@ final class FerryChecks {
                     throw new IllegalStateException("executor " + SparkEnv.get().executorId() + " pool: " + stats);
                 }
                 System.err.println("executor " + SparkEnv.get().executorId() + " Ferry node: " + stats);
-                return new Tuple2<>(SparkEnv.get().executorId(), stats.bytesFetched());
+                return new Tuple2<>(SparkEnv.get().executorId(),
+                        new Traffic(stats.bytesFetched(), stats.bytesFetchedInline(), stats.bytesServed()));
             }).collect()) {
-                fetched.merge(seen._1(), seen._2(), Math::max);
+                byExecutor.merge(seen._1(), seen._2(), (a, b) -> a.fetched() >= b.fetched() ? a : b);
             }
         }
-        System.err.println("Ferry bytes fetched by executor: " + fetched);
-        return fetched.values().stream().mapToLong(Long::longValue).sum();
+        System.err.println("Ferry traffic by executor: " + byExecutor);
+        return byExecutor.values().stream().reduce(new Traffic(0, 0, 0), Traffic::plus);
     }
 
     /**

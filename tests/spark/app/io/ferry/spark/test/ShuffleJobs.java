@@ -40,7 +40,9 @@ import scala.Tuple2;
  * also checks.
  *
  * <p>With {@code --sql} (run.sh passes it when FERRY_SPARK_SQL=1), also DataFrame jobs with
- * adaptive query execution (see {@link #sqlJobs}).
+ * adaptive query execution (see {@link #sqlJobs}); with {@code --compact} (run.sh's compact runs
+ * on other Spark lines), without the job of large records; with {@code --one-job}, reduceByKey
+ * only; with {@code --auth-only}, the authentication checks only.
  *
  * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
  * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless at least two
@@ -54,17 +56,20 @@ public final class ShuffleJobs {
     static final int KEYS = 20_000;
 
     public static void main(String[] args) throws Exception {
-        // Arguments: [--sql] [--auth-only] [expected shuffle manager class]
+        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core] [expected shuffle manager class]
         List<String> arguments = new ArrayList<>(List.of(args));
         boolean withSql = arguments.remove("--sql");
+        boolean compact = arguments.remove("--compact");
         boolean authOnly = arguments.remove("--auth-only");
+        boolean oneJob = arguments.remove("--one-job");
+        boolean coreOnly = arguments.remove("--core"); // the four RDD jobs only (tests/vm/jobs.sh)
         String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
         boolean ferry = FERRY_MANAGER.equals(expectedManager);
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             ShuffleReads reads = new ShuffleReads();
             sc.sc().addSparkListener(reads);
-            waitForExecutors(sc, 2, 120_000);
+            waitForExecutors(sc, 2, Long.getLong("ferry.test.executor.wait.ms", 120_000)); // longer in the TCG VM
             checkShuffleManagers(sc, expectedManager);
 
             JavaPairRDD<Integer, Long> data = generate(sc, RECORDS, 1).cache();
@@ -76,6 +81,9 @@ public final class ShuffleJobs {
             }
 
             job(reads, "reduceByKey", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)));
+            if (oneJob) {
+                return;
+            }
 
             job(reads, "groupByKey", () -> unordered(data.groupByKey(new HashPartitioner(7)).mapValues(values -> {
                 List<Long> sorted = new ArrayList<>();
@@ -103,16 +111,25 @@ public final class ShuffleJobs {
                 throw new IllegalStateException("no shuffle bytes were read remotely: the jobs did not cross executors");
             }
             if (ferry) {
-                long fetched = FerryChecks.bytesFetched(sc);
-                System.out.println("FERRY_BYTES_FETCHED " + fetched);
-                if (fetched != reads.remoteBytes.get()) {
-                    throw new IllegalStateException("Ferry fetched " + fetched + " bytes but Spark counted "
+                FerryChecks.Traffic traffic = FerryChecks.traffic(sc);
+                System.out.println("FERRY_BYTES_FETCHED " + traffic.fetched());
+                System.out.println("FERRY_TRAFFIC " + traffic);
+                if (traffic.fetched() != reads.remoteBytes.get()) {
+                    throw new IllegalStateException("Ferry fetched " + traffic.fetched() + " bytes but Spark counted "
                             + reads.remoteBytes.get() + " remote shuffle bytes: not every remote read went through Ferry");
+                }
+                if (coreOnly) {
+                    return;
                 }
                 authentication(conf, data);
             }
+            if (coreOnly) {
+                return;
+            }
 
-            job(reads, "largeRecords", () -> largeRecords(sc));
+            if (!compact) {
+                job(reads, "largeRecords", () -> largeRecords(sc));
+            }
 
             String expected = reads.checksums.get("reduceByKey");
             job(reads, "reduceByKeyExecutorKilled", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)
@@ -344,7 +361,7 @@ public final class ShuffleJobs {
     static void waitForExecutors(JavaSparkContext sc, int executors, long timeoutMs) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMs;
         // getExecutorInfos includes the driver.
-        while (sc.statusTracker().getExecutorInfos().length < executors + 1) {
+        while (sc.sc().statusTracker().getExecutorInfos().length < executors + 1) {
             if (System.currentTimeMillis() > deadline) {
                 throw new IllegalStateException("fewer than " + executors + " executors registered in " + timeoutMs + " ms");
             }

@@ -16,8 +16,9 @@ import io.ferry.FerryNode;
 /**
  * The executor's side of {@link FerryPlugin}: starts this executor's Ferry node with the
  * application's secret, serving on the executor's block manager address (not every interface) at a
- * free port, and registers the endpoint with the driver. Spark starts plugins before the shuffle
- * manager, so the node is there when the first task runs.
+ * free port, and registers the endpoint with the driver. Spark starts plugins before the first task
+ * runs (Spark 4 also before it creates the shuffle manager, 3.5 after), and the manager looks the
+ * node up at each call.
  */
 final class FerryExecutorPlugin implements ExecutorPlugin {
     private static final Logger LOG = LoggerFactory.getLogger(FerryExecutorPlugin.class);

@@ -20,23 +20,25 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Ferry's Spark {@code ShuffleManager}: {@code spark.shuffle.manager=io.ferry.spark.FerryShuffleManager}
- * with {@code spark.plugins=io.ferry.spark.FerryPlugin}.
+ * Ferry's Spark {@code ShuffleManager}: {@code spark.shuffle.manager=io.ferry.spark.FerryShuffleManager},
+ * which needs {@link FerryPlugin} in {@code spark.plugins} (on Spark 3.5 it adds the plugin itself).
  *
  * <p>The map side is Spark's own sort-based shuffle ({@link SortShuffleManager}): the same writers,
  * data and index files; a committed map output is then served by the executor's Ferry node. The
- * reduce side reads through {@link FerryShuffleReader}. Without the plugin (no Ferry node in this
- * process) and for push-based merged shuffles, every call passes through to Spark's own manager.
+ * reduce side reads through {@link FerryShuffleReader}. In a process without a Ferry node (no
+ * plugin: logged as a WARN naming spark.plugins) and for push-based merged shuffles, every call
+ * passes through to Spark's own manager.
  *
- * <p>Built against Spark 4.2.0 (Scala 2.13), whose {@link ShuffleManager} still declares
- * {@link #shuffleBlockResolver}. Spark 4.3 moved that method to a sub-interface,
+ * <p>Shared by every Spark line; what differs between lines is in {@link SparkLine}, one per
+ * artifact. Spark 4.3 moved {@link #shuffleBlockResolver} to a sub-interface,
  * {@code BlockingShuffleManager}, and accepts only those as {@code spark.shuffle.manager}: see
  * NOTES.md.
  *
- * <p>Spark instantiates it once per process (driver and each executor), after the plugins, through
- * the public {@code (SparkConf, boolean isDriver)} constructor. Calls can come from RPC threads at
- * any time after construction (unregisterShuffle included), so the delegate is final and created
- * here, and {@link #stop} is idempotent.
+ * <p>Spark instantiates it once per process (driver and each executor) through the public
+ * {@code (SparkConf, boolean isDriver)} constructor: on Spark 4 after the plugins, on 3.5 before
+ * them, so the executor's Ferry node is looked up at each call, never in the constructor. Calls can
+ * come from RPC threads at any time after construction (unregisterShuffle included), so the
+ * delegate is final and created here, and {@link #stop} is idempotent.
  */
 public final class FerryShuffleManager implements ShuffleManager {
     private static final Logger LOG = LoggerFactory.getLogger(FerryShuffleManager.class);
@@ -44,19 +46,48 @@ public final class FerryShuffleManager implements ShuffleManager {
     /** The line every process logs once when its shuffle manager starts; tests look for it. */
     public static final String START_LOG_PREFIX = "FerryShuffleManager started";
 
+    /** How the WARN starts that a process logs when Ferry cannot be in use; tests look for it. */
+    public static final String NOT_IN_USE_PREFIX = "Ferry is not in use";
+
     private final SortShuffleManager delegate;
     private final boolean isDriver;
     private final boolean batchFetchCapable;
     private final AtomicBoolean stopped = new AtomicBoolean();
 
     public FerryShuffleManager(SparkConf conf, boolean isDriver) {
+        String sparkVersion = org.apache.spark.package$.MODULE$.SPARK_VERSION();
+        if (!SparkLine.serves(sparkVersion)) {
+            throw new IllegalStateException("this ferry-spark jar is built for " + SparkLine.NAME + ", but Spark "
+                    + sparkVersion + " runs here: use the ferry-spark artifact of its line (Ferry README, Compatibility)");
+        }
         this.isDriver = isDriver;
         this.delegate = new SortShuffleManager(conf);
         this.batchFetchCapable = batchFetchCapable(conf);
-        String mode = isDriver ? "driver"
-                : ExecutorRuntime.current() != null ? "executor, Ferry reader"
-                : "executor, no FerryPlugin in spark.plugins: pass-through to " + SortShuffleManager.class.getName();
-        LOG.info("{} ({})", START_LOG_PREFIX, mode);
+        String process = isDriver ? "driver" : "executor";
+        LOG.info("{} ({}; {} build, Spark {})", START_LOG_PREFIX, process, SparkLine.NAME, sparkVersion);
+        requirePlugin(conf, process);
+    }
+
+    /**
+     * FerryPlugin starts executors' nodes and lets them find each other: without it no byte goes
+     * through Ferry. Where Spark starts plugins after the shuffle manager (3.5), the manager names
+     * it in spark.plugins itself; where it starts them before (4), it is too late for that, and
+     * every process says so in a WARN that names the setting.
+     */
+    private static void requirePlugin(SparkConf conf, String process) {
+        if (FerryPlugin.isNamedIn(conf)) {
+            return;
+        }
+        if (SparkLine.SHUFFLE_MANAGER_BEFORE_PLUGINS) {
+            FerryPlugin.addTo(conf);
+            LOG.info("added {} to {} ({} starts plugins after the shuffle manager)", FerryPlugin.NAME,
+                    FerryPlugin.PLUGINS_KEY, SparkLine.NAME);
+            return;
+        }
+        LOG.warn("{} in this {}: {} does not name {}, so every shuffle goes through Spark's own transport. "
+                + "Set {}={} (Spark 4 starts plugins before the shuffle manager, which cannot add it then)",
+                NOT_IN_USE_PREFIX, process, FerryPlugin.PLUGINS_KEY, FerryPlugin.NAME, FerryPlugin.PLUGINS_KEY,
+                FerryPlugin.NAME);
     }
 
     /** The constructor Spark falls back to when it does not pass isDriver. */

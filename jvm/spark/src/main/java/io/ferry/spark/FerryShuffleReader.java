@@ -21,7 +21,6 @@ import org.apache.spark.shuffle.FetchFailedException;
 import org.apache.spark.shuffle.IndexShuffleBlockResolver;
 import org.apache.spark.shuffle.ShuffleReadMetricsReporter;
 import org.apache.spark.shuffle.ShuffleReader;
-import org.apache.spark.shuffle.checksum.RowBasedChecksum;
 import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.ShuffleBlockId;
@@ -169,8 +168,7 @@ final class FerryShuffleReader<K, C> implements ShuffleReader<K, C> {
                     : dep.aggregator().get().combineValuesByKey(records, context);
         }
         if (dep.keyOrdering().isDefined()) {
-            ExternalSorter<K, C, C> sorter = new ExternalSorter<>(context, Option.empty(), Option.empty(),
-                    dep.keyOrdering(), dep.serializer(), new RowBasedChecksum[0]);
+            ExternalSorter<K, C, C> sorter = SparkLine.keySorter(context, dep.keyOrdering(), dep.serializer());
             combined = sorter.insertAllAndUpdateMetrics(combined);
         }
         return new InterruptibleIterator<>(context, combined);

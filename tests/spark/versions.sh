@@ -1,0 +1,29 @@
+# The Spark versions the Spark tests run, and the ferry-spark artifact for each: the one place.
+# Source it. Each version is a line's newest release that PyPI serves as pyspark (whose package
+# carries a whole Spark: bin/spark-submit, jars/).
+
+# tests/spark/run.sh with no version: the full suite, on the newest line that both PyPI (pyspark)
+# and Maven Central (spark-core) serve. pyspark 4.3.0 is on PyPI, but spark-core_2.13 4.3.0 is
+# not on Maven Central (newest there: 4.2.0), and 4.3 changed the ShuffleManager interface
+# (jvm/spark/NOTES.md).
+SPARK_NEWEST=4.2.0
+
+# tests/spark/run.sh --lines: a compact run on each other line.
+SPARK_OTHER_LINES=(3.5.9 4.0.5 4.1.4)
+
+# ferry_spark_project VERSION: the Gradle project, also the Maven artifact, serving that Spark.
+ferry_spark_project() {
+  case $1 in
+    3.5.*) echo ferry-spark-3.5_2.12 ;; # pyspark 3.5 carries Spark's Scala 2.12 build
+    4.[012].*) echo ferry-spark-4_2.13 ;;
+    *) echo "no ferry-spark artifact for Spark $1" >&2 && return 1 ;;
+  esac
+}
+
+# spark_scala_binary VERSION: the Scala version of pyspark's Spark build.
+spark_scala_binary() {
+  case $1 in
+    3.*) echo 2.12 ;;
+    *) echo 2.13 ;;
+  esac
+}

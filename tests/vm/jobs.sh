@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Usage: jobs.sh
+# Real Spark and Kafka jobs moving their bytes by RDMA READ, in the test VM, on each device class
+# (Soft-RoCE rxe0, Soft-iWARP siw0; $FERRY_VM_CLASSES picks): tests/vm/jobs-guest.sh runs them in
+# one boot. Host side: builds the jars, installs Spark (tests/spark/setup.sh) and Kafka
+# (tests/kafka/cluster.sh setup), runs the same Spark jobs with Spark's default shuffle here for
+# the reference checksums, stages everything where the guest sees it, and judges the results:
+#   spark: checksums and read metrics equal to the default shuffle's; every remote byte fetched by
+#          the executors' Ferry nodes, none inline and none sent by a node's CPU (so all by READ);
+#   kafka: every acknowledged acks=all record read back in order, every broker's payload by READ
+#          over verbs, replication bytes received by READ, no connection setup timeout.
+# Prints one line per class with the figures. Results: $FERRY_VM_OUT (default target/vm-jobs).
+# $FERRY_VM_JOBS picks the jobs (default "spark kafka"), $FERRY_VM_KAFKA_CLASSES the classes Kafka
+# runs on (default rxe: its start is a dozen JVM starts, minutes each under TCG).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+classes=${FERRY_VM_CLASSES:-rxe siw}
+jobs=${FERRY_VM_JOBS:-spark kafka}
+kafka_classes=${FERRY_VM_KAFKA_CLASSES:-rxe}
+
+source tests/spark/versions.sh # the newest Spark line, and its ferry-spark artifact
+spark_home=$(bash tests/spark/setup.sh "$SPARK_NEWEST" | sed -n 's/^SPARK_HOME=//p')
+[ -d "$spark_home" ] || { echo "jobs.sh: no Spark installed" >&2; exit 1; }
+spark_project=$(ferry_spark_project "$SPARK_NEWEST")
+gradle --no-daemon --console=plain -q :ferry-core:jar ":$spark_project:jar"
+core_jar=$(ls jvm/core/build/libs/ferry-core-*.jar | grep -v -e '-sources' -e '-javadoc' | head -1)
+spark_jar=$(ls "jvm/spark/$spark_project"/build/libs/"$spark_project"-*.jar | grep -v -e '-sources' -e '-javadoc' | head -1)
+
+export FERRY_VM_OUT=${FERRY_VM_OUT:-$root/target/vm-jobs}
+rm -rf "$FERRY_VM_OUT"
+mkdir -p "$FERRY_VM_OUT"
+# The guest sees the host's files read-only but not its /tmp or /run (where a checkout may live):
+# stage what it runs in the results share. Hard links where the file system allows (Spark is big).
+stage=$(cd "$FERRY_VM_OUT" && pwd -P)/stage
+mkdir -p "$stage/repo/tests/kafka" "$stage/spark-app"
+cp tests/vm/jobs-guest.sh tests/vm/guest-net.sh "$stage/"
+cp tests/kafka/cluster.sh tests/kafka/plugin.sh tests/kafka/pom.xml "$stage/repo/tests/kafka/"
+cp -al "$spark_home" "$stage/spark" 2>/dev/null || cp -a "$spark_home" "$stage/spark"
+rm -rf "$stage/spark/work" # other runs' executor logs
+cp "$core_jar" "$spark_jar" "$stage/"
+spark_jars="$stage/$(basename "$core_jar"),$stage/$(basename "$spark_jar")"
+
+echo "== the Spark jobs' reference: Spark's default shuffle, on this host"
+javac --release 17 -Xlint:all,-path -Werror -cp "$spark_home/jars/*:${spark_jars//,/:}" \
+  -d "$stage/spark-app" $(find tests/spark/app -name '*.java')
+jar --create --file "$stage/shuffle-jobs.jar" -C "$stage/spark-app" .
+SPARK_HOME=$stage/spark SPARK_LOCAL_IP=127.0.0.1 "$stage/spark/bin/spark-submit" --master 'local-cluster[2,1,1024]' \
+  --class io.ferry.spark.test.ShuffleJobs --conf spark.shuffle.readHostLocalDisk=false \
+  --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 \
+  --conf spark.driver.bindAddress=127.0.0.1 --conf spark.default.parallelism=8 \
+  --conf "spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1" \
+  "$stage/shuffle-jobs.jar" --core > "$FERRY_VM_OUT/spark-reference.out" 2> "$FERRY_VM_OUT/spark-reference.log" ||
+  { tail -n 40 "$FERRY_VM_OUT/spark-reference.log" >&2; exit 1; }
+grep -E '^(CHECKSUM|READ_METRICS) ' "$FERRY_VM_OUT/spark-reference.out" > "$FERRY_VM_OUT/spark-reference.expected"
+[ "$(grep -c '^CHECKSUM ' "$FERRY_VM_OUT/spark-reference.expected")" = 4 ] ||
+  { echo "jobs.sh: the reference run printed no 4 checksums" >&2; exit 1; }
+
+echo "== Kafka: jars, the plugin, the check application"
+export FERRY_KAFKA_DIR=$stage/kafka
+source tests/kafka/plugin.sh
+ferry_install_plugin
+mkdir -p "$stage/kafka-check"
+javac --release 17 -Xlint:all -Werror -cp "$FERRY_KAFKA_DIR/lib/*" -d "$stage/kafka-check" \
+  tests/kafka/app/io/ferry/kafka/test/KafkaCheck.java
+
+cat > "$FERRY_VM_OUT/env" <<ENV
+FERRY_VM_CLASSES="$classes"
+FERRY_VM_JOBS="$jobs"
+FERRY_VM_KAFKA_CLASSES="$kafka_classes"
+FERRY_SPARK_HOME=$stage/spark
+FERRY_SPARK_JARS=$spark_jars
+FERRY_SPARK_APP=$stage/shuffle-jobs.jar
+FERRY_KAFKA_LIB=$stage/kafka/lib
+FERRY_KAFKA_CHECK_CP=$stage/kafka-check:$stage/kafka/lib/*
+FERRY_STAGED_REPO=$stage/repo
+ENV
+# Spark's driver and two executors, then three brokers, in the guest: 6 GiB.
+FERRY_VM_MEMORY_MB=6144 bash tests/vm/run.sh "$stage/jobs-guest.sh" 2400 || echo "jobs.sh: the VM run exited $?" >&2
+
+failed=0
+fail() { echo "jobs.sh: FAILED on $class: $*" >&2; failed=1; }
+field() { local v; v=$(sed -n "s/.*[ {]$1=\([0-9]*\).*/\1/p" <<< " $2" | head -1); echo "${v:-0}"; }
+judge_spark() {
+  local out=$FERRY_VM_OUT/spark-$class.out traffic remote fetched packets
+  if ! diff <(grep -E '^(CHECKSUM|READ_METRICS) ' "$out" 2>/dev/null) "$FERRY_VM_OUT/spark-reference.expected" > /dev/null; then
+    fail "Spark: checksums or read metrics differ from the default shuffle's (see $out, spark-$class.log)"
+  fi
+  traffic=$(grep '^FERRY_TRAFFIC ' "$out" 2>/dev/null || true)
+  remote=$(sed -n 's/^REMOTE_BYTES_READ //p' "$out" 2>/dev/null)
+  fetched=$(field fetched "$traffic")
+  [[ -n $fetched && $fetched -gt 0 && $fetched == "$remote" ]] || fail "Spark: Ferry fetched '${fetched}' of ${remote:-?} remote bytes"
+  [[ $(field fetchedInline "$traffic") == 0 ]] || fail "Spark: blocks came inline, not by RDMA READ: $traffic"
+  [[ $(field servedByCpu "$traffic") == 0 ]] || fail "Spark: a node's CPU served bytes: $traffic"
+  packets=$(grep '^DEVICE_PACKETS' "$FERRY_VM_OUT/spark-$class.txt" 2>/dev/null | tr '\n' ' ')
+  echo "jobs.sh: $class Spark: remote shuffle bytes $remote, by RDMA READ $((fetched - $(field fetchedInline "$traffic"))), served by a CPU $(field servedByCpu "$traffic"); device $packets"
+}
+
+judge_kafka() {
+  local log=$FERRY_VM_OUT/kafka-$class.txt consume read_total=0 received_total=0 line packets
+  grep -q '^EXIT 0$' "$log" 2>/dev/null || fail "Kafka: the guest's run failed (see $log)"
+  consume=$(grep '^consume: ' "$log" 2>/dev/null || true)
+  [[ $consume == "consume: OK "* ]] || fail "Kafka: acknowledged records not read back: ${consume:-no consume line}"
+  [[ $(grep -c "payload by one-sided READ over verbs" "$log") == 3 ]] || fail "Kafka: not every broker moved its payload by READ over verbs"
+  [[ $(sed -n 's/^SETUP_TIMEOUTS //p' "$log") == 0 ]] || fail "Kafka: connection setup timeouts"
+  while read -r line; do
+    read_total=$((read_total + $(field readBytes "$line"))) || true
+    received_total=$((received_total + $(field bytesReceived "$line"))) || true
+  done < <(grep '^NODE [123] streams' "$log")
+  # 5,000 records of ~170 B went to two followers each (~1.7 MB); most of it by READ.
+  ((read_total > 1000000)) || fail "Kafka: replication bytes by READ: $read_total"
+  packets=$(grep '^DEVICE_PACKETS' "$log" | tr '\n' ' ')
+  echo "jobs.sh: $class Kafka: ${consume#consume: }; replication bytes received $received_total, by RDMA READ $read_total; device $packets"
+}
+
+for class in $classes; do
+  [[ " $jobs " != *" spark "* ]] || judge_spark
+  [[ " $jobs " != *" kafka "* || " $kafka_classes " != *" $class "* ]] || judge_kafka
+done
+[ "$failed" = 0 ] || exit 1
+echo "jobs.sh: $jobs moved their bytes by RDMA READ on: $classes"
