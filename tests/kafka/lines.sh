@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Usage: lines.sh [LINE...]   LINE: VERSION[:MODE[:SECURITY]], MODE kraft (default) or zk,
-#                             SECURITY of the replication listener: PLAINTEXT (default), SSL, SASL_SSL
+# Usage: lines.sh [LINE...]   LINE: VERSION[:MODE[:SECURITY[:JDK]]], MODE kraft (default) or zk,
+#                             SECURITY of the replication listener: PLAINTEXT (default), SSL, SASL_SSL,
+#                             JDK of the brokers: 25 (Temurin 25); default the java on PATH (17)
 # The Ferry broker plugin on every Kafka line but the newest (which tests/kafka/run.sh tests in
 # full), and TLS between brokers: a compact run per line, default every line in $LINES below.
 # Each is a real 3-node cluster (tests/kafka/cluster.sh: Maven Central jars of that release, the
@@ -20,9 +21,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-# The newest of each line Maven Central serves; 3.9 also in ZooKeeper mode; TLS on the newest.
-LINES=(3.7.2 3.8.1 3.9.2 3.9.2:zk 4.0.2 4.1.2 4.2.2 4.3.1 4.4.0:kraft:SSL 4.4.0:kraft:SASL_SSL)
+# The newest of each line Maven Central serves; 3.9 also in ZooKeeper mode; TLS, and brokers on
+# JDK 25, on the newest.
+LINES=(3.7.2 3.8.1 3.9.2 3.9.2:zk 4.0.2 4.1.2 4.2.2 4.3.1 4.4.0:kraft:SSL 4.4.0:kraft:SASL_SSL
+  4.4.0:kraft:PLAINTEXT:25)
 work=${FERRY_KAFKA_LINES_DIR:-/tmp/ferry-kafka-lines}
+java_home=${JAVA_HOME:-} # the JVM of lines that name no JDK
 marker=$(printf 'x%.0s' $(seq 1 32)) # KafkaCheck pads every record value with 150 of these
 
 source "$root/tests/kafka/plugin.sh" # ferry_install_plugin, ferry_plugin_opts, ferry_stats, ...
@@ -54,18 +58,32 @@ capture_check() {
     || fail "the loopback capture shows replication not encrypted end to end through Ferry"
 }
 
-# check_line VERSION[:MODE[:SECURITY]]
+# check_line VERSION[:MODE[:SECURITY[:JDK]]]
 check_line() {
-  local version mode security
-  IFS=: read -r version mode security <<< "$1"
+  local version mode security jdk
+  IFS=: read -r version mode security jdk <<< "$1"
   export FERRY_KAFKA_VERSION=$version FERRY_KAFKA_MODE=${mode:-kraft} FERRY_KAFKA_SECURITY=${security:-PLAINTEXT}
   export FERRY_KAFKA_DIR=$work/$version KAFKA_NODE_OPTS
-  echo "== Kafka $version, $FERRY_KAFKA_MODE, replication listener $FERRY_KAFKA_SECURITY"
+  # JDK 25 brokers (Temurin 25): JEP 472 wants the native library's load allowed.
+  local native_access=""
+  if [[ -n $jdk ]]; then
+    export JAVA_HOME=/usr/lib/jvm/temurin-$jdk-jdk-amd64
+    native_access="--enable-native-access=ALL-UNNAMED"
+  elif [[ -n $java_home ]]; then
+    export JAVA_HOME=$java_home
+  else
+    unset JAVA_HOME
+  fi
+  echo "== Kafka $version, $FERRY_KAFKA_MODE, replication listener $FERRY_KAFKA_SECURITY${jdk:+, JDK $jdk}"
   ferry_install_plugin
   build_check
-  KAFKA_NODE_OPTS=$(ferry_plugin_opts 2000)
+  KAFKA_NODE_OPTS="$(ferry_plugin_opts 2000) $native_access"
   cluster start 3
   B=$(cluster bootstrap)
+  if [[ -n $jdk ]]; then
+    [[ $(readlink "/proc/$(cat "$FERRY_KAFKA_DIR/node1/pid")/exe") == "$JAVA_HOME"/* ]] \
+      || fail "node 1 does not run on $JAVA_HOME"
+  fi
   [[ $FERRY_KAFKA_SECURITY == PLAINTEXT ]] || capture_start
   ferry_create_topic "$B" lines
   ferry_wait_isr "$B" lines 3 || fail "ISR not complete after creation"
