@@ -4,7 +4,8 @@
 # linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real
 # Spark jobs with FerryShuffleManager (tests/spark: the full suite on the newest Spark line, a
 # compact run on each other line), a real Kafka cluster replicating through the Ferry broker plugin
-# (tests/kafka), the verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM
+# (tests/kafka: in full on the newest Kafka line, compact on every other line and with TLS between
+# brokers), the verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM
 # (tests/vm/verbs.sh), and a Spark job and a Kafka cluster moving their bytes by RDMA READ there
 # (tests/vm/jobs.sh).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
@@ -35,6 +36,8 @@ other_lines=$(printf '%s, ' "${SPARK_OTHER_LINES[@]%.*}")
 step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines)" \
   bash tests/spark/run.sh --lines
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
+step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers (tests/kafka/lines.sh)" \
+  bash tests/kafka/lines.sh
 step "JVM consumer: the published jar from a separate Gradle build" bash tests/consumer/run.sh
 step_summary
 echo "== all tests passed"

@@ -11,6 +11,7 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v cc >/dev/null || missing+=(gcc)
 command -v mvn >/dev/null || missing+=(maven)       # tests/kafka: the Kafka jars from Maven Central
 command -v python3 >/dev/null || missing+=(python3) # tests/kafka and benches/kafka helpers
+command -v tcpdump >/dev/null || missing+=(tcpdump) # tests/kafka/lines.sh: is TLS between brokers end to end
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv) # pyspark, per Spark line
 # linux-aarch64: the cross linker for the library in ferry-core's jar, qemu-user for its tests
 command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu)

@@ -30,6 +30,9 @@ if [[ -n $payload ]]; then
   export FERRY_KAFKA_EXTRA_CONF="ferry.kafka.payload=$payload"$'\n'"ferry.kafka.provider=tcp"
 fi
 source "$root/tests/kafka/plugin.sh"
+# The Kafka release of the recorded figures (tests/kafka/cluster.sh runs any; its default is the
+# newest line tested).
+export FERRY_KAFKA_VERSION=${FERRY_KAFKA_VERSION:-4.1.1}
 
 # Runs "$@" against the cluster of mode $1 (plain or ferry).
 in_mode() {
@@ -145,7 +148,7 @@ result = {
     "command": command,
     "settings": {"rounds": int(rounds), "records": int(records), "record_size": int(size), "latency_rate": int(rate),
                  "latency_records": int(lat_records), "brokers": 3, "partitions": 3, "replication_factor": 3,
-                 "min_insync_replicas": 2, "acks": "all", "kafka": "4.1.1", "provider": "tcp",
+                 "min_insync_replicas": 2, "acks": "all", "kafka": os.environ["FERRY_KAFKA_VERSION"], "provider": "tcp",
                  "producer_props": "linger.ms=5 batch.size=65536",
                  "method": "both clusters running side by side, passes alternating between them"},
     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -2,11 +2,15 @@
 # install the Ferry plugin into the test cluster's libs/ and the helpers around it.
 # Needs $root (repository) and $FERRY_KAFKA_DIR.
 
-# Builds the plugin jar as a user does (Gradle's assemble) and drops that one jar into the
-# brokers' libs/, as the README's install says (nothing else of Ferry's is on their class path).
+# Builds the plugin jar as a user does (Gradle's assemble; once per shell) and drops that one jar
+# into the brokers' libs/, as the README's install says (nothing else of Ferry's is on their class
+# path).
 ferry_install_plugin() {
   bash "$root/tests/kafka/cluster.sh" setup
-  (cd "$root" && gradle --no-daemon --console=plain -q :ferry-kafka:assemble)
+  if [[ -z ${ferry_plugin_built:-} ]]; then
+    (cd "$root" && gradle --no-daemon --console=plain -q :ferry-kafka:assemble)
+    ferry_plugin_built=1
+  fi
   rm -f "$FERRY_KAFKA_DIR"/lib/ferry-*.jar
   cp "$root"/jvm/kafka/build/libs/ferry-kafka-plugin-*.jar "$FERRY_KAFKA_DIR/lib/"
 }

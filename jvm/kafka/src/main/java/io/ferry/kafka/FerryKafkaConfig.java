@@ -68,8 +68,9 @@ public final class FerryKafkaConfig {
                             + "(connected to HOST, `*` for any); PORTS is a port, a range `a-b`, `inter-broker` "
                             + "(the port of this broker's `inter.broker.listener.name` listener) or, for `out:`, "
                             + "`brokers` (any port but the controller quorum's, from `controller.quorum.voters` / "
-                            + "`controller.quorum.bootstrap.servers`: peers on any ports, a peer that answers "
-                            + "like plain Kafka costs one connection); `none`."),
+                            + "`controller.quorum.bootstrap.servers`, or ZooKeeper's, from `zookeeper.connect`: "
+                            + "peers on any ports, a peer that answers like plain Kafka costs one connection); "
+                            + "`none`."),
             new Key(PROVIDER, "auto",
                     "`auto`, `verbs` or `tcp`: the transport of the plugin's Ferry node, which serves and makes "
                             + "one-sided READs of stream payload. `auto`: RDMA verbs when a device is there, else tcp."),
@@ -357,7 +358,7 @@ public final class FerryKafkaConfig {
     public static final class Rules {
         static final Rules NONE = new Rules(List.of(), List.of(), List.of());
 
-        /** An {@code out:} rule: a host (null: any) and a port range, or every port but the controllers'. */
+        /** An {@code out:} rule: a host (null: any) and a port range, or every port but the quorum's. */
         private static final class Out {
             final InetAddress host;
             final long[] ports;
@@ -372,19 +373,19 @@ public final class FerryKafkaConfig {
 
         private final List<long[]> in;
         private final List<Out> out;
-        /** The controller quorum's addresses, which {@code brokers} leaves plain. */
-        private final List<InetSocketAddress> controllers;
+        /** The controller quorum's (or ZooKeeper's) addresses, which {@code brokers} leaves plain. */
+        private final List<InetSocketAddress> quorum;
 
-        private Rules(List<long[]> in, List<Out> out, List<InetSocketAddress> controllers) {
+        private Rules(List<long[]> in, List<Out> out, List<InetSocketAddress> quorum) {
             this.in = in;
             this.out = out;
-            this.controllers = controllers;
+            this.quorum = quorum;
         }
 
         static Rules parse(String text, BrokerListeners broker) {
             List<long[]> in = new ArrayList<>();
             List<Out> out = new ArrayList<>();
-            List<InetSocketAddress> controllers = List.of();
+            List<InetSocketAddress> quorum = List.of();
             for (String raw : text.split(",")) {
                 String rule = raw.trim();
                 if (rule.isEmpty() || rule.equals("none")) {
@@ -409,11 +410,12 @@ public final class FerryKafkaConfig {
                     }
                     String spec = rest.substring(colon + 1);
                     if (spec.equals("brokers")) {
-                        controllers = broker.controllers();
-                        if (controllers.isEmpty()) {
+                        quorum = broker.quorum();
+                        if (quorum.isEmpty()) {
                             throw new IllegalArgumentException("`" + rule + "`: the controller quorum is unknown ("
-                                    + broker.describe() + " names no controller.quorum.voters or "
-                                    + "controller.quorum.bootstrap.servers); name the ports instead");
+                                    + broker.describe() + " names no controller.quorum.voters, "
+                                    + "controller.quorum.bootstrap.servers or zookeeper.connect); name the ports "
+                                    + "instead");
                         }
                         out.add(new Out(address, new long[] {1, 65535}, true));
                     } else {
@@ -423,7 +425,7 @@ public final class FerryKafkaConfig {
                     throw new IllegalArgumentException("`" + rule + "`: a rule starts with in: or out:");
                 }
             }
-            return new Rules(in, out, controllers);
+            return new Rules(in, out, quorum);
         }
 
         private static long[] ports(String spec, BrokerListeners broker, String rule) {
@@ -464,15 +466,15 @@ public final class FerryKafkaConfig {
             for (Out r : out) {
                 if (remote.getPort() >= r.ports[0] && remote.getPort() <= r.ports[1]
                         && (r.host == null || r.host.equals(remote.getAddress()))
-                        && !(r.brokers && isController(remote))) {
+                        && !(r.brokers && isQuorum(remote))) {
                     return true;
                 }
             }
             return false;
         }
 
-        private boolean isController(InetSocketAddress remote) {
-            for (InetSocketAddress c : controllers) {
+        private boolean isQuorum(InetSocketAddress remote) {
+            for (InetSocketAddress c : quorum) {
                 if (c.getPort() == remote.getPort()
                         && (c.isUnresolved() || c.getAddress().equals(remote.getAddress()))) {
                     return true;
@@ -577,14 +579,17 @@ public final class FerryKafkaConfig {
         }
 
         /**
-         * @return the controller quorum's addresses: {@code controller.quorum.voters} ({@code
-         *     id@host:port,...}) and {@code controller.quorum.bootstrap.servers} ({@code host:port,...})
+         * @return the addresses of the quorum that coordinates this broker: in KRaft mode the
+         *     controllers, {@code controller.quorum.voters} ({@code id@host:port,...}) and {@code
+         *     controller.quorum.bootstrap.servers} ({@code host:port,...}); in ZooKeeper mode (Kafka
+         *     3.x) the ensemble, {@code zookeeper.connect} ({@code host:port,...[/chroot]})
          */
-        public List<InetSocketAddress> controllers() {
+        public List<InetSocketAddress> quorum() {
             List<InetSocketAddress> all = new ArrayList<>();
             String voters = props.getProperty("controller.quorum.voters", "");
             String bootstrap = props.getProperty("controller.quorum.bootstrap.servers", "");
-            for (String entry : (voters + "," + bootstrap).split(",")) {
+            String zookeeper = props.getProperty("zookeeper.connect", "").replaceFirst("/.*$", "");
+            for (String entry : (voters + "," + bootstrap + "," + zookeeper).split(",")) {
                 String e = entry.trim().substring(entry.trim().indexOf('@') + 1);
                 int colon = e.lastIndexOf(':');
                 if (colon <= 0) {

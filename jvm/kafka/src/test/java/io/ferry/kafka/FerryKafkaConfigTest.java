@@ -49,6 +49,19 @@ public class FerryKafkaConfigTest {
     }
 
     @Test
+    public void zooKeeperStaysPlainInZooKeeperMode() {
+        FerryKafkaConfig c = FerryKafkaConfig.parse("", "test", FerryKafkaConfig.BrokerListeners.of(
+                "listeners=CLIENT://127.0.0.1:19100,REPLICATION://127.0.0.1:19101\n"
+                        + "inter.broker.listener.name=REPLICATION\n"
+                        + "zookeeper.connect=127.0.0.1:19095,192.0.2.3:2181/kafka\n"));
+        assertTrue(c.errors().toString(), c.errors().isEmpty());
+        assertTrue(c.rules().accepts(19101));
+        assertFalse(c.rules().connects(new InetSocketAddress("127.0.0.1", 19095)));
+        assertFalse("the chroot is not part of the port", c.rules().connects(new InetSocketAddress("192.0.2.3", 2181)));
+        assertTrue(c.rules().connects(new InetSocketAddress("127.0.0.1", 19111)));
+    }
+
+    @Test
     public void brokersWithoutAKnownQuorumIsAnError() {
         FerryKafkaConfig c = FerryKafkaConfig.parse("ferry.kafka.rules=out:*:brokers\n", "test",
                 FerryKafkaConfig.BrokerListeners.of("listeners=PLAINTEXT://:9092\n"));
