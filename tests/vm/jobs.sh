@@ -10,13 +10,15 @@
 #   kafka: every acknowledged acks=all record read back in order, every broker's payload by READ
 #          over verbs, replication bytes received by READ, no connection setup timeout.
 # Prints one line per class with the figures. Results: $FERRY_VM_OUT (default target/vm-jobs).
-# $FERRY_VM_JOBS picks the jobs (default "spark kafka"), $FERRY_VM_KAFKA_CLASSES the classes Kafka
-# runs on (default rxe: its start is a dozen JVM starts, minutes each under TCG).
+# $FERRY_VM_JOBS picks the jobs (default "spark"; "spark kafka" adds Kafka), $FERRY_VM_KAFKA_CLASSES
+# the classes Kafka runs on (default rxe: its start is a dozen JVM starts, minutes each under TCG).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 classes=${FERRY_VM_CLASSES:-rxe siw}
-jobs=${FERRY_VM_JOBS:-spark kafka}
+# Kafka is opt-in (FERRY_VM_JOBS="spark kafka"): its cluster did not come up in the TCG guest
+# within 20 minutes on a loaded host, too long for CI until its start is made cheaper.
+jobs=${FERRY_VM_JOBS:-spark}
 kafka_classes=${FERRY_VM_KAFKA_CLASSES:-rxe}
 
 source tests/spark/versions.sh # the newest Spark line, and its ferry-spark artifact
@@ -56,13 +58,15 @@ grep -E '^(CHECKSUM|READ_METRICS) ' "$FERRY_VM_OUT/spark-reference.out" > "$FERR
 [ "$(grep -c '^CHECKSUM ' "$FERRY_VM_OUT/spark-reference.expected")" = 4 ] ||
   { echo "jobs.sh: the reference run printed no 4 checksums" >&2; exit 1; }
 
-echo "== Kafka: jars, the plugin, the check application"
-export FERRY_KAFKA_DIR=$stage/kafka
-source tests/kafka/plugin.sh
-ferry_install_plugin
-mkdir -p "$stage/kafka-check"
-javac --release 17 -Xlint:all -Werror -cp "$FERRY_KAFKA_DIR/lib/*" -d "$stage/kafka-check" \
-  tests/kafka/app/io/ferry/kafka/test/KafkaCheck.java
+if [[ " $jobs " == *" kafka "* ]]; then
+  echo "== Kafka: jars, the plugin, the check application"
+  export FERRY_KAFKA_DIR=$stage/kafka
+  source tests/kafka/plugin.sh
+  ferry_install_plugin
+  mkdir -p "$stage/kafka-check"
+  javac --release 17 -Xlint:all -Werror -cp "$FERRY_KAFKA_DIR/lib/*" -d "$stage/kafka-check" \
+    tests/kafka/app/io/ferry/kafka/test/KafkaCheck.java
+fi
 
 cat > "$FERRY_VM_OUT/env" <<ENV
 FERRY_VM_CLASSES="$classes"
