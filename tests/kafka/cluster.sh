@@ -241,9 +241,15 @@ start_zookeeper() {
 # KRaft mode: every node's storage formatted with one new cluster id.
 format_storage() {
   local n=$1 i cluster_id
-  # What `StorageTool random-uuid` prints (a random UUID, base64url without padding), without
-  # starting a JVM for it: JVM starts are most of a cluster's start-up in the TCG test VM.
-  cluster_id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # What `StorageTool random-uuid` prints (a random UUID, base64url without padding, never starting
+  # with "-", which the tool's arguments would take for an option), without starting a JVM for it:
+  # JVM starts are most of a cluster's start-up in the TCG test VM.
+  cluster_id=$(python3 -c 'import base64, uuid
+while True:
+    id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not id.startswith("-"):
+        print(id)
+        break')
   for ((i = 1; i <= n; i++)); do
     tool_java kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/node$i/server.properties" > /dev/null
   done
