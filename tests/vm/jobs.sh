@@ -62,10 +62,9 @@ if [[ " $jobs " == *" kafka "* ]]; then
   echo "== Kafka: jars, the plugin, the check application"
   export FERRY_KAFKA_DIR=$stage/kafka
   source tests/kafka/plugin.sh
+  source tests/kafka/checks.sh # build_check (its fail is replaced by this script's below)
   ferry_install_plugin
-  mkdir -p "$stage/kafka-check"
-  javac --release 17 -Xlint:all -Werror -cp "$FERRY_KAFKA_DIR/lib/*" -d "$stage/kafka-check" \
-    tests/kafka/app/io/ferry/kafka/test/KafkaCheck.java
+  build_check
 fi
 
 cat > "$FERRY_VM_OUT/env" <<ENV
@@ -76,7 +75,7 @@ FERRY_SPARK_HOME=$stage/spark
 FERRY_SPARK_JARS=$spark_jars
 FERRY_SPARK_APP=$stage/shuffle-jobs.jar
 FERRY_KAFKA_LIB=$stage/kafka/lib
-FERRY_KAFKA_CHECK_CP=$stage/kafka-check:$stage/kafka/lib/*
+FERRY_KAFKA_CHECK_CP=$stage/kafka/check/classes:$stage/kafka/lib/*
 FERRY_STAGED_REPO=$stage/repo
 ENV
 # Spark's driver and two executors, then three brokers, in the guest: 6 GiB.
