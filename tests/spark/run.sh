@@ -26,7 +26,9 @@
 # the second run really used FerryShuffleManager (the app checks the driver's and every executor's
 # SparkEnv; this script also finds the manager's start line in the logs, and no "not in use"
 # WARN), every remote byte went through the executors' Ferry nodes, and a peer without the
-# application's secret was refused, and each node listens on its block manager's address only.
+# application's secret was refused, each node listens on its block manager's address only, and
+# every executor publishes Ferry's counters through Spark's metrics system (JmxSink, read back over
+# JMX in the executors).
 #
 # Installs Spark itself (tests/spark/setup.sh) and builds the jars with Gradle. Loopback only.
 # Output and logs: $FERRY_SPARK_OUT/<version> (default build/spark-test/<version>).
@@ -197,6 +199,7 @@ run_version() { # <version>
   submit default "$out/shuffle-jobs.jar" "${app_args[@]}"
   submit ferry "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
     --conf spark.authenticate=true --conf spark.authenticate.secret=ferry-test-secret \
+    --conf spark.metrics.conf.executor.sink.jmx.class=org.apache.spark.metrics.sink.JmxSink \
     "$out/shuffle-jobs.jar" "${app_args[@]}" $manager
   if [[ $mode == full ]]; then
     submit ferry-default-auth "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
@@ -230,6 +233,7 @@ run_version() { # <version>
     fail=1
   fi
   require "$out/ferry.out" '^FERRY_BYTES_FETCHED ' "no FERRY_BYTES_FETCHED line from the ferry run"
+  require "$out/ferry.out" '^FERRY_METRICS_JMX ' "no FERRY_METRICS_JMX line: Ferry's counters did not reach Spark's JmxSink"
   require "$out/ferry.out" '^FERRY_AUTH spark.authenticate: ' "no FERRY_AUTH line from the ferry run"
   require "$out/ferry.out" "^SHUFFLE_MANAGER driver=$manager " "the ferry run did not report $manager"
   require "$out/ferry.log" 'FerryShuffleManager started (driver' "no FerryShuffleManager start line in the driver log"

@@ -1,5 +1,9 @@
 package io.ferry;
 
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /** A snapshot of a node's pinned memory and traffic counters. */
 public final class NodeStats {
     // Positions in the native side's array, by the names of ferry_core::metrics::abi
@@ -94,12 +98,29 @@ public final class NodeStats {
         return values[STAT_BYTES_FETCHED_INLINE];
     }
 
+    /**
+     * @return every counter by the name of its accessor ({@code bytesFetched}, ...), in a fixed
+     *     order: what metrics systems publish
+     */
+    public Map<String, Long> toMap() {
+        Map<String, Long> counters = new LinkedHashMap<>();
+        counters.put("poolCapacityBytes", poolCapacityBytes());
+        counters.put("poolMappedBytes", poolMappedBytes());
+        counters.put("poolLockedBytes", poolLockedBytes());
+        counters.put("poolInUseBytes", poolInUseBytes());
+        counters.put("bytesServed", bytesServed());
+        counters.put("readsServed", readsServed());
+        counters.put("blocksInlined", blocksInlined());
+        counters.put("readsRejected", readsRejected());
+        counters.put("connectionsAccepted", connectionsAccepted());
+        counters.put("connectionsRejected", connectionsRejected());
+        counters.put("bytesFetched", bytesFetched());
+        counters.put("bytesFetchedInline", bytesFetchedInline());
+        return Collections.unmodifiableMap(counters);
+    }
+
     @Override
     public String toString() {
-        return "NodeStats{poolInUse=" + poolInUseBytes() + ", poolMapped=" + poolMappedBytes()
-                + ", served=" + bytesServed() + ", fetched=" + bytesFetched()
-                + ", fetchedInline=" + bytesFetchedInline()
-                + ", readsRejected=" + readsRejected() + ", connectionsRejected="
-                + connectionsRejected() + "}";
+        return "NodeStats" + toMap();
     }
 }

@@ -2,6 +2,7 @@ package io.ferry.spark.test;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -10,7 +11,11 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
 
 import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -40,10 +45,11 @@ final class FerryChecks {
      * those the bytes that came inline in lookup replies (the rest came by READ: one-sided RDMA
      * READ on verbs), and bytes the nodes' CPUs sent to peers (tcp READs and inline blocks).
      */
-    record Traffic(long fetched, long fetchedInline, long servedByCpu) implements java.io.Serializable {
+    record Traffic(long fetched, long fetchedInline, long servedByCpu, long fetchedByJmx)
+            implements java.io.Serializable {
         Traffic plus(Traffic other) {
             return new Traffic(fetched + other.fetched, fetchedInline + other.fetchedInline,
-                    servedByCpu + other.servedByCpu);
+                    servedByCpu + other.servedByCpu, fetchedByJmx + other.fetchedByJmx);
         }
 
         @Override
@@ -52,10 +58,27 @@ final class FerryChecks {
         }
     }
 
+    /** Where Spark's JmxSink publishes an executor's Ferry counter (the plugin's metrics source). */
+    private static final String JMX_BYTES_FETCHED = "metrics:name=*.plugin.io.ferry.spark.FerryPlugin.bytesFetched,*";
+
+    /**
+     * @return the executor's bytesFetched gauge as Spark's JmxSink publishes it, or -1 without
+     *     one; fails if there is more than one
+     */
+    private static long jmxBytesFetched() throws Exception {
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        Set<ObjectName> names = server.queryNames(new ObjectName(JMX_BYTES_FETCHED), null);
+        if (names.size() > 1) {
+            throw new IllegalStateException("more than one Ferry bytesFetched MBean: " + names);
+        }
+        return names.isEmpty() ? -1 : ((Number) server.getAttribute(names.iterator().next(), "Value")).longValue();
+    }
+
     /**
      * The executors' {@link Traffic}, asked of each executor by running tasks there. Fails unless
      * every pinned buffer is back in its pool (no reader leaked a chunk) and the pool stayed within
-     * its cap.
+     * its cap. With Spark's JmxSink on, each executor also reports its bytesFetched gauge as read
+     * through JMX (-1 where there is none).
      */
     static Traffic traffic(JavaSparkContext sc) {
         List<Integer> slices = new ArrayList<>();
@@ -75,14 +98,14 @@ final class FerryChecks {
                     throw new IllegalStateException("executor " + SparkEnv.get().executorId() + " pool: " + stats);
                 }
                 System.err.println("executor " + SparkEnv.get().executorId() + " Ferry node: " + stats);
-                return new Tuple2<>(SparkEnv.get().executorId(),
-                        new Traffic(stats.bytesFetched(), stats.bytesFetchedInline(), stats.bytesServed()));
+                return new Tuple2<>(SparkEnv.get().executorId(), new Traffic(stats.bytesFetched(),
+                        stats.bytesFetchedInline(), stats.bytesServed(), jmxBytesFetched()));
             }).collect()) {
                 byExecutor.merge(seen._1(), seen._2(), (a, b) -> a.fetched() >= b.fetched() ? a : b);
             }
         }
         System.err.println("Ferry traffic by executor: " + byExecutor);
-        return byExecutor.values().stream().reduce(new Traffic(0, 0, 0), Traffic::plus);
+        return byExecutor.values().stream().reduce(new Traffic(0, 0, 0, 0), Traffic::plus);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.ferry.spark.test;
 
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -118,6 +119,7 @@ public final class ShuffleJobs {
                     throw new IllegalStateException("Ferry fetched " + traffic.fetched() + " bytes but Spark counted "
                             + reads.remoteBytes.get() + " remote shuffle bytes: not every remote read went through Ferry");
                 }
+                checkJmx(conf, traffic);
                 if (coreOnly) {
                     return;
                 }
@@ -176,12 +178,6 @@ public final class ShuffleJobs {
     }
 
     /**
-     * DataFrame jobs with adaptive query execution, which reads shuffles through partition ranges
-     * (coalesced partitions), map ranges (local shuffle reads after a runtime broadcast join) and
-     * partial partitions (skew-join splits): the 7-argument ShuffleManager.getReader. Each job
-     * checks that AQE really planned the read it is meant to exercise.
-     */
-    /**
      * Shuffles {@code data} through Ferry, then checks that the executors' endpoints refuse peers
      * without the application's secret (Spark's with spark.authenticate on, else the driver's
      * random one) and listen on the block manager's address only.
@@ -194,6 +190,30 @@ public final class ShuffleJobs {
                 conf.getBoolean("spark.authenticate", false) ? conf.get("spark.authenticate.secret") : null);
     }
 
+    /**
+     * With Spark's JmxSink configured (spark.metrics.conf.*.sink.jmx.class), every executor
+     * publishes Ferry's bytesFetched through it, and the published values add up to what the nodes
+     * fetched. Prints FERRY_METRICS_JMX for tests/spark/run.sh.
+     */
+    static void checkJmx(SparkConf conf, FerryChecks.Traffic traffic) {
+        boolean jmxSink = Arrays.stream(conf.getAll())
+                .anyMatch(kv -> kv._1().startsWith("spark.metrics.conf.") && kv._1().endsWith(".sink.jmx.class"));
+        if (!jmxSink) {
+            return;
+        }
+        if (traffic.fetchedByJmx() != traffic.fetched()) {
+            throw new IllegalStateException("Ferry's bytesFetched gauges read through JMX add up to "
+                    + traffic.fetchedByJmx() + " (-1 per executor without one), the nodes fetched " + traffic.fetched());
+        }
+        System.out.println("FERRY_METRICS_JMX bytesFetched=" + traffic.fetchedByJmx());
+    }
+
+    /**
+     * DataFrame jobs with adaptive query execution, which reads shuffles through partition ranges
+     * (coalesced partitions), map ranges (local shuffle reads after a runtime broadcast join) and
+     * partial partitions (skew-join splits): the 7-argument ShuffleManager.getReader. Each job
+     * checks that AQE really planned the read it is meant to exercise.
+     */
     static void sqlJobs(SparkSession spark, ShuffleReads reads) throws Exception {
         spark.conf().set("spark.sql.adaptive.enabled", "true");
         spark.conf().set("spark.sql.shuffle.partitions", "24");

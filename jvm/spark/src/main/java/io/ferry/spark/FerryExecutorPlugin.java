@@ -16,9 +16,9 @@ import io.ferry.FerryNode;
 /**
  * The executor's side of {@link FerryPlugin}: starts this executor's Ferry node with the
  * application's secret, serving on the executor's block manager address (not every interface) at a
- * free port, and registers the endpoint with the driver. Spark starts plugins before the first task
- * runs (Spark 4 also before it creates the shuffle manager, 3.5 after), and the manager looks the
- * node up at each call.
+ * free port, registers the endpoint with the driver and the node's counters with Spark's metrics
+ * system. Spark starts plugins before the first task runs (Spark 4 also before it creates the
+ * shuffle manager, 3.5 after), and the manager looks the node up at each call.
  */
 final class FerryExecutorPlugin implements ExecutorPlugin {
     private static final Logger LOG = LoggerFactory.getLogger(FerryExecutorPlugin.class);
@@ -32,6 +32,7 @@ final class FerryExecutorPlugin implements ExecutorPlugin {
             String hostPort = host + ":" + bound.getPort();
             context.ask(EndpointMessages.register(context.executorID(), hostPort));
             ExecutorRuntime.start(new ExecutorRuntime(node, context));
+            NodeGauges.register(context.metricRegistry(), node);
             LOG.info("Ferry node of executor {} serving at {}; settings {}", context.executorID(), hostPort,
                     FerrySparkSettings.describe(context.conf()));
         } catch (Exception e) {
