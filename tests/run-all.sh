@@ -7,7 +7,7 @@
 # (tests/kafka: in full on the newest Kafka line, compact on every other line and with TLS between
 # brokers), the verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM
 # (tests/vm/verbs.sh), and a Spark job moving its shuffle by RDMA READ there
-# (tests/vm/jobs.sh).
+# (tests/vm/jobs.sh), and the published artifacts as users pull them (tests/consumer).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
 # steps closes the run. Exits non-zero on the first failing step.
 set -euo pipefail
@@ -38,6 +38,7 @@ step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
 step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers (tests/kafka/lines.sh)" \
   bash tests/kafka/lines.sh
-step "JVM consumer: the published jar from a separate Gradle build" bash tests/consumer/run.sh
+step "published artifacts: POMs, a user's Gradle build, pyspark by coordinate (tests/consumer/run.sh)" \
+  bash tests/consumer/run.sh
 step_summary
 echo "== all tests passed"
