@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ferry_core::Node;
+use indicatif::ProgressBar;
 use serde_json::json;
 
 use crate::child::ServerChild;
@@ -139,9 +140,12 @@ pub fn run(settings: &[String], pairs: &[(String, String)], args: BenchArgs) -> 
         .flat_map(|s| ["-c".to_string(), s.clone()])
         .collect();
     let mut records = Vec::new();
+    // A step per measured round of each size (its warmup included), then both latency runs.
+    let steps = args.sizes.len() as u64 * (u64::from(args.repetitions) + 1) + 2;
+    let bar = crate::progress::steps(steps, "bench");
     for &size in &args.sizes {
         let count = (args.bytes_per_size / size).max(1);
-        let (ferry, baseline) = throughput(&node, &config_args, count, size, &args)?;
+        let (ferry, baseline) = throughput(&node, &config_args, count, size, &args, &bar)?;
         records.push(Record {
             name: format!("throughput_{}", size_name(size)),
             ferry,
@@ -164,7 +168,9 @@ pub fn run(settings: &[String], pairs: &[(String, String)], args: BenchArgs) -> 
         "{iterations} single-block Node::fetch calls of a 4 KiB block vs {iterations} plain \
          round trips (16 B request, 4096 B reply), alternating, after a warmup"
     );
+    bar.set_message("bench latency");
     let (ferry, baseline) = latency(&node, &config_args, iterations)?;
+    bar.inc(1);
     records.extend(latency_records(
         "",
         ferry,
@@ -181,7 +187,9 @@ pub fn run(settings: &[String], pairs: &[(String, String)], args: BenchArgs) -> 
         .map_err(|e| CliError::new(format!("cannot pin to one CPU: {e}")))?;
     let cpu = pinned.cpu;
     let pinned_node = Node::new(config)?;
+    bar.set_message(format!("bench latency on CPU {cpu}"));
     let (ferry, baseline) = latency(&pinned_node, &config_args, iterations)?;
+    bar.finish_and_clear();
     drop(pinned_node);
     drop(pinned);
     let what = format!("{what}; client, servers and all their threads pinned to CPU {cpu}");
@@ -255,6 +263,7 @@ fn throughput(
     count: u64,
     size: u64,
     args: &BenchArgs,
+    bar: &ProgressBar,
 ) -> Result<(f64, f64)> {
     let total = count * size;
     log::info!(
@@ -266,14 +275,21 @@ fn throughput(
     let plain_server = baseline_server(count, size)?;
 
     // Untimed warmup that also verifies every block's crc32.
-    let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, true);
+    bar.set_message(format!("bench {} warmup", size_name(size)));
+    let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, true, None);
     outcome.check(&manifest.blocks)?;
     let mut plain = baseline::Client::connect(plain_server.addr)?;
     plain.stream(total)?;
+    bar.inc(1);
 
     let (mut best_ferry, mut best_plain) = (0f64, 0f64);
     for rep in 1..=args.repetitions {
-        let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, false);
+        bar.set_message(format!(
+            "bench {} round {rep}/{}",
+            size_name(size),
+            args.repetitions
+        ));
+        let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, false, None);
         outcome.check(&manifest.blocks)?;
         let ferry = mb_per_s(outcome.bytes, outcome.elapsed.as_secs_f64());
         let plain_rate = mb_per_s(total, plain.stream(total)?.as_secs_f64());
@@ -283,6 +299,7 @@ fn throughput(
         );
         best_ferry = best_ferry.max(ferry);
         best_plain = best_plain.max(plain_rate);
+        bar.inc(1);
     }
     Ok((best_ferry, best_plain))
 }
@@ -316,7 +333,13 @@ fn latency(node: &Node, config_args: &[String], iterations: u32) -> Result<(Late
 
     let one = |i: u32| -> Result<Duration> {
         let spec = &manifest.blocks[i as usize % manifest.blocks.len()];
-        let outcome = fetch_blocks(node, ferry_server.addr, std::slice::from_ref(spec), false);
+        let outcome = fetch_blocks(
+            node,
+            ferry_server.addr,
+            std::slice::from_ref(spec),
+            false,
+            None,
+        );
         outcome.check(std::slice::from_ref(spec))?;
         Ok(outcome.elapsed)
     };

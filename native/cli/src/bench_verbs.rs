@@ -114,10 +114,10 @@ pub fn run(
             )));
         }
         // Warmup that verifies every block's crc32.
-        fetch_blocks(&node, server.addr, &manifest.blocks, true).check(&manifest.blocks)?;
+        fetch_blocks(&node, server.addr, &manifest.blocks, true, None).check(&manifest.blocks)?;
         let mut best = 0f64;
         for rep in 1..=args.repetitions {
-            let outcome = fetch_blocks(&node, server.addr, &manifest.blocks, false);
+            let outcome = fetch_blocks(&node, server.addr, &manifest.blocks, false, None);
             outcome.check(&manifest.blocks)?;
             let rate = mib_per_s(outcome.bytes, outcome.elapsed);
             log::info!(
@@ -279,7 +279,7 @@ fn fetch_latency(
 ) -> Result<Latency> {
     let mut samples = Vec::with_capacity(iterations as usize);
     for i in 0..iterations + (iterations / 10).max(5) {
-        let outcome = fetch_blocks(node, addr, spec, false);
+        let outcome = fetch_blocks(node, addr, spec, false, None);
         outcome.check(spec)?;
         if i >= (iterations / 10).max(5) {
             samples.push(outcome.elapsed);

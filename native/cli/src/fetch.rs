@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use ferry_core::Node;
+use indicatif::ProgressBar;
 
 use crate::manifest::{BlockSpec, Manifest};
 use crate::{mb_per_s, CliError, Result};
@@ -31,8 +32,11 @@ pub fn run(pairs: &[(String, String)], args: FetchArgs) -> Result<()> {
     let manifest = Manifest::read(&args.manifest)?;
     let peer = args.peer.unwrap_or(manifest.addr);
     let node = Node::new(config)?;
+    let total = manifest.blocks.iter().map(|b| b.len).sum();
     for round in 1..=args.repeat {
-        let outcome = fetch_blocks(&node, peer, &manifest.blocks, true);
+        let bar = crate::progress::bytes(total, &format!("fetch {round}/{}", args.repeat));
+        let outcome = fetch_blocks(&node, peer, &manifest.blocks, true, Some(&bar));
+        bar.finish_and_clear();
         outcome.check(&manifest.blocks)?;
         let seconds = outcome.elapsed.as_secs_f64();
         crate::say(format!(
@@ -91,12 +95,14 @@ struct Progress {
 }
 
 /// Fetches `blocks` from `peer` as one batch. Checks every chunk's length and
-/// order; with `verify_crc`, also each block's crc32. Chunks are dropped at once.
+/// order; with `verify_crc`, also each block's crc32. Chunks are dropped at once;
+/// their bytes advance `bar`, if given.
 pub fn fetch_blocks(
     node: &Node,
     peer: SocketAddr,
     blocks: &[BlockSpec],
     verify_crc: bool,
+    bar: Option<&ProgressBar>,
 ) -> Outcome {
     let ids = blocks.iter().map(|b| b.id.clone().into_bytes()).collect();
     let mut progress: Vec<Progress> = blocks
@@ -138,6 +144,9 @@ pub fn fetch_blocks(
         }
         let len = chunk.data.len() as u64;
         bytes += len;
+        if let Some(bar) = bar {
+            bar.inc(len);
+        }
         if chunk.block_len != spec.len {
             p.failed = Some(format!(
                 "length mismatch: fetched {} bytes, manifest says {}",

@@ -11,6 +11,7 @@ mod fetch;
 mod gen;
 mod info;
 mod manifest;
+mod progress;
 mod serve;
 
 use std::process::ExitCode;
@@ -50,7 +51,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Pipe(Box::new(progress::LogWriter)))
+        .init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{ferry, ferry_within, manifest, pseudo_random, scratch, Server};
+use common::{ferry, ferry_within, manifest, pseudo_random, scratch, Server, FERRY};
 use ferry_core::{Config, Node};
 
 fn s(path: &std::path::Path) -> &str {
@@ -72,6 +72,45 @@ fn serves_and_fetches_a_real_file_in_uneven_blocks() {
         "ferry.fetch.inline.bytes=4k",
     ])
     .assert_ok();
+}
+
+/// `ferry fetch` draws a progress bar on a terminal (a pseudo-terminal from util-linux's
+/// `script`) and none when its output goes to pipes, as in CI logs.
+#[test]
+fn fetch_shows_progress_on_a_terminal_only() {
+    let dir = scratch("progress");
+    let server = Server::start(&dir, "server", &["--generate", "128", "--size", "1m"]);
+    let fetch = format!(
+        "{FERRY} fetch --manifest {} --repeat 2",
+        s(&server.manifest)
+    );
+    const BAR: &str = "fetch 1/2 [";
+
+    let piped = ferry(&["fetch", "--manifest", s(&server.manifest), "--repeat", "2"]);
+    piped.assert_ok();
+    assert!(
+        !piped.stderr.contains(BAR),
+        "a bar on a pipe:\n{}",
+        piped.stderr
+    );
+    assert!(
+        !piped.stdout.contains(BAR),
+        "a bar on a pipe:\n{}",
+        piped.stdout
+    );
+
+    let on_terminal = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &fetch, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run util-linux's script");
+    let screen = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(on_terminal.status.success(), "{screen}");
+    assert!(screen.contains("blocks 128, bytes 134217728"), "{screen}");
+    assert!(
+        screen.contains(BAR) && screen.contains("MiB"),
+        "no progress bar on a terminal:\n{screen}"
+    );
 }
 
 #[test]
