@@ -14,7 +14,9 @@
 #   reads); then a short Ferry run with spark.authenticate off (the default), where executors'
 #   nodes must still refuse peers without the application's (driver-made, random) secret; one
 #   without spark.plugins, which must say in a WARN on the driver and on every executor that Ferry
-#   is not in use, naming spark.plugins; one with a bad spark.ferry.* value, which must fail at
+#   is not in use, naming spark.plugins; one with spark.network.crypto.enabled, where no executor
+#   starts a Ferry node and every process says in a WARN that Spark's own encrypted transport
+#   carries the shuffle, naming the setting; one with a bad spark.ferry.* value, which must fail at
 #   start-up naming the key; and one with the ferry-spark artifact of another line, which must fail
 #   at start-up naming the lines it serves.
 # - A compact run: the four RDD jobs and the executor killed mid-shuffle, with spark.authenticate.
@@ -204,6 +206,10 @@ run_version() { # <version>
   if [[ $mode == full ]]; then
     submit ferry-default-auth "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
       "$out/shuffle-jobs.jar" --auth-only $manager
+    # Spark encrypts its block transfers here: Ferry must step aside, loudly (never move in clear).
+    submit ferry-crypto "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
+      --conf spark.authenticate=true --conf spark.authenticate.secret=ferry-test-secret \
+      --conf spark.network.crypto.enabled=true "$out/shuffle-jobs.jar" --one-job $manager
     if ((${#plugin[@]})); then
       submit ferry-no-plugin "${ferry[@]}" --conf spark.shuffle.manager=$manager \
         "$out/shuffle-jobs.jar" --one-job $manager
@@ -252,6 +258,17 @@ run_version() { # <version>
       "no FERRY_AUTH line from the run with spark.authenticate off"
     require "$out/ferry-default-auth.log" 'spark.authenticate is off: executors' \
       "the driver did not say it hands out a per-application secret"
+  fi
+  if [[ -f $out/ferry-crypto.out ]]; then
+    check_processes ferry-crypto 'WARN.*Ferry is not in use in this .*spark.network.crypto.enabled=true makes Spark encrypt' \
+      "WARN that Ferry steps aside for spark.network.crypto.enabled"
+    for log in $(executor_logs ferry-crypto); do
+      refuse "$log" 'Ferry node of executor' "an executor started a Ferry node under spark.network.crypto.enabled: $log"
+    done
+    if ! diff -u <(results default CHECKSUM | grep ' reduceByKey ') <(results ferry-crypto CHECKSUM); then
+      echo "FAIL: the run with spark.network.crypto.enabled computed another reduceByKey" >&2
+      fail=1
+    fi
   fi
   if [[ -f $out/ferry-no-plugin.out ]]; then
     check_processes ferry-no-plugin 'WARN.*Ferry is not in use in this .*spark.plugins does not name io.ferry.spark.FerryPlugin' \

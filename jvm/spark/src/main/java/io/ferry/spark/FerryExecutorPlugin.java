@@ -25,6 +25,9 @@ final class FerryExecutorPlugin implements ExecutorPlugin {
 
     @Override
     public void init(PluginContext context, Map<String, String> extraConf) {
+        if (FerrySparkSettings.encryptedTransfersKey(context.conf()) != null) {
+            return; // the shuffle manager's WARN names the setting; Spark's transport encrypts
+        }
         FerryNode node = FerrySparkSettings.createNode(context.conf(), askSecret(context));
         try {
             String host = advertisedHost();

@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  * <p>The map side is Spark's own sort-based shuffle ({@link SortShuffleManager}): the same writers,
  * data and index files; a committed map output is then served by the executor's Ferry node. The
  * reduce side reads through {@link FerryShuffleReader}. In a process without a Ferry node (no
- * plugin: logged as a WARN naming spark.plugins) and for push-based merged shuffles, every call
- * passes through to Spark's own manager.
+ * plugin, or Spark encrypts block transfers: each logged as a WARN naming the setting) and for
+ * push-based merged shuffles, every call passes through to Spark's own manager.
  *
  * <p>Shared by every Spark line; what differs between lines is in {@link SparkLine}, one per
  * artifact. Spark 4.3 moved {@link #shuffleBlockResolver} to a sub-interface,
@@ -66,6 +66,21 @@ public final class FerryShuffleManager implements ShuffleManager {
         String process = isDriver ? "driver" : "executor";
         LOG.info("{} ({}; {} build, Spark {})", START_LOG_PREFIX, process, SparkLine.NAME, sparkVersion);
         requirePlugin(conf, process);
+        warnIfEncrypted(conf, process);
+    }
+
+    /**
+     * Under a setting that makes Spark encrypt its block transfers, executors start no Ferry node
+     * (see {@link FerryExecutorPlugin}) and every shuffle goes through Spark's own transport: every
+     * process says so, naming the setting.
+     */
+    private static void warnIfEncrypted(SparkConf conf, String process) {
+        String key = FerrySparkSettings.encryptedTransfersKey(conf);
+        if (key != null) {
+            LOG.warn("{} in this {}: {}=true makes Spark encrypt shuffle blocks on the wire, and Ferry's "
+                    + "transports do not encrypt yet, so every shuffle goes through Spark's own (encrypted) "
+                    + "transport", NOT_IN_USE_PREFIX, process, key);
+        }
     }
 
     /**

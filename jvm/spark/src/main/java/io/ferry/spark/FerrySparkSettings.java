@@ -55,6 +55,23 @@ final class FerrySparkSettings {
         return Base64.getEncoder().encodeToString(random);
     }
 
+    /** Spark settings under which Spark encrypts its block transfers. */
+    private static final String[] ENCRYPTED_TRANSFERS = {"spark.network.crypto.enabled", "spark.ssl.rpc.enabled"};
+
+    /**
+     * The setting that makes Spark encrypt shuffle blocks on the wire, or null when none does.
+     * Ferry's transports carry blocks unencrypted, so under such a setting Ferry stays out of the
+     * way rather than move in clear what Spark would have encrypted.
+     */
+    static String encryptedTransfersKey(SparkConf conf) {
+        for (String key : ENCRYPTED_TRANSFERS) {
+            if (conf.getBoolean(key, false)) {
+                return key;
+            }
+        }
+        return null;
+    }
+
     /** The settings for a log line, the secret left out. */
     static String describe(SparkConf conf) {
         Map<String, String> shown = from(conf);
