@@ -32,7 +32,11 @@ step "a Spark job by RDMA READ on Soft-RoCE and Soft-iWARP in a qemu VM (tests/v
 source tests/spark/versions.sh
 step "Spark $SPARK_NEWEST: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
   bash tests/spark/run.sh
-other_lines=$(printf '%s, ' "${SPARK_OTHER_LINES[@]%.*}")
+other_lines=
+for line in "${SPARK_OTHER_LINES[@]}"; do
+  release=${line%%:*}
+  other_lines+="${release%.*}$([[ $line != *:* ]] || echo " on JDK ${line#*:}"), "
+done
 step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines)" \
   bash tests/spark/run.sh --lines
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh

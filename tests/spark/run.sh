@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: run.sh [VERSION]            the full suite on Spark VERSION (default: SPARK_NEWEST)
 #        run.sh --lines              a compact run on each of SPARK_OTHER_LINES
-#        run.sh --compact VERSION... a compact run on each VERSION
+#        run.sh --compact VERSION... a compact run on each VERSION (VERSION:25: on Temurin 25)
 # (versions and the ferry-spark artifact of each: tests/spark/versions.sh)
 #
 # Real Spark shuffle jobs on local-cluster[2,1,1024] with host-local disk reads off, each run
@@ -151,18 +151,24 @@ results() { # <run> <kind: CHECKSUM or READ_METRICS>
   grep "^$2 " "$out/$1.out" || true
 }
 
-run_version() { # <version>
-  local version=$1 start=$SECONDS
+run_version() { # <version[:JDK]>
+  local version=${1%%:*} jdk= start=$SECONDS
   local project spark_jar setup_report spark_home
+  # VERSION:25: Spark's JVMs (spark-submit, driver, executors) on Temurin 25, not the default JDK.
+  if [[ $1 == *:* ]]; then
+    jdk=${1#*:}
+    local -x JAVA_HOME=/usr/lib/jvm/temurin-$jdk-jdk-amd64
+    [[ -x $JAVA_HOME/bin/java ]] || { echo "no JDK $jdk at $JAVA_HOME" >&2 && exit 1; }
+  fi
   project=$(ferry_spark_project "$version")
   spark_jar=$(jar_of "jvm/spark/$project" "$project")
-  echo "== Spark $version with $project ($mode run)"
+  echo "== Spark $version${jdk:+ on JDK $jdk} with $project ($mode run)"
   # (Not `tee /dev/stderr`: reopening stderr truncates a log file it points to.)
   setup_report=$(bash tests/spark/setup.sh "$version")
   echo "$setup_report" >&2
   spark_home=$(sed -n 's/^SPARK_HOME=//p' <<<"$setup_report")
 
-  out=${FERRY_SPARK_OUT:-$root/build/spark-test}/$version
+  out=${FERRY_SPARK_OUT:-$root/build/spark-test}/$version${jdk:+-jdk$jdk}
   rm -rf "$out"
   mkdir -p "$out/app-classes" "$out/spark-home"
   # local-cluster workers write executor logs to $SPARK_HOME/work/<app>/<executor>/ whatever
@@ -243,6 +249,7 @@ run_version() { # <version>
   require "$out/ferry.out" '^FERRY_AUTH spark.authenticate: ' "no FERRY_AUTH line from the ferry run"
   require "$out/ferry.out" "^SHUFFLE_MANAGER driver=$manager " "the ferry run did not report $manager"
   require "$out/ferry.log" 'FerryShuffleManager started (driver' "no FerryShuffleManager start line in the driver log"
+  [[ -z $jdk ]] || require "$out/ferry.log" "Java version $jdk\\." "the driver did not run on JDK $jdk"
   refuse "$out/ferry.log" 'Ferry is not in use' "the ferry run's driver says Ferry is not in use"
   local log
   check_processes ferry 'FerryShuffleManager started (' "FerryShuffleManager start line"
@@ -281,8 +288,8 @@ run_version() { # <version>
   if ((fail)); then
     exit 1
   fi
-  echo "spark $version ($project): $jobs jobs, same checksums and read metrics with FerryShuffleManager ($mode run, $((SECONDS - start)) s)"
-  summary+=("Spark $version, $project, $mode run: passed in $((SECONDS - start)) s")
+  echo "spark $version${jdk:+ on JDK $jdk} ($project): $jobs jobs, same checksums and read metrics with FerryShuffleManager ($mode run, $((SECONDS - start)) s)"
+  summary+=("Spark $version${jdk:+ on JDK $jdk}, $project, $mode run: passed in $((SECONDS - start)) s")
 }
 
 summary=()

@@ -33,5 +33,5 @@ grep -q "version $version\$" <<<"$banner" \
 scala=$(sed -n 's/^Using Scala version \([0-9.]*\),.*/\1/p' <<<"$banner")
 expected=$(spark_scala_binary "$version")
 [[ "$scala" == "$expected".* ]] || { echo "spark setup: expected Scala $expected, got '$scala'" >&2; exit 1; }
-echo "spark setup: Spark $version, Scala $scala, $(java -version 2>&1 | head -1)"
+echo "spark setup: Spark $version, Scala $scala, $("${JAVA_HOME:+$JAVA_HOME/bin/}java" -version 2>&1 | head -1)"
 echo "SPARK_HOME=$spark_home"

@@ -9,7 +9,8 @@
 SPARK_NEWEST=4.2.0
 
 # tests/spark/run.sh --lines: a compact run on each other line.
-SPARK_OTHER_LINES=(3.5.9 4.0.5 4.1.4)
+# VERSION:25 runs Spark's JVMs on Temurin 25 (the newest line there: Spark 4 supports Java 17+).
+SPARK_OTHER_LINES=(3.5.9 4.0.5 4.1.4 "$SPARK_NEWEST:25")
 
 # ferry_spark_project VERSION: the Gradle project, also the Maven artifact, serving that Spark.
 ferry_spark_project() {
