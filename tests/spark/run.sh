@@ -16,7 +16,9 @@
 #   without spark.plugins, which must say in a WARN on the driver and on every executor that Ferry
 #   is not in use, naming spark.plugins; one with spark.network.crypto.enabled, where no executor
 #   starts a Ferry node and every process says in a WARN that Spark's own encrypted transport
-#   carries the shuffle, naming the setting; one with a bad spark.ferry.* value, which must fail at
+#   carries the shuffle, naming the setting; one under dynamic allocation with shuffle tracking on
+#   local-cluster[3,1,1024] (2 to 3 executors), where an executor joins mid-stage, one leaves once
+#   idle and a new one joins for the next job, with results equal to the default shuffle's and no failed task; one with a bad spark.ferry.* value, which must fail at
 #   start-up naming the key; and one with the ferry-spark artifact of another line, which must fail
 #   at start-up naming the lines it serves.
 # - A compact run: the four RDD jobs and the executor killed mid-shuffle, with spark.authenticate.
@@ -216,6 +218,15 @@ run_version() { # <version[:JDK]>
     submit ferry-crypto "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
       --conf spark.authenticate=true --conf spark.authenticate.secret=ferry-test-secret \
       --conf spark.network.crypto.enabled=true "$out/shuffle-jobs.jar" --one-job $manager
+    # Executors leave and join (dynamic allocation with shuffle tracking) between and during jobs.
+    submit ferry-elastic "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
+      --master 'local-cluster[3,1,1024]' --conf spark.dynamicAllocation.enabled=true \
+      --conf spark.dynamicAllocation.shuffleTracking.enabled=true \
+      --conf spark.dynamicAllocation.initialExecutors=2 --conf spark.dynamicAllocation.minExecutors=2 \
+      --conf spark.dynamicAllocation.maxExecutors=3 --conf spark.dynamicAllocation.executorIdleTimeout=2s \
+      --conf spark.dynamicAllocation.schedulerBacklogTimeout=1s \
+      --conf spark.dynamicAllocation.sustainedSchedulerBacklogTimeout=1s \
+      "$out/shuffle-jobs.jar" --elastic $manager
     if ((${#plugin[@]})); then
       submit ferry-no-plugin "${ferry[@]}" --conf spark.shuffle.manager=$manager \
         "$out/shuffle-jobs.jar" --one-job $manager
@@ -276,6 +287,21 @@ run_version() { # <version[:JDK]>
       echo "FAIL: the run with spark.network.crypto.enabled computed another reduceByKey" >&2
       fail=1
     fi
+  fi
+  if [[ -f $out/ferry-elastic.out ]]; then
+    require "$out/ferry-elastic.out" '^ELASTIC ' "no ELASTIC line from the run with executors leaving and joining"
+    if ! diff -u <(results default CHECKSUM | grep -e ' reduceByKey ' -e ' groupByKey ') <(results ferry-elastic CHECKSUM); then
+      echo "FAIL: with executors leaving and joining, reduceByKey or groupByKey computed another result" >&2
+      fail=1
+    fi
+    # Every executor of the application, the ones that joined later included.
+    local app_dir joined=0
+    app_dir=$(dirname "$(executor_logs ferry-elastic | head -1)")/..
+    for log in "$app_dir"/*/stderr; do
+      refuse "$log" 'serve no Ferry endpoint' "a reader did not find another executor's Ferry node: $log"
+      joined=$((joined + 1))
+    done
+    ((joined > 2)) || { echo "FAIL: ferry-elastic: $joined executors in all, expected some to join" >&2 && fail=1; }
   fi
   if [[ -f $out/ferry-no-plugin.out ]]; then
     check_processes ferry-no-plugin 'WARN.*Ferry is not in use in this .*spark.plugins does not name io.ferry.spark.FerryPlugin' \

@@ -43,7 +43,8 @@ import scala.Tuple2;
  * <p>With {@code --sql} (run.sh passes it when FERRY_SPARK_SQL=1), also DataFrame jobs with
  * adaptive query execution (see {@link #sqlJobs}); with {@code --compact} (run.sh's compact runs
  * on other Spark lines), without the job of large records; with {@code --one-job}, reduceByKey
- * only; with {@code --auth-only}, the authentication checks only.
+ * only; with {@code --auth-only}, the authentication checks only; with {@code --elastic},
+ * reduceByKey and groupByKey while executors leave and join ({@link Elasticity}).
  *
  * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
  * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless at least two
@@ -57,13 +58,14 @@ public final class ShuffleJobs {
     static final int KEYS = 20_000;
 
     public static void main(String[] args) throws Exception {
-        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core] [expected shuffle manager class]
+        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core | --elastic] [expected shuffle manager class]
         List<String> arguments = new ArrayList<>(List.of(args));
         boolean withSql = arguments.remove("--sql");
         boolean compact = arguments.remove("--compact");
         boolean authOnly = arguments.remove("--auth-only");
         boolean oneJob = arguments.remove("--one-job");
         boolean coreOnly = arguments.remove("--core"); // the four RDD jobs only (tests/vm/jobs.sh)
+        boolean elastic = arguments.remove("--elastic"); // see Elasticity
         String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
         boolean ferry = FERRY_MANAGER.equals(expectedManager);
@@ -73,6 +75,10 @@ public final class ShuffleJobs {
             waitForExecutors(sc, 2, Long.getLong("ferry.test.executor.wait.ms", 120_000)); // longer in the TCG VM
             checkShuffleManagers(sc, expectedManager);
 
+            if (elastic) {
+                Elasticity.jobs(sc, reads);
+                return;
+            }
             JavaPairRDD<Integer, Long> data = generate(sc, RECORDS, 1).cache();
             JavaPairRDD<Integer, Long> other = generate(sc, RECORDS / 3, 2);
             data.count(); // materialize the cache: later jobs shuffle, they do not regenerate
@@ -81,21 +87,12 @@ public final class ShuffleJobs {
                 return;
             }
 
-            job(reads, "reduceByKey", () -> unordered(data.reduceByKey(new HashPartitioner(10), Long::sum)));
+            job(reads, "reduceByKey", () -> unordered(reduced(data)));
             if (oneJob) {
                 return;
             }
 
-            job(reads, "groupByKey", () -> unordered(data.groupByKey(new HashPartitioner(7)).mapValues(values -> {
-                List<Long> sorted = new ArrayList<>();
-                values.forEach(sorted::add);
-                Collections.sort(sorted);
-                long h = sorted.size();
-                for (long v : sorted) {
-                    h = h * 1_000_003L + v;
-                }
-                return h;
-            })));
+            job(reads, "groupByKey", () -> unordered(grouped(data)));
 
             job(reads, "sortByKey", () -> sorted(data.sortByKey(true, 6)));
 
@@ -152,6 +149,25 @@ public final class ShuffleJobs {
     }
 
     static final String FERRY_MANAGER = "io.ferry.spark.FerryShuffleManager";
+
+    /** The reduceByKey job's result. */
+    static JavaPairRDD<Integer, Long> reduced(JavaPairRDD<Integer, Long> data) {
+        return data.reduceByKey(new HashPartitioner(10), Long::sum);
+    }
+
+    /** The groupByKey job's result: per key, a hash of its sorted values. */
+    static JavaPairRDD<Integer, Long> grouped(JavaPairRDD<Integer, Long> data) {
+        return data.groupByKey(new HashPartitioner(7)).mapValues(values -> {
+            List<Long> sorted = new ArrayList<>();
+            values.forEach(sorted::add);
+            Collections.sort(sorted);
+            long h = sorted.size();
+            for (long v : sorted) {
+                h = h * 1_000_003L + v;
+            }
+            return h;
+        });
+    }
 
     /**
      * Records larger than a Ferry buffer (2 MiB each, 1 MiB buffers) and one reduce partition of
