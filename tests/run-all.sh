@@ -33,9 +33,11 @@ source tests/spark/versions.sh
 step "Spark $SPARK_NEWEST: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \
   bash tests/spark/run.sh
 other_lines=
-for line in "${SPARK_OTHER_LINES[@]}"; do
+for line in "${SPARK_OTHER_LINES[@]}"; do # 3.5.9_2.13:25 -> "3.5 (Scala 2.13) on JDK 25"
   release=${line%%:*}
-  other_lines+="${release%.*}$([[ $line != *:* ]] || echo " on JDK ${line#*:}"), "
+  scala=$([[ $release != *_* ]] || echo " (Scala ${release#*_})")
+  release=${release%_*}
+  other_lines+="${release%.*}$scala$([[ $line != *:* ]] || echo " on JDK ${line#*:}"), "
 done
 step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines)" \
   bash tests/spark/run.sh --lines

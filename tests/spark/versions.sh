@@ -9,12 +9,14 @@
 SPARK_NEWEST=4.2.0
 
 # tests/spark/run.sh --lines: a compact run on each other line.
-# VERSION:25 runs Spark's JVMs on Temurin 25 (the newest line there: Spark 4 supports Java 17+).
-SPARK_OTHER_LINES=(3.5.9 4.0.5 4.1.4 "$SPARK_NEWEST:25")
+# VERSION_2.13: Spark 3.5's Scala 2.13 build, which PyPI lacks (tests/spark/setup.sh assembles it
+# from Maven Central). VERSION:25 runs Spark's JVMs on Temurin 25 (Spark 4 supports Java 17+).
+SPARK_OTHER_LINES=(3.5.9 3.5.9_2.13 4.0.5 4.1.4 "$SPARK_NEWEST:25")
 
 # ferry_spark_project VERSION: the Gradle project, also the Maven artifact, serving that Spark.
 ferry_spark_project() {
   case $1 in
+    3.5.*_2.13) echo ferry-spark-3.5_2.13 ;;
     3.5.*) echo ferry-spark-3.5_2.12 ;; # pyspark 3.5 carries Spark's Scala 2.12 build
     4.[012].*) echo ferry-spark-4_2.13 ;;
     *) echo "no ferry-spark artifact for Spark $1" >&2 && return 1 ;;
@@ -24,6 +26,7 @@ ferry_spark_project() {
 # spark_scala_binary VERSION: the Scala version of pyspark's Spark build.
 spark_scala_binary() {
   case $1 in
+    *_2.13) echo 2.13 ;;
     3.*) echo 2.12 ;;
     *) echo 2.13 ;;
   esac
