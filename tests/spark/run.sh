@@ -15,8 +15,9 @@
 #   nodes must still refuse peers without the application's (driver-made, random) secret; one
 #   without spark.plugins, which must say in a WARN on the driver and on every executor that Ferry
 #   is not in use, naming spark.plugins; one with spark.network.crypto.enabled, where no executor
-#   starts a Ferry node and every process says in a WARN that Spark's own encrypted transport
-#   carries the shuffle, naming the setting; one under dynamic allocation with shuffle tracking on
+#   starts a Ferry node, every process says in a WARN that Spark's own encrypted transport
+#   carries the shuffle, naming the setting, and a capture of the loopback shows none of the
+#   shuffled records in clear (where a capture of the same job without encryption shows them); one under dynamic allocation with shuffle tracking on
 #   local-cluster[3,1,1024] (2 to 3 executors), where an executor joins mid-stage, one leaves once
 #   idle and a new one joins for the next job, with results equal to the default shuffle's and no failed task; one with a bad spark.ferry.* value, which must fail at
 #   start-up naming the key; and one with the ferry-spark artifact of another line, which must fail
@@ -98,6 +99,26 @@ submit() { # <name> <extra spark-submit args...>
   fi
   cat "$out/$name.out"
   echo "($name: $((SECONDS - t0)) s)"
+}
+
+# captured RUN <submit args...>: submit under a capture of the loopback; RUN.clear then holds how
+# many times the run's --marker text crossed it in clear.
+captured() {
+  local name=$1 capture marker
+  marker=$(sed -n 's/.*--marker \([^ ]*\).*/\1/p' <<<"$*")
+  tcpdump -i lo -s 0 -B 65536 -U -w "$out/$name.pcap" tcp >"$out/$name.tcpdump.log" 2>&1 &
+  capture=$!
+  for _ in $(seq 1 20); do grep -q 'listening on' "$out/$name.tcpdump.log" && break; sleep 0.5; done
+  submit "$@"
+  kill -INT "$capture"
+  # tcpdump prints its counts once it has written everything out.
+  for _ in $(seq 1 120); do grep -q 'dropped by kernel' "$out/$name.tcpdump.log" && break; sleep 0.5; done
+  wait "$capture" || true
+  grep -q '^0 packets dropped by kernel' "$out/$name.tcpdump.log" \
+    || { echo "FAIL: $name: the capture dropped packets or did not run: $(cat "$out/$name.tcpdump.log")" >&2 && exit 1; }
+  { grep -a -o -- "$marker" "$out/$name.pcap" || true; } | wc -l >"$out/$name.clear"
+  rm -f "$out/$name.pcap"
+  echo "($name: the marker crossed the loopback in clear $(cat "$out/$name.clear") times)"
 }
 
 # fails_at_start RUN PATTERN <spark-submit args...>: the application must fail to start, with
@@ -215,9 +236,14 @@ run_version() { # <version[:JDK]>
     submit ferry-default-auth "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
       "$out/shuffle-jobs.jar" --auth-only $manager
     # Spark encrypts its block transfers here: Ferry must step aside, loudly (never move in clear).
-    submit ferry-crypto "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
+    # A capture of the loopback shows what crossed in clear, first without encryption (the check
+    # sees shuffle bytes), then with it, shuffle compression off in both.
+    local marker=ferry-clear-$RANDOM$RANDOM
+    captured default-marker --conf spark.shuffle.compress=false "$out/shuffle-jobs.jar" --marker "$marker"
+    captured ferry-crypto "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
       --conf spark.authenticate=true --conf spark.authenticate.secret=ferry-test-secret \
-      --conf spark.network.crypto.enabled=true "$out/shuffle-jobs.jar" --one-job $manager
+      --conf spark.network.crypto.enabled=true --conf spark.shuffle.compress=false \
+      "$out/shuffle-jobs.jar" --marker "$marker" $manager
     # Executors leave and join (dynamic allocation with shuffle tracking) between and during jobs.
     submit ferry-elastic "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
       --master 'local-cluster[3,1,1024]' --conf spark.dynamicAllocation.enabled=true \
@@ -283,8 +309,18 @@ run_version() { # <version[:JDK]>
     for log in $(executor_logs ferry-crypto); do
       refuse "$log" 'Ferry node of executor' "an executor started a Ferry node under spark.network.crypto.enabled: $log"
     done
-    if ! diff -u <(results default CHECKSUM | grep ' reduceByKey ') <(results ferry-crypto CHECKSUM); then
-      echo "FAIL: the run with spark.network.crypto.enabled computed another reduceByKey" >&2
+    if ! diff -u <(results default-marker CHECKSUM) <(results ferry-crypto CHECKSUM); then
+      echo "FAIL: the run with spark.network.crypto.enabled computed another result" >&2
+      fail=1
+    fi
+    # Each of the job's 20,000 records carries the marker; about half are read remotely (8,129
+    # seen in clear on a run here): without encryption, thousands must show.
+    if (($(cat "$out/default-marker.clear") < 5000)); then
+      echo "FAIL: the capture saw the marker only $(cat "$out/default-marker.clear") times unencrypted: it cannot judge" >&2
+      fail=1
+    fi
+    if (($(cat "$out/ferry-crypto.clear") != 0)); then
+      echo "FAIL: with spark.network.crypto.enabled the marker crossed the loopback in clear $(cat "$out/ferry-crypto.clear") times" >&2
       fail=1
     fi
   fi

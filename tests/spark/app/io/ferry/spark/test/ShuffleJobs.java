@@ -44,7 +44,8 @@ import scala.Tuple2;
  * adaptive query execution (see {@link #sqlJobs}); with {@code --compact} (run.sh's compact runs
  * on other Spark lines), without the job of large records; with {@code --one-job}, reduceByKey
  * only; with {@code --auth-only}, the authentication checks only; with {@code --elastic},
- * reduceByKey and groupByKey while executors leave and join ({@link Elasticity}).
+ * reduceByKey and groupByKey while executors leave and join ({@link Elasticity}); with
+ * {@code --marker TEXT}, {@link #markerJob} only.
  *
  * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
  * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless at least two
@@ -58,7 +59,8 @@ public final class ShuffleJobs {
     static final int KEYS = 20_000;
 
     public static void main(String[] args) throws Exception {
-        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core | --elastic] [expected shuffle manager class]
+        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core | --elastic | --marker TEXT]
+        // [expected shuffle manager class]
         List<String> arguments = new ArrayList<>(List.of(args));
         boolean withSql = arguments.remove("--sql");
         boolean compact = arguments.remove("--compact");
@@ -66,6 +68,12 @@ public final class ShuffleJobs {
         boolean oneJob = arguments.remove("--one-job");
         boolean coreOnly = arguments.remove("--core"); // the four RDD jobs only (tests/vm/jobs.sh)
         boolean elastic = arguments.remove("--elastic"); // see Elasticity
+        String marker = null; // --marker TEXT: markerJob only
+        int markerAt = arguments.indexOf("--marker");
+        if (markerAt >= 0) {
+            marker = arguments.remove(markerAt + 1);
+            arguments.remove(markerAt);
+        }
         String expectedManager = arguments.isEmpty() ? null : arguments.get(0);
         SparkConf conf = new SparkConf().setAppName("ferry-shuffle-jobs");
         boolean ferry = FERRY_MANAGER.equals(expectedManager);
@@ -77,6 +85,11 @@ public final class ShuffleJobs {
 
             if (elastic) {
                 Elasticity.jobs(sc, reads);
+                return;
+            }
+            if (marker != null) {
+                String text = marker;
+                job(reads, "marker", () -> markerJob(sc, text));
                 return;
             }
             JavaPairRDD<Integer, Long> data = generate(sc, RECORDS, 1).cache();
@@ -149,6 +162,28 @@ public final class ShuffleJobs {
     }
 
     static final String FERRY_MANAGER = "io.ferry.spark.FerryShuffleManager";
+
+    static final int MARKER_RECORDS = 20_000;
+
+    /**
+     * Shuffles {@value #MARKER_RECORDS} strings that each carry {@code marker}, for a capture of
+     * the wire (tests/spark/run.sh): with spark.shuffle.compress off, every one crosses in clear
+     * unless the transport encrypts.
+     */
+    static String markerJob(JavaSparkContext sc, String marker) {
+        List<Integer> ids = new ArrayList<>();
+        for (int i = 0; i < MARKER_RECORDS; i++) {
+            ids.add(i);
+        }
+        return unordered(sc.parallelize(ids, MAP_PARTITIONS).mapToPair(i -> new Tuple2<>(i % 16, marker + "-" + i))
+                .groupByKey(new HashPartitioner(4)).mapValues(texts -> {
+                    long h = 0;
+                    for (String text : texts) {
+                        h += mix(text.hashCode());
+                    }
+                    return h;
+                }));
+    }
 
     /** The reduceByKey job's result. */
     static JavaPairRDD<Integer, Long> reduced(JavaPairRDD<Integer, Long> data) {
