@@ -1,8 +1,8 @@
 //! `io.ferry.Native` fetch entry points. A fetch handle owns a boxed
-//! `ferry_core::Fetch`; a chunk handle owns the pooled buffer a direct
-//! ByteBuffer points into, until Java releases it.
+//! `ferry_core::Fetch`; a chunk handle owns its part of the pooled buffer a
+//! direct ByteBuffer points into, until Java releases it.
 
-use ferry_core::{BufferPool, Chunk, Fetch, PooledBuffer};
+use ferry_core::{BufferPool, BufferSlice, Chunk, Fetch};
 use jni::objects::{JByteArray, JClass, JIntArray, JLongArray, JObject, JObjectArray, JString};
 use jni::sys::{jlong, jobject};
 use jni::JNIEnv;
@@ -45,7 +45,7 @@ pub extern "system" fn Java_io_ferry_Native_fetchStart<'local>(
 
 /// The next result: null at the end; `chunk_marker` for a chunk (with `meta` =
 /// block, offset, block length, chunk handle, buffer address, buffer capacity,
-/// chunk length); or, for a block that failed, an exception object (with
+/// chunk length, chunk start in the buffer); or, for a block that failed, an exception object (with
 /// `meta[0]` = block). Chunks allocate nothing on the Java heap here: Java
 /// views each pool buffer once ([`Java_io_ferry_Native_bufferView`]).
 #[no_mangle]
@@ -72,16 +72,17 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
                     offset as jlong,
                     block_len as jlong,
                     0,
-                    data.as_ptr() as jlong,
-                    data.capacity() as jlong,
+                    data.buffer().as_ptr() as jlong,
+                    data.buffer().capacity() as jlong,
                     data.len() as jlong,
+                    data.start() as jlong,
                 ];
                 let chunk = into_handle(data);
                 let set = env.set_long_array_region(&meta, 0, &values);
                 let set = set.and_then(|()| env.set_long_array_region(&meta, 3, &[chunk]));
                 if let Err(e) = set {
                     // SAFETY: Java never saw this handle.
-                    unsafe { free::<PooledBuffer>(chunk) };
+                    unsafe { free::<BufferSlice>(chunk) };
                     return Err(e.into());
                 }
                 chunk_marker
@@ -107,7 +108,7 @@ pub extern "system" fn Java_io_ferry_Native_bufferView<'local>(
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: a live chunk handle, used by the thread that pulled it.
-        let buffer = unsafe { borrow::<PooledBuffer>(chunk, "chunk")? };
+        let buffer = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.buffer();
         // SAFETY: the pool buffer's memory; Java keeps a share of the pool
         // (so the mapping) while the view is reachable.
         let view =
@@ -126,7 +127,7 @@ pub extern "system" fn Java_io_ferry_Native_poolShare<'local>(
 ) -> jlong {
     guard(&mut env, 0, |_| {
         // SAFETY: a live chunk handle, used by the thread that pulled it.
-        let buffer = unsafe { borrow::<PooledBuffer>(chunk, "chunk")? };
+        let buffer = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.buffer();
         Ok(into_handle(buffer.pool()))
     })
 }
@@ -144,7 +145,8 @@ pub extern "system" fn Java_io_ferry_Native_poolShareFree<'local>(
     })
 }
 
-/// Returns a chunk's buffer to the pool; its ByteBuffer must not be used after.
+/// Releases a chunk's part of its buffer (the buffer returns to the pool with its
+/// last part); its ByteBuffer must not be used after.
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
     mut env: JNIEnv<'local>,
@@ -153,7 +155,7 @@ pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
 ) {
     // SAFETY: FetchedChunk.close releases its handle once (an atomic swap to 0).
     guard(&mut env, (), |_| {
-        unsafe { free::<PooledBuffer>(chunk) };
+        unsafe { free::<BufferSlice>(chunk) };
         Ok(())
     })
 }

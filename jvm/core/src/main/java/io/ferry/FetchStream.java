@@ -11,7 +11,7 @@ public final class FetchStream implements AutoCloseable {
     /** Returned by fetchNext for a chunk, whose details are in meta. */
     private static final Object CHUNK = new Object();
 
-    private final long[] meta = new long[7];
+    private final long[] meta = new long[8];
     private final NativeResource fetch;
     private final BufferViews views;
 
@@ -32,7 +32,7 @@ public final class FetchStream implements AutoCloseable {
             return null;
         }
         if (result == CHUNK) {
-            ByteBuffer data = views.slice(meta[3], meta[4], (int) meta[6]);
+            ByteBuffer data = views.slice(meta[3], meta[4], (int) meta[7], (int) meta[6]);
             return FetchResult.of(new FetchedChunk((int) meta[0], meta[1], meta[2], meta[3], data));
         }
         return FetchResult.failed((int) meta[0], (FerryException) result);
