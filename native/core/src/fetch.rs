@@ -480,6 +480,17 @@ impl Fetch {
     }
 }
 
+impl Fetch {
+    /// The next result if it is a chunk already received: never waits and posts
+    /// no READs (a binding hands several chunks over in one call with it).
+    pub fn next_ready_chunk(&mut self) -> Option<Chunk> {
+        match self.ready.front() {
+            Some(Ok(_)) => self.ready.pop_front()?.ok(),
+            _ => None,
+        }
+    }
+}
+
 impl Iterator for Fetch {
     type Item = std::result::Result<Chunk, BlockFailure>;
 
