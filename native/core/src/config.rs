@@ -67,12 +67,12 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "ferry.fetch.inline.bytes",
         default: "32k",
-        doc: "On a tcp connection, blocks up to this size come back inside the lookup reply: one round trip, not two. 0 disables. A server inlines no larger block, whatever a peer asks.",
+        doc: "On a tcp connection, blocks up to this size come back inside the lookup reply when all the blocks of that lookup do (1 MiB at most in all): one round trip, not two. A larger fetch takes every block by READ, adjacent blocks joined. 0 disables. A server inlines no larger block, whatever a peer asks.",
     },
     Key {
         name: "ferry.rdma.inline.bytes",
         default: "0",
-        doc: "On a connection with RDMA, blocks up to this size come back inside the lookup reply, sent by the server's CPU, instead of by one-sided RDMA READ. 0: every block by READ. A server inlines no larger block, whatever a peer asks.",
+        doc: "On a connection with RDMA, blocks up to this size come back inside the lookup reply (when all the blocks of that lookup do, as for ferry.fetch.inline.bytes), sent by the server's CPU, instead of by one-sided RDMA READ. 0: every block by READ. A server inlines no larger block, whatever a peer asks.",
     },
     Key {
         name: "ferry.io.threads",

@@ -2,6 +2,11 @@
 //!
 //! One lookup per peer per batch of ids, then one READ per buffer-sized piece
 //! of each block, posted while the in-flight budget and the pinned pool allow.
+//! Pieces that lie end to end in one remote region (adjacent blocks of one
+//! file, as a map output holds them) go as one READ into one buffer, and small
+//! blocks that came inline in one lookup reply share buffers too: per-block
+//! costs (a request frame, a syscall, a wake-up, a whole pool buffer) are paid
+//! per buffer instead.
 //! The caller pulls results; pulling is what posts more READs, so a slow
 //! consumer holds back the transfer instead of growing memory. Every byte
 //! counts against the pool until the consumer drops the [`Chunk`].
@@ -15,7 +20,7 @@ use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use crate::block::{BlockId, RemoteSlice};
 use crate::config::InlineLimits;
 use crate::error::{Error, Result};
-use crate::memory::{BufferPool, PooledBuffer};
+use crate::memory::{BufferPool, BufferSlice, PooledBuffer};
 use crate::metrics::Metrics;
 use crate::protocol::{Located, LookupResult, MAX_IDS};
 use crate::provider::{Connection, ReadRequest};
@@ -29,7 +34,7 @@ pub struct Chunk {
     pub block: usize,
     pub offset: u64,
     pub block_len: u64,
-    pub data: PooledBuffer,
+    pub data: BufferSlice,
 }
 
 impl Chunk {
@@ -64,11 +69,32 @@ enum Event {
     },
 }
 
-struct ReadJob {
+/// A buffer-sized or smaller piece of one block, waiting to be read.
+struct Piece {
     block: usize,
     peer: usize,
     slice: RemoteSlice,
     offset: u64,
+}
+
+/// Where a piece of a block lies within a READ's (or a reply's) buffer: parts follow each other.
+struct Part {
+    block: usize,
+    offset: u64,
+    len: usize,
+}
+
+/// One READ: pieces adjacent in the peer's region, read into one buffer.
+struct ReadJob {
+    slice: RemoteSlice,
+    parts: Vec<Part>,
+}
+
+/// Inline blocks of one lookup reply, copied one after the other into a shared buffer.
+#[derive(Default)]
+struct InlinePack {
+    buffer: Option<PooledBuffer>,
+    parts: Vec<Part>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -83,7 +109,7 @@ pub struct Fetch {
     metrics: Arc<Metrics>,
     connections: Vec<Option<Arc<dyn Connection>>>,
     blocks: Vec<BlockState>,
-    queue: VecDeque<ReadJob>,
+    queue: VecDeque<Piece>,
     ready: VecDeque<std::result::Result<Chunk, BlockFailure>>,
     events: Receiver<Event>,
     sender: Sender<Event>,
@@ -184,9 +210,11 @@ impl Fetch {
                 result,
             } => match result {
                 Ok(results) if results.len() == count => {
+                    let mut pack = InlinePack::default();
                     for (i, result) in results.into_iter().enumerate() {
-                        self.located(peer, first_block + i, result);
+                        self.located(peer, first_block + i, result, &mut pack);
                     }
+                    self.deliver_pack(&mut pack);
                 }
                 Ok(results) => {
                     let error = Error::Malformed(format!(
@@ -206,14 +234,18 @@ impl Fetch {
             Event::Read { job, result } => {
                 self.in_flight -= job.slice.len as usize;
                 match result {
-                    Ok(data) => self.received(job, data),
-                    Err(error) => self.fail(job.block, error),
+                    Ok(data) => self.deliver(data, job.parts),
+                    Err(error) => {
+                        for part in job.parts {
+                            self.fail(part.block, error.clone());
+                        }
+                    }
                 }
             }
         }
     }
 
-    fn located(&mut self, peer: usize, block: usize, result: LookupResult) {
+    fn located(&mut self, peer: usize, block: usize, result: LookupResult, pack: &mut InlinePack) {
         let Located { slice, inline } = match result {
             Ok(located) => located,
             Err(code) => {
@@ -237,25 +269,15 @@ impl Fetch {
             received: 0,
         };
         if let Some(data) = inline.filter(|d| d.len() <= self.pool.buffer_size()) {
-            // Without a free buffer now, fall back to READs rather than wait here.
-            if let Ok(Some(mut buffer)) = self.pool.try_acquire() {
-                self.metrics.fetched_inline(data.len() as u64);
-                buffer.spare()[..data.len()].copy_from_slice(&data);
-                buffer.set_len(data.len());
-                let job = ReadJob {
-                    block,
-                    peer,
-                    slice,
-                    offset: 0,
-                };
-                return self.received(job, buffer);
+            if self.pack_inline(pack, block, &data) {
+                return;
             }
         }
         let piece = self.pool.buffer_size() as u64;
         let mut offset = 0;
         loop {
             let len = piece.min(slice.len - offset);
-            self.queue.push_back(ReadJob {
+            self.queue.push_back(Piece {
                 block,
                 peer,
                 slice: RemoteSlice {
@@ -272,21 +294,65 @@ impl Fetch {
         }
     }
 
-    fn received(&mut self, job: ReadJob, data: PooledBuffer) {
-        let BlockState::Reading { len, received } = self.blocks[job.block] else {
+    /// Copies an inline block behind the others of its reply; false when no
+    /// buffer is free now (the block is then read instead of waited for here).
+    fn pack_inline(&mut self, pack: &mut InlinePack, block: usize, data: &[u8]) -> bool {
+        let fits = |buffer: &PooledBuffer| buffer.len() + data.len() <= buffer.capacity();
+        if !pack.buffer.as_ref().is_some_and(fits) {
+            self.deliver_pack(pack);
+            match self.pool.try_acquire() {
+                Ok(Some(mut buffer)) => {
+                    buffer.set_len(0);
+                    pack.buffer = Some(buffer);
+                }
+                _ => return false,
+            }
+        }
+        let buffer = pack.buffer.as_mut().expect("a buffer with room");
+        let at = buffer.len();
+        buffer.spare()[at..at + data.len()].copy_from_slice(data);
+        buffer.set_len(at + data.len());
+        self.metrics.fetched_inline(data.len() as u64);
+        pack.parts.push(Part {
+            block,
+            offset: 0,
+            len: data.len(),
+        });
+        true
+    }
+
+    fn deliver_pack(&mut self, pack: &mut InlinePack) {
+        if let Some(buffer) = pack.buffer.take() {
+            self.deliver(buffer, std::mem::take(&mut pack.parts));
+        }
+    }
+
+    /// Hands out a filled buffer as the chunks of the parts it holds.
+    fn deliver(&mut self, buffer: PooledBuffer, parts: Vec<Part>) {
+        if let [part] = &parts[..] {
+            return self.received(part.block, part.offset, buffer.into());
+        }
+        let slices = BufferSlice::split(buffer, parts.iter().map(|p| p.len));
+        for (part, data) in parts.into_iter().zip(slices) {
+            self.received(part.block, part.offset, data);
+        }
+    }
+
+    fn received(&mut self, block: usize, offset: u64, data: BufferSlice) {
+        let BlockState::Reading { len, received } = self.blocks[block] else {
             return; // the block already failed; dropping `data` returns it to the pool
         };
         self.metrics.fetched(data.len() as u64);
         let received = received + data.len() as u64;
-        self.blocks[job.block] = if received == len {
+        self.blocks[block] = if received == len {
             self.unfinished -= 1;
             BlockState::Finished
         } else {
             BlockState::Reading { len, received }
         };
         self.ready.push_back(Ok(Chunk {
-            block: job.block,
-            offset: job.offset,
+            block,
+            offset,
             block_len: len,
             data,
         }));
@@ -296,12 +362,12 @@ impl Fetch {
     fn pump(&mut self) {
         let mut batches: Vec<Vec<ReadRequest>> =
             self.connections.iter().map(|_| Vec::new()).collect();
-        while let Some(job) = self.queue.front() {
-            if !matches!(self.blocks[job.block], BlockState::Reading { .. }) {
+        while let Some(piece) = self.queue.front() {
+            if !self.wanted(piece) {
                 self.queue.pop_front();
                 continue;
             }
-            let len = job.slice.len as usize;
+            let len = piece.slice.len as usize;
             if self.in_flight > 0 && self.in_flight + len > self.inflight_limit {
                 break;
             }
@@ -315,20 +381,22 @@ impl Fetch {
                 Ok(Some(buffer)) => buffer,
                 Ok(None) => break,
                 Err(error) => {
-                    let job = self.queue.pop_front().expect("front exists");
-                    self.fail(job.block, error);
+                    let piece = self.queue.pop_front().expect("front exists");
+                    self.fail(piece.block, error);
                     continue;
                 }
             };
-            let job = self.queue.pop_front().expect("front exists");
+            let piece = self.queue.pop_front().expect("front exists");
             if len == 0 {
                 buffer.set_len(0);
-                self.received(job, buffer);
+                self.received(piece.block, piece.offset, buffer.into());
                 continue;
             }
-            self.in_flight += len;
+            let peer = piece.peer;
+            let job = self.join_adjacent(piece, buffer.capacity());
+            self.in_flight += job.slice.len as usize;
             let sender = self.sender.clone();
-            let (peer, src) = (job.peer, job.slice);
+            let src = job.slice;
             batches[peer].push(ReadRequest {
                 src,
                 dst: buffer,
@@ -342,6 +410,42 @@ impl Fetch {
                 connection.read(batch);
             }
         }
+    }
+
+    fn wanted(&self, piece: &Piece) -> bool {
+        matches!(self.blocks[piece.block], BlockState::Reading { .. })
+    }
+
+    /// One READ of `first` and the queued pieces that continue it in the same
+    /// region of the same peer, as many as fit the buffer and the in-flight budget.
+    fn join_adjacent(&mut self, first: Piece, capacity: usize) -> ReadJob {
+        let mut slice = first.slice;
+        let mut parts = vec![Part {
+            block: first.block,
+            offset: first.offset,
+            len: first.slice.len as usize,
+        }];
+        while let Some(next) = self.queue.front() {
+            let len = next.slice.len;
+            let joins = next.peer == first.peer
+                && next.slice.key == slice.key
+                && next.slice.addr == slice.addr + slice.len
+                && len > 0
+                && (slice.len + len) as usize <= capacity
+                && self.in_flight + (slice.len + len) as usize <= self.inflight_limit
+                && self.wanted(next);
+            if !joins {
+                break;
+            }
+            let next = self.queue.pop_front().expect("front exists");
+            slice.len += len;
+            parts.push(Part {
+                block: next.block,
+                offset: next.offset,
+                len: len as usize,
+            });
+        }
+        ReadJob { slice, parts }
     }
 }
 
@@ -372,6 +476,17 @@ impl Fetch {
                 Err(RecvTimeoutError::Timeout) => return None,
                 Err(RecvTimeoutError::Disconnected) => unreachable!("the fetch holds a sender"),
             }
+        }
+    }
+}
+
+impl Fetch {
+    /// The next result if it is a chunk already received: never waits and posts
+    /// no READs (a binding hands several chunks over in one call with it).
+    pub fn next_ready_chunk(&mut self) -> Option<Chunk> {
+        match self.ready.front() {
+            Some(Ok(_)) => self.ready.pop_front()?.ok(),
+            _ => None,
         }
     }
 }

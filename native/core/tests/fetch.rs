@@ -150,7 +150,7 @@ fn lz4_and_plain_reads_agree() {
 
 #[test]
 fn inline_and_read_paths_agree() {
-    let (server, addr) = server(&[]);
+    let (server, addr) = server(&[("ferry.fetch.inline.bytes", "64k")]);
     for i in 0..20u64 {
         put(
             &server,
@@ -160,10 +160,11 @@ fn inline_and_read_paths_agree() {
     }
     let ids: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let inline_bytes: u64 = (0..=10).map(|i| 100 + i * 3000).sum();
-    // Blocks 0..=10 are at most 32k: they ride in the lookup reply, the rest need READs.
+    let inline_bytes: u64 = (0..20).map(|i| 100 + i * 3000).sum();
+    // With 64k, every block fits and the lookup reply carries them all. With 32k, blocks
+    // 0..=10 would fit but the rest need READs anyway: all of them come by READ.
     // ferry.rdma.inline.bytes governs connections with RDMA only: never these.
-    for (inline, want_inlined, want_reads) in [("0", 0, 20), ("32k", 11, 9)] {
+    for (inline, want_inlined, want_reads) in [("0", 0, 20), ("32k", 0, 20), ("64k", 20, 0)] {
         let client = ferry_core::Node::new(config(&[
             ("ferry.fetch.inline.bytes", inline),
             ("ferry.rdma.inline.bytes", "64k"),
@@ -196,4 +197,97 @@ fn inline_and_read_paths_agree() {
             (0..20).map(|i| 100 + i * 3000).sum::<u64>()
         );
     }
+}
+
+/// The distinct pool buffers the chunks of one fetch landed in; block `<prefix><seed>` is checked
+/// against `pattern(seed, ..)`.
+fn buffers_used(
+    client: &ferry_core::Node,
+    addr: std::net::SocketAddr,
+    prefix: &str,
+    seeds: &[u64],
+) -> usize {
+    let ids: Vec<String> = seeds.iter().map(|s| format!("{prefix}{s}")).collect();
+    let requests = vec![(addr, ids.iter().map(|id| id.as_bytes().to_vec()).collect())];
+    let mut chunks = Vec::new();
+    for item in client.fetch(requests) {
+        let chunk = item.expect("every block arrives");
+        assert_eq!(chunk.offset, 0, "whole blocks");
+        assert!(chunk.is_last());
+        chunks.push(chunk);
+    }
+    assert_eq!(chunks.len(), ids.len());
+    let buffers: std::collections::HashSet<_> =
+        chunks.iter().map(|c| c.data.buffer().as_ptr()).collect();
+    for chunk in &chunks {
+        assert_eq!(chunk.data.len() as u64, chunk.block_len);
+    }
+    let held = client.pool_stats().in_use_bytes;
+    assert_eq!(held, buffers.len() * client.buffer_pool().buffer_size());
+    let (count, data): (Vec<usize>, Vec<Vec<u8>>) =
+        chunks.iter().map(|c| (c.block, c.data.to_vec())).unzip();
+    drop(chunks);
+    assert_eq!(
+        client.pool_stats().in_use_bytes,
+        0,
+        "the last part returns the buffer"
+    );
+    for (block, bytes) in count.into_iter().zip(data) {
+        assert!(
+            bytes == pattern(seeds[block], bytes.len()),
+            "block {}",
+            ids[block]
+        );
+    }
+    buffers.len()
+}
+
+#[test]
+fn adjacent_blocks_of_one_region_come_in_one_read() {
+    const SIZE: usize = 40 << 10; // above the inline limit: every block needs a READ
+    let (server, addr) = server(&[]);
+    let data: Vec<u8> = (0..64).flat_map(|i| pattern(i, SIZE)).collect();
+    let region = server.regions().register_bytes(data);
+    for i in 0..64 {
+        let offset = (i * SIZE) as u64;
+        server
+            .register_region_block(format!("r{i}").into_bytes(), region, offset, SIZE as u64)
+            .unwrap();
+    }
+    let all: Vec<u64> = (0..64).collect();
+    let client = ferry_core::Node::new(config(&[])).unwrap();
+    // 25 blocks fill a 1 MiB buffer: 64 blocks take 3 READs, not 64.
+    let before = server.metrics().reads_served;
+    assert_eq!(buffers_used(&client, addr, "r", &all), 3);
+    assert_eq!(server.metrics().reads_served - before, 3);
+    // Out of order, no two listed blocks are adjacent: one READ each.
+    let shuffled: Vec<u64> = (0..16).map(|i| (i * 7) % 16 * 2).collect();
+    let before = server.metrics().reads_served;
+    assert_eq!(buffers_used(&client, addr, "r", &shuffled), 16);
+    assert_eq!(server.metrics().reads_served - before, 16);
+    // The in-flight budget bounds a joined READ as it bounds separate ones.
+    let small = ferry_core::Node::new(config(&[
+        ("ferry.fetch.inflight.bytes", "128k"),
+        ("ferry.pool.buffer.size", "128k"),
+    ]))
+    .unwrap();
+    let before = server.metrics().reads_served;
+    assert_eq!(buffers_used(&small, addr, "r", &all[..8]), 3);
+    assert_eq!(server.metrics().reads_served - before, 3);
+}
+
+#[test]
+fn inline_blocks_of_one_reply_share_buffers() {
+    let (server, addr) = server(&[]);
+    let seeds: Vec<u64> = (0..100).collect();
+    for &i in &seeds {
+        put(&server, &format!("i{i}"), pattern(i, 4096));
+    }
+    let client = ferry_core::Node::new(config(&[("ferry.pool.buffer.size", "64k")])).unwrap();
+    let before = server.metrics();
+    // 400 KiB inline: 7 buffers of 64 KiB (16 blocks each), not 100.
+    assert_eq!(buffers_used(&client, addr, "i", &seeds), 7);
+    let after = server.metrics();
+    assert_eq!(after.blocks_inlined - before.blocks_inlined, 100);
+    assert_eq!(after.reads_served, before.reads_served);
 }

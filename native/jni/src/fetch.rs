@@ -1,8 +1,8 @@
 //! `io.ferry.Native` fetch entry points. A fetch handle owns a boxed
-//! `ferry_core::Fetch`; a chunk handle owns the pooled buffer a direct
-//! ByteBuffer points into, until Java releases it.
+//! `ferry_core::Fetch`; a chunk handle owns its part of the pooled buffer a
+//! direct ByteBuffer points into, until Java releases it.
 
-use ferry_core::{BufferPool, Chunk, Fetch, PooledBuffer};
+use ferry_core::{BufferPool, BufferSlice, Chunk, Fetch};
 use jni::objects::{JByteArray, JClass, JIntArray, JLongArray, JObject, JObjectArray, JString};
 use jni::sys::{jlong, jobject};
 use jni::JNIEnv;
@@ -43,11 +43,16 @@ pub extern "system" fn Java_io_ferry_Native_fetchStart<'local>(
     })
 }
 
-/// The next result: null at the end; `chunk_marker` for a chunk (with `meta` =
-/// block, offset, block length, chunk handle, buffer address, buffer capacity,
-/// chunk length); or, for a block that failed, an exception object (with
-/// `meta[0]` = block). Chunks allocate nothing on the Java heap here: Java
-/// views each pool buffer once ([`Java_io_ferry_Native_bufferView`]).
+/// Longs `fetchNext` writes per chunk: block, offset, block length, chunk
+/// handle, buffer address, buffer capacity, chunk length, start in the buffer.
+const CHUNK_FIELDS: usize = 8;
+
+/// The next results: null at the end; `chunk_marker` for chunks (`meta[0]` =
+/// how many, then [`CHUNK_FIELDS`] longs each, as many as `meta` holds and are
+/// already received: one call per batch, not per chunk); or, for a block that
+/// failed, an exception object (with `meta[0]` = block). Chunks allocate nothing
+/// on the Java heap here: Java views each pool buffer once
+/// ([`Java_io_ferry_Native_bufferView`]).
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     mut env: JNIEnv<'local>,
@@ -59,29 +64,25 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: FetchStream synchronizes fetchNext and fetchClose.
         let fetch = unsafe { borrow::<Fetch>(handle, "fetch")? };
+        let room = (env.get_array_length(&meta)? as usize).saturating_sub(1) / CHUNK_FIELDS;
         let result: JObject = match fetch.next() {
             None => JObject::null(),
-            Some(Ok(Chunk {
-                block,
-                offset,
-                block_len,
-                data,
-            })) => {
-                let values = [
-                    block as jlong,
-                    offset as jlong,
-                    block_len as jlong,
-                    0,
-                    data.as_ptr() as jlong,
-                    data.capacity() as jlong,
-                    data.len() as jlong,
-                ];
-                let chunk = into_handle(data);
-                let set = env.set_long_array_region(&meta, 0, &values);
-                let set = set.and_then(|()| env.set_long_array_region(&meta, 3, &[chunk]));
-                if let Err(e) = set {
-                    // SAFETY: Java never saw this handle.
-                    unsafe { free::<PooledBuffer>(chunk) };
+            Some(Ok(first)) => {
+                let mut values = vec![0 as jlong];
+                let mut chunk = Some(first);
+                while let Some(next) = chunk.take() {
+                    write_chunk(next, &mut values);
+                    if values.len() / CHUNK_FIELDS < room {
+                        chunk = fetch.next_ready_chunk();
+                    }
+                }
+                let count = values.len() / CHUNK_FIELDS;
+                values[0] = count as jlong;
+                if let Err(e) = env.set_long_array_region(&meta, 0, &values) {
+                    for i in 0..count {
+                        // SAFETY: Java never saw these handles.
+                        unsafe { free::<BufferSlice>(values[1 + i * CHUNK_FIELDS + 3]) };
+                    }
                     return Err(e.into());
                 }
                 chunk_marker
@@ -93,6 +94,28 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
         };
         Ok(result.into_raw())
     })
+}
+
+/// Appends a chunk's fields; its buffer part now belongs to the handle among them.
+fn write_chunk(chunk: Chunk, values: &mut Vec<jlong>) {
+    let Chunk {
+        block,
+        offset,
+        block_len,
+        data,
+    } = chunk;
+    let (address, capacity) = (data.buffer().as_ptr(), data.buffer().capacity());
+    let (len, start) = (data.len(), data.start());
+    values.extend_from_slice(&[
+        block as jlong,
+        offset as jlong,
+        block_len as jlong,
+        into_handle(data),
+        address as jlong,
+        capacity as jlong,
+        len as jlong,
+        start as jlong,
+    ]);
 }
 
 /// A direct ByteBuffer over the whole pool buffer of a chunk. Pool buffers keep
@@ -107,7 +130,7 @@ pub extern "system" fn Java_io_ferry_Native_bufferView<'local>(
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: a live chunk handle, used by the thread that pulled it.
-        let buffer = unsafe { borrow::<PooledBuffer>(chunk, "chunk")? };
+        let buffer = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.buffer();
         // SAFETY: the pool buffer's memory; Java keeps a share of the pool
         // (so the mapping) while the view is reachable.
         let view =
@@ -126,7 +149,7 @@ pub extern "system" fn Java_io_ferry_Native_poolShare<'local>(
 ) -> jlong {
     guard(&mut env, 0, |_| {
         // SAFETY: a live chunk handle, used by the thread that pulled it.
-        let buffer = unsafe { borrow::<PooledBuffer>(chunk, "chunk")? };
+        let buffer = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.buffer();
         Ok(into_handle(buffer.pool()))
     })
 }
@@ -144,7 +167,8 @@ pub extern "system" fn Java_io_ferry_Native_poolShareFree<'local>(
     })
 }
 
-/// Returns a chunk's buffer to the pool; its ByteBuffer must not be used after.
+/// Releases a chunk's part of its buffer (the buffer returns to the pool with its
+/// last part); its ByteBuffer must not be used after.
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
     mut env: JNIEnv<'local>,
@@ -153,7 +177,7 @@ pub extern "system" fn Java_io_ferry_Native_chunkRelease<'local>(
 ) {
     // SAFETY: FetchedChunk.close releases its handle once (an atomic swap to 0).
     guard(&mut env, (), |_| {
-        unsafe { free::<PooledBuffer>(chunk) };
+        unsafe { free::<BufferSlice>(chunk) };
         Ok(())
     })
 }

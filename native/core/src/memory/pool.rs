@@ -280,6 +280,77 @@ impl std::fmt::Debug for PooledBuffer {
     }
 }
 
+/// A part of a filled pool buffer: one chunk of a READ (or lookup reply) that
+/// carried several adjacent blocks. Parts share the buffer, which returns to
+/// the pool when the last of them is dropped, so the pool's bound holds.
+pub struct BufferSlice {
+    buffer: Arc<PooledBuffer>,
+    start: usize,
+    len: usize,
+}
+
+impl BufferSlice {
+    /// The buffer's filled bytes cut into consecutive parts of `lens`, which must sum to its length.
+    pub fn split(
+        buffer: PooledBuffer,
+        lens: impl ExactSizeIterator<Item = usize>,
+    ) -> Vec<BufferSlice> {
+        let buffer = Arc::new(buffer);
+        let mut start = 0;
+        let parts: Vec<BufferSlice> = lens
+            .map(|len| {
+                let part = BufferSlice {
+                    buffer: buffer.clone(),
+                    start,
+                    len,
+                };
+                start += len;
+                part
+            })
+            .collect();
+        assert_eq!(start, buffer.len(), "parts cover the filled buffer");
+        parts
+    }
+
+    /// Where this part starts in its pool buffer.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The pool buffer the part lies in.
+    pub fn buffer(&self) -> &PooledBuffer {
+        &self.buffer
+    }
+}
+
+impl From<PooledBuffer> for BufferSlice {
+    fn from(buffer: PooledBuffer) -> Self {
+        let len = buffer.len();
+        BufferSlice {
+            buffer: Arc::new(buffer),
+            start: 0,
+            len,
+        }
+    }
+}
+
+impl Deref for BufferSlice {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buffer[self.start..self.start + self.len]
+    }
+}
+
+impl std::fmt::Debug for BufferSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BufferSlice({} at {} of {:?})",
+            self.len, self.start, self.buffer
+        )
+    }
+}
+
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
         let mut state = self.pool.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -28,6 +28,10 @@ use crate::provider::{Connection, LookupDone, ReadDone, ReadRequest};
 
 /// Payloads at least this large are read straight into their buffer.
 const DIRECT_READ_MIN: usize = 64 * 1024;
+/// While payloads are large, a read at a frame boundary takes at most this much
+/// into the inbox: the next header, not a quarter of the payload behind it,
+/// which would then be copied out of the inbox instead of read in place.
+const HEADER_READ: usize = 512;
 
 struct PendingRead {
     dst: PooledBuffer,
@@ -333,6 +337,8 @@ struct Receiver {
     shared: Arc<Mutex<Shared>>,
     inbox: Inbox,
     payload: Option<Payload>,
+    /// The last READ payload was large: the next is probably large too.
+    bulk: bool,
 }
 
 impl Receiver {
@@ -403,6 +409,7 @@ impl Receiver {
                     return Err(self.malformed(message));
                 }
                 let wire_len = len as usize;
+                self.bulk = wire_len >= DIRECT_READ_MIN;
                 self.payload = Some(Payload {
                     read,
                     wire_len,
@@ -450,10 +457,13 @@ impl Receiver {
 
     /// Reads from the socket once.
     fn read_some(&mut self) -> Result<Received> {
+        // The rest of a large payload, however little, also goes in place: read
+        // through the inbox it would bring the next payload's first bytes with it.
+        let bulk = self.bulk;
         let direct = self
             .payload
             .as_mut()
-            .filter(|p| p.missing() >= DIRECT_READ_MIN);
+            .filter(|p| p.missing() >= DIRECT_READ_MIN || (bulk && p.missing() > 0));
         let (asked, result) = match direct {
             Some(payload) => {
                 let target = payload.target();
@@ -461,7 +471,13 @@ impl Receiver {
                 let result = self.stream.read(target).inspect(|&n| payload.filled += n);
                 (asked, result)
             }
-            None => (self.inbox.room(), self.inbox.read_from(&mut self.stream)),
+            None => {
+                let limit = match self.bulk && self.inbox.is_empty() {
+                    true => HEADER_READ,
+                    false => self.inbox.room(),
+                };
+                (limit, self.inbox.read_at_most(&mut self.stream, limit))
+            }
         };
         match result {
             Ok(0) => Err(Error::PeerClosed {
@@ -631,6 +647,7 @@ impl Dial<'_> {
                 shared: shared.clone(),
                 inbox,
                 payload: None,
+                bulk: false,
             }),
         });
         connection.side.set(side.clone()).ok();

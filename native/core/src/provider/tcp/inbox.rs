@@ -45,10 +45,20 @@ impl Inbox {
 
     /// One read from `source`; `Ok(0)` is the end of the stream.
     pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
+        self.read_at_most(source, usize::MAX)
+    }
+
+    /// One read of at most `limit` bytes from `source`; `Ok(0)` is the end of the stream.
+    pub fn read_at_most(&mut self, source: &mut impl Read, limit: usize) -> io::Result<usize> {
         self.make_room(MIN_READ);
-        let n = source.read(&mut self.buf[self.end..])?;
+        let end = self.buf.len().min(self.end.saturating_add(limit));
+        let n = source.read(&mut self.buf[self.end..end])?;
         self.end += n;
         Ok(n)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
     }
 
     fn make_room(&mut self, wanted: usize) {
@@ -84,5 +94,17 @@ mod tests {
         }
         seen.extend_from_slice(inbox.data());
         assert_eq!(seen, data);
+    }
+
+    #[test]
+    fn reads_no_more_than_asked() {
+        let mut inbox = Inbox::default();
+        let mut source: &[u8] = &[7u8; 2000];
+        assert_eq!(inbox.read_at_most(&mut source, 512).unwrap(), 512);
+        assert!(!inbox.is_empty());
+        assert_eq!(inbox.read_from(&mut source).unwrap(), 1488);
+        assert_eq!(inbox.data(), &[7u8; 2000][..]);
+        inbox.consume(2000);
+        assert!(inbox.is_empty());
     }
 }

@@ -27,8 +27,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::memory::Region;
 use crate::protocol::handshake::ServerHandshake;
 use crate::protocol::{
-    decode_within, encode, Frame, KeyTable, Located, LookupResult, CAP_LZ4, CAP_VERBS,
-    MAX_FRAME_BODY, MAX_HELLO_BODY, MAX_INLINE_REPLY, MAX_REQUEST_BODY,
+    decode_within, encode, Frame, KeyTable, Located, CAP_LZ4, CAP_VERBS, MAX_FRAME_BODY,
+    MAX_HELLO_BODY, MAX_INLINE_REPLY, MAX_REQUEST_BODY,
 };
 use crate::provider::reactor::{Driven, Notifier, ReactorHandle};
 use crate::provider::{RdmaSession, ServeContext};
@@ -252,23 +252,18 @@ impl ServerConn {
                 inline_max,
                 ids,
             } => {
-                let mut inline_budget = MAX_INLINE_REPLY.min(MAX_FRAME_BODY / 2) as u64;
                 let session = rdma.as_deref().filter(|s| s.active());
                 // The server's own setting caps what a peer may ask to get inline.
                 let own = self.context.inline.for_connection(session.is_some());
                 let inline_max = inline_max.min(own) as u64;
-                let results = ids
+                let found: Vec<_> = ids
                     .iter()
-                    .map(|id| {
-                        lookup(
-                            &self.context,
-                            keys,
-                            session,
-                            id,
-                            inline_max,
-                            &mut inline_budget,
-                        )
-                    })
+                    .map(|id| locate(&self.context, keys, session, id))
+                    .collect();
+                let inline = inline_whole_reply(&found, inline_max);
+                let results = found
+                    .into_iter()
+                    .map(|found| found.map(|found| found.located(&self.context, inline)))
                     .collect();
                 self.outbox.frame(&Frame::LookupReply { request, results });
             }
@@ -342,14 +337,56 @@ impl ServerConn {
     }
 }
 
-fn lookup(
+/// A block found for a lookup, with the region its inline bytes would come from.
+struct Found {
+    slice: RemoteSlice,
+    region: Arc<Region>,
+    offset: u64,
+}
+
+impl Found {
+    fn located(self, context: &ServeContext, inline: bool) -> Located {
+        let Found {
+            slice,
+            region,
+            offset,
+        } = self;
+        // A block that cannot be read now goes without its bytes: the requester's
+        // READ then fails with the reason.
+        let inline = inline
+            .then(|| region.read(offset, slice.len).ok())
+            .flatten()
+            .map(|bytes| {
+                context.metrics.served_inline(slice.len);
+                bytes.into_owned()
+            });
+        Located { slice, inline }
+    }
+}
+
+/// Whether the reply carries every found block's bytes: only when all of them
+/// fit (each within `inline_max`, all within one reply's budget), so the lookup
+/// is the fetch's only round trip. Otherwise the requester READs anyway, and
+/// READs of adjacent blocks join into one: a bulk fetch gains nothing from a
+/// few blocks inline but their copies through the reply.
+fn inline_whole_reply(found: &[std::result::Result<Found, ErrorCode>], inline_max: u64) -> bool {
+    let budget = MAX_INLINE_REPLY.min(MAX_FRAME_BODY / 2) as u64;
+    let mut total = 0u64;
+    for found in found.iter().flatten() {
+        total += found.slice.len;
+        if found.slice.len > inline_max || total > budget {
+            return false;
+        }
+    }
+    total > 0
+}
+
+fn locate(
     context: &ServeContext,
     keys: &mut KeyTable,
     rdma: Option<&dyn RdmaSession>,
     id: &[u8],
-    inline_max: u64,
-    inline_budget: &mut u64,
-) -> LookupResult {
+) -> std::result::Result<Found, ErrorCode> {
     let location = context.blocks.resolve(id)?;
     let region = context
         .regions
@@ -374,17 +411,11 @@ fn lookup(
             len: location.len,
         },
     };
-    // A block that cannot be read now goes without its bytes: the requester's
-    // READ then fails with the reason.
-    let inline = (location.len <= inline_max && location.len <= *inline_budget)
-        .then(|| region.read(location.offset, location.len).ok())
-        .flatten()
-        .map(|bytes| {
-            *inline_budget -= location.len;
-            context.metrics.served_inline(location.len);
-            bytes.into_owned()
-        });
-    Ok(Located { slice, inline })
+    Ok(Found {
+        slice,
+        region,
+        offset: location.offset,
+    })
 }
 
 /// The bytes a READ reply carries when they cannot go straight from the region:

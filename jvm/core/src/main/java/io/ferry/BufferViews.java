@@ -16,11 +16,14 @@ import java.util.concurrent.ConcurrentMap;
 final class BufferViews {
     private final ConcurrentMap<Long, ByteBuffer> views = new ConcurrentHashMap<>();
 
-    /** The first {@code length} bytes of the pool buffer at {@code address}, which holds {@code chunk}. */
-    ByteBuffer slice(long chunk, long address, int length) {
+    /**
+     * The {@code length} bytes at {@code start} of the pool buffer at {@code address}, which holds
+     * {@code chunk} (a buffer may hold several chunks: adjacent blocks read at once).
+     */
+    ByteBuffer slice(long chunk, long address, int start, int length) {
         ByteBuffer view = views.computeIfAbsent(address, a -> newView(chunk));
         ByteBuffer slice = view.duplicate();
-        slice.limit(length);
+        slice.limit(start + length).position(start);
         return slice.slice();
     }
 

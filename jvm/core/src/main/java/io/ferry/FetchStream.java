@@ -8,15 +8,21 @@ import java.nio.ByteBuffer;
  * use by several threads.
  */
 public final class FetchStream implements AutoCloseable {
-    /** Returned by fetchNext for a chunk, whose details are in meta. */
+    /** Returned by fetchNext for chunks, whose details are in the batch's meta. */
     private static final Object CHUNK = new Object();
 
-    private final long[] meta = new long[7];
+    private final Batch batch = new Batch();
     private final NativeResource fetch;
     private final BufferViews views;
 
     FetchStream(long handle, BufferViews views) {
-        this.fetch = new NativeResource(this, handle, Native::fetchClose);
+        Batch batch = this.batch;
+        // Chunks handed over but not yet returned go back to the pool with the fetch, also when
+        // the stream is dropped unclosed (the action refers to the batch, not to this stream).
+        this.fetch = new NativeResource(this, handle, h -> {
+            batch.releaseUnreturned();
+            Native.fetchClose(h);
+        });
         this.views = views;
     }
 
@@ -27,20 +33,52 @@ public final class FetchStream implements AutoCloseable {
      * @return the next chunk or block failure, or null once every block is done
      */
     public synchronized FetchResult next() {
-        Object result = Native.fetchNext(fetch.handle("the fetch"), meta, CHUNK);
-        if (result == null) {
-            return null;
+        if (batch.next == batch.count) {
+            long[] meta = batch.meta;
+            Object result = Native.fetchNext(fetch.handle("the fetch"), meta, CHUNK);
+            if (result == null) {
+                return null;
+            }
+            if (result != CHUNK) {
+                return FetchResult.failed((int) meta[0], (FerryException) result);
+            }
+            batch.count = (int) meta[0];
+            batch.next = 0;
         }
-        if (result == CHUNK) {
-            ByteBuffer data = views.slice(meta[3], meta[4], (int) meta[6]);
-            return FetchResult.of(new FetchedChunk((int) meta[0], meta[1], meta[2], meta[3], data));
-        }
-        return FetchResult.failed((int) meta[0], (FerryException) result);
+        long[] meta = batch.meta;
+        int at = Batch.at(batch.next++);
+        ByteBuffer data = views.slice(meta[at + 3], meta[at + 4], (int) meta[at + 7], (int) meta[at + 6]);
+        return FetchResult.of(new FetchedChunk((int) meta[at], meta[at + 1], meta[at + 2], meta[at + 3], data));
     }
 
     /** Stops the fetch; chunks already returned stay valid until closed. Idempotent. */
     @Override
     public synchronized void close() {
         fetch.close();
+    }
+
+    /**
+     * Chunks that one fetchNext call handed over (as many as were already received, up to
+     * {@link #CHUNKS}: one JNI call per batch rather than per chunk), returned one per next().
+     * meta[0] is their count, then {@link #FIELDS} longs each: block, offset, block length, chunk
+     * handle, buffer address, buffer capacity, chunk length, start in the buffer.
+     */
+    private static final class Batch {
+        static final int FIELDS = 8;
+        static final int CHUNKS = 64;
+
+        final long[] meta = new long[1 + FIELDS * CHUNKS];
+        int count;
+        int next;
+
+        static int at(int chunk) {
+            return 1 + FIELDS * chunk;
+        }
+
+        void releaseUnreturned() {
+            while (next < count) {
+                Native.chunkRelease(meta[at(next++) + 3]);
+            }
+        }
     }
 }

@@ -37,7 +37,10 @@ final class Native {
 
     static native long fetchStart(long node, String[] peers, int[] counts, byte[][] ids);
 
-    /** Null at the end; chunkMarker for a chunk (see meta); a FerryException for a failed block. */
+    /**
+     * Null at the end; chunkMarker for chunks already received (meta[0] of them, fields after it:
+     * see FetchStream.Batch); a FerryException for a failed block (meta[0] = block).
+     */
     static native Object fetchNext(long fetch, long[] meta, Object chunkMarker);
 
     /** A direct buffer over the whole pool buffer of a live chunk. */

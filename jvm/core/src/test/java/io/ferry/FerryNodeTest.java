@@ -212,6 +212,44 @@ public class FerryNodeTest {
     }
 
     @Test
+    public void adjacentBlocksShareABufferAndUnreturnedChunksGoBackWithTheStream() {
+        int size = 40_000; // above the inline limit: READs, joined for adjacent blocks
+        int count = 50;
+        byte[] content = randomBytes(3, size * count);
+        ByteBuffer direct = ByteBuffer.allocateDirect(content.length);
+        direct.put(content).flip();
+        Region region = server.registerBuffer(direct);
+        byte[][] ids = new byte[count][];
+        for (int i = 0; i < count; i++) {
+            ids[i] = id("adj" + i);
+            server.registerBlock(ids[i], region, (long) i * size, size);
+        }
+        long readsBefore = server.stats().readsServed();
+        Object[] got = fetchAll(client, Collections.singletonList(FetchRequest.of(address, ids)));
+        for (int i = 0; i < count; i++) {
+            assertArrayEquals(Arrays.copyOfRange(content, i * size, (i + 1) * size), bytesOf(got[i]));
+        }
+        // 26 blocks of 40 000 bytes fill a 1 MiB buffer: 2 READs, not 50.
+        assertEquals(2, server.stats().readsServed() - readsBefore);
+        assertEquals(0, client.stats().poolInUseBytes());
+
+        // One fetchNext hands over every chunk of a READ; closing the stream after taking one
+        // returns the others to the pool, so only the taken chunk's buffer stays in use.
+        FetchedChunk first;
+        try (FetchStream stream = client.fetch(Collections.singletonList(FetchRequest.of(address, ids)))) {
+            first = stream.next().chunk();
+        }
+        assertTrue(client.stats().poolInUseBytes() > 0);
+        first.close();
+        // The second READ may still be landing: it frees its buffer when it does.
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (client.stats().poolInUseBytes() != 0 && System.nanoTime() < deadline) {
+            Thread.yield();
+        }
+        assertEquals(0, client.stats().poolInUseBytes());
+    }
+
+    @Test
     public void closedNodeRefusesCallsAndChunksOutliveTheirStream() {
         server.registerBlock(id("c"), server.registerBuffer(ByteBuffer.allocateDirect(64)), 0, 64);
         FetchedChunk kept;
