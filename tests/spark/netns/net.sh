@@ -42,6 +42,7 @@ net_exec() {
 
 net_up() {
   trap net_down EXIT
+  trap 'exit 143' TERM INT # (and so through the EXIT trap)
   local hub node
   hub=$(net_ns hub)
   net_add "$hub"
