@@ -70,11 +70,13 @@ cluster_build_apps() {
   gradle --no-daemon --console=plain -q :ferry-core:jar ":$project:jar"
   core_jar=$(jar_of jvm/core ferry-core)
   spark_jar=$(jar_of "jvm/spark/$project" "$project")
-  for app in jobs:tests/spark/app bench:benches/spark-cluster/src; do
-    mkdir -p "$dir/${app%%:*}-classes"
+  # (ClusterJobs builds on benches/spark-job's SparkJobBench.)
+  for app in "jobs tests/spark/app" "bench benches/spark-cluster/src benches/spark-job/src"; do
+    set -- $app
+    mkdir -p "$dir/$1-classes"
     javac --release 17 -Xlint:all,-path -Werror -cp "$CLUSTER_SPARK_HOME/jars/*:$spark_jar:$core_jar" \
-      -d "$dir/${app%%:*}-classes" $(find "${app#*:}" -name '*.java')
-    jar --create --file "$dir/${app%%:*}.jar" -C "$dir/${app%%:*}-classes" .
+      -d "$dir/$1-classes" $(find "${@:2}" -name '*.java')
+    jar --create --file "$dir/$1.jar" -C "$dir/$1-classes" .
   done
   CLUSTER_APP_JOBS=$dir/jobs.jar
   CLUSTER_APP_BENCH=$dir/bench.jar
