@@ -229,21 +229,18 @@ final class FerryShuffleReader<K, C> implements ShuffleReader<K, C> {
             if (done) {
                 return false;
             }
-            // Local pieces first, as Spark's own reader does: the remote fetch is already under way,
-            // so reading them overlaps the network instead of following it (on a slow link, a
-            // third of a reducer's work with three executors).
-            int block;
-            if (local.hasNext()) {
+            int block = remoteBlocks == null ? -1 : remoteBlocks.nextBlock();
+            if (block >= 0) {
+                piece = fetched.get(block);
+                input = remoteBlocks.open(block);
+                metrics.incRemoteBlocksFetched(1);
+                reportWait();
+            } else if (local.hasNext()) {
                 piece = local.next();
                 ManagedBuffer data = resolver.getBlockData(piece.sparkBlockId(), Option.empty());
                 input = data.createInputStream();
                 metrics.incLocalBlocksFetched(1);
                 metrics.incLocalBytesRead(data.size());
-            } else if ((block = remoteBlocks == null ? -1 : remoteBlocks.nextBlock()) >= 0) {
-                piece = fetched.get(block);
-                input = remoteBlocks.open(block);
-                metrics.incRemoteBlocksFetched(1);
-                reportWait();
             } else {
                 finish();
                 return false;
