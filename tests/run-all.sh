@@ -3,7 +3,8 @@
 # property, fault and leak tests, CLI tests over loopback), ferry-core's Rust tests built for
 # linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real
 # Spark jobs with FerryShuffleManager (tests/spark: the full suite on the newest Spark line, a
-# compact run on each other line), a real Kafka cluster replicating through the Ferry broker plugin
+# compact run on each other line; tests/spark/netns: a standalone cluster whose three workers are
+# network namespaces on shaped veths, with a link cut and packet loss), a real Kafka cluster replicating through the Ferry broker plugin
 # (tests/kafka: in full on the newest Kafka line, compact on every other line and with TLS between
 # brokers), the verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM
 # (tests/vm/verbs.sh), and a Spark job moving its shuffle by RDMA READ there
@@ -41,6 +42,8 @@ for line in "${SPARK_OTHER_LINES[@]}"; do # 3.5.9_2.13:25 -> "3.5 (Scala 2.13) o
 done
 step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines)" \
   bash tests/spark/run.sh --lines
+step "Spark across network namespaces: 3 workers on shaped veths, a link cut (tests/spark/netns/run.sh)" \
+  bash tests/spark/netns/run.sh
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
 step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers (tests/kafka/lines.sh)" \
   bash tests/kafka/lines.sh

@@ -67,10 +67,6 @@ for version in "${versions[@]}"; do
 done
 echo "== building the jars of ferry-core and ${projects[*]} (Gradle)"
 gradle --no-daemon --console=plain -q :ferry-core:jar $(printf ' :%s:jar' "${projects[@]}")
-# jar_of DIR NAME: the module's jar (not its sources or javadoc jar).
-jar_of() {
-  ls "$root/$1"/build/libs/"$2"-*.jar | grep -v -e '-sources' -e '-javadoc'
-}
 core_jar=$(jar_of jvm/core ferry-core)
 
 # Short-lived JVMs on 2 shared cores: C1 only (half the CPU time of these runs).

@@ -31,3 +31,9 @@ spark_scala_binary() {
     *) echo 2.13 ;;
   esac
 }
+
+# jar_of DIR NAME: the jar Gradle built for the module in DIR (from the repository's root; not its
+# sources or javadoc jar).
+jar_of() {
+  ls "$PWD/$1"/build/libs/"$2"-*.jar | grep -v -e '-sources' -e '-javadoc'
+}

@@ -9,6 +9,7 @@ import org.apache.spark.HashPartitioner;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkContext;
 import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
@@ -36,47 +37,60 @@ public final class SparkJobBench {
             for (int i = 0; i < maps; i++) {
                 slices.add(i);
             }
-            JavaPairRDD<Long, byte[]> data = sc.parallelize(slices, maps).flatMapToPair(slice -> {
-                Random random = new Random(slice);
-                return new java.util.Iterator<Tuple2<Long, byte[]>>() {
-                    long left = perMap;
-
-                    @Override
-                    public boolean hasNext() {
-                        return left > 0;
-                    }
-
-                    @Override
-                    public Tuple2<Long, byte[]> next() {
-                        left--;
-                        byte[] value = new byte[VALUE_BYTES];
-                        random.nextBytes(value);
-                        return new Tuple2<>(random.nextLong(), value);
-                    }
-                };
-            });
+            JavaPairRDD<Long, byte[]> data = sc.parallelize(slices, maps)
+                    .flatMapToPair(slice -> records(slice, perMap));
 
             long start = System.nanoTime();
-            Tuple2<Long, Long> sorted = data.sortByKey(true, reducers)
-                    .map(kv -> new Tuple2<>(1L, kv._1() ^ kv._2()[0]))
-                    .fold(new Tuple2<>(0L, 0L), (a, b) -> new Tuple2<>(a._1() + b._1(), a._2() + b._2()));
-            report("sort", start, sorted);
+            report("sort", start, sort(data, reducers));
 
             start = System.nanoTime();
-            Tuple2<Long, Long> grouped = data.mapToPair(kv -> new Tuple2<>(kv._1() & 0xFFFF, kv._2()))
-                    .groupByKey(new HashPartitioner(reducers))
-                    .map(kv -> {
-                        long n = 0;
-                        long sum = 0;
-                        for (byte[] value : kv._2()) {
-                            n++;
-                            sum += value[1];
-                        }
-                        return new Tuple2<>(n, kv._1() * 31 + sum);
-                    })
-                    .fold(new Tuple2<>(0L, 0L), (a, b) -> new Tuple2<>(a._1() + b._1(), a._2() + b._2()));
-            report("groupBy", start, grouped);
+            report("groupBy", start, groupBy(data, reducers));
         }
+    }
+
+    /** Map partition {@code slice}'s {@code count} records: random keys, random values, seeded by the slice. */
+    static java.util.Iterator<Tuple2<Long, byte[]>> records(int slice, long count) {
+        Random random = new Random(slice);
+        return new java.util.Iterator<>() {
+            long left = count;
+
+            @Override
+            public boolean hasNext() {
+                return left > 0;
+            }
+
+            @Override
+            public Tuple2<Long, byte[]> next() {
+                left--;
+                byte[] value = new byte[VALUE_BYTES];
+                random.nextBytes(value);
+                return new Tuple2<>(random.nextLong(), value);
+            }
+        };
+    }
+
+    /** Sorts by key into {@code reducers} partitions; returns (records, an order-free checksum). */
+    static Tuple2<Long, Long> sort(JavaPairRDD<Long, byte[]> data, int reducers) {
+        return sum(data.sortByKey(true, reducers).map(kv -> new Tuple2<>(1L, kv._1() ^ kv._2()[0])));
+    }
+
+    /** Groups by a coarser key (16 bits) into {@code reducers} partitions; returns (records, checksum). */
+    static Tuple2<Long, Long> groupBy(JavaPairRDD<Long, byte[]> data, int reducers) {
+        return sum(data.mapToPair(kv -> new Tuple2<>(kv._1() & 0xFFFF, kv._2()))
+                .groupByKey(new HashPartitioner(reducers))
+                .map(kv -> {
+                    long n = 0;
+                    long sum = 0;
+                    for (byte[] value : kv._2()) {
+                        n++;
+                        sum += value[1];
+                    }
+                    return new Tuple2<>(n, kv._1() * 31 + sum);
+                }));
+    }
+
+    static Tuple2<Long, Long> sum(JavaRDD<Tuple2<Long, Long>> rdd) {
+        return rdd.fold(new Tuple2<>(0L, 0L), (a, b) -> new Tuple2<>(a._1() + b._1(), a._2() + b._2()));
     }
 
     static final TaskTimes TASKS = new TaskTimes();
@@ -89,11 +103,22 @@ public final class SparkJobBench {
                 ms, TASKS.runMs.getAndSet(0), TASKS.fetchWaitMs.getAndSet(0), TASKS.remoteBytes.getAndSet(0) >> 20);
     }
 
-    /** Task time and shuffle fetch wait, summed over all tasks (for the log: where the time went). */
+    /**
+     * Task time, shuffle fetch wait and remote reads, summed over all tasks (where the time went);
+     * also ClusterJobs' per-job figures.
+     */
     static final class TaskTimes extends SparkListener {
         final AtomicLong runMs = new AtomicLong();
         final AtomicLong fetchWaitMs = new AtomicLong();
         final AtomicLong remoteBytes = new AtomicLong();
+        final AtomicLong remoteBlocks = new AtomicLong();
+
+        void reset() {
+            runMs.set(0);
+            fetchWaitMs.set(0);
+            remoteBytes.set(0);
+            remoteBlocks.set(0);
+        }
 
         @Override
         public void onTaskEnd(SparkListenerTaskEnd end) {
@@ -101,6 +126,7 @@ public final class SparkJobBench {
                 runMs.addAndGet(end.taskMetrics().executorRunTime());
                 fetchWaitMs.addAndGet(end.taskMetrics().shuffleReadMetrics().fetchWaitTime());
                 remoteBytes.addAndGet(end.taskMetrics().shuffleReadMetrics().remoteBytesRead());
+                remoteBlocks.addAndGet(end.taskMetrics().shuffleReadMetrics().remoteBlocksFetched());
             }
         }
     }

@@ -87,9 +87,9 @@ final class FerryChecks {
         }
         // Counters only grow: the largest seen of each executor is its latest.
         Map<String, Traffic> byExecutor = new TreeMap<>();
-        for (int attempt = 0; attempt < 10 && byExecutor.size() < 2; attempt++) {
+        for (int attempt = 0; attempt < 10 && byExecutor.size() < ShuffleJobs.EXECUTORS; attempt++) {
             for (Tuple2<String, Traffic> seen : sc.parallelize(slices, slices.size()).map(i -> {
-                Thread.sleep(50); // spread the tasks over both executors
+                Thread.sleep(50); // spread the tasks over all executors
                 NodeStats stats = FerryPlugin.executorStats();
                 if (stats == null) {
                     throw new IllegalStateException("executor " + SparkEnv.get().executorId() + " has no Ferry node");

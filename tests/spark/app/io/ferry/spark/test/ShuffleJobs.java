@@ -48,7 +48,7 @@ import scala.Tuple2;
  * {@code --marker TEXT}, {@link #markerJob} only.
  *
  * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
- * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless at least two
+ * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless {@link #EXECUTORS}
  * executors ran tasks, every process uses the shuffle manager given as the first argument (if any),
  * and shuffle bytes were read remotely.
  */
@@ -57,6 +57,8 @@ public final class ShuffleJobs {
     static final int MAP_PARTITIONS = 8;
     static final int EMPTY_MAP_PARTITION = 3;
     static final int KEYS = 20_000;
+    /** Executors the cluster has (2 in local-cluster; the namespace cluster of tests/spark/netns has 3). */
+    static final int EXECUTORS = Integer.getInteger("ferry.test.executors", 2);
 
     public static void main(String[] args) throws Exception {
         // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core | --elastic | --marker TEXT]
@@ -80,7 +82,7 @@ public final class ShuffleJobs {
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             ShuffleReads reads = new ShuffleReads();
             sc.sc().addSparkListener(reads);
-            waitForExecutors(sc, 2, Long.getLong("ferry.test.executor.wait.ms", 120_000)); // longer in the TCG VM
+            waitForExecutors(sc, EXECUTORS, Long.getLong("ferry.test.executor.wait.ms", 120_000)); // longer in the TCG VM
             checkShuffleManagers(sc, expectedManager);
 
             if (elastic) {
@@ -449,9 +451,9 @@ public final class ShuffleJobs {
         }
         Map<String, String> managers = new TreeMap<>();
         Map<String, String> dirs = new TreeMap<>();
-        for (int attempt = 0; attempt < 10 && managers.size() < 2; attempt++) {
+        for (int attempt = 0; attempt < 10 && managers.size() < EXECUTORS; attempt++) {
             List<String[]> seen = sc.parallelize(slices, slices.size()).map(i -> {
-                Thread.sleep(50); // spread the tasks over both executors
+                Thread.sleep(50); // spread the tasks over all executors
                 SparkEnv env = SparkEnv.get();
                 return new String[] {env.executorId(), env.shuffleManager().getClass().getName(),
                         System.getProperty("user.dir")};
@@ -463,8 +465,8 @@ public final class ShuffleJobs {
         }
         System.out.println("SHUFFLE_MANAGER driver=" + driver + " executors=" + managers);
         dirs.forEach((id, dir) -> System.out.println("EXECUTOR_DIR " + id + " " + dir));
-        if (managers.size() < 2) {
-            throw new IllegalStateException("tasks ran on fewer than 2 executors: " + managers.keySet());
+        if (managers.size() < EXECUTORS) {
+            throw new IllegalStateException("tasks ran on fewer than " + EXECUTORS + " executors: " + managers.keySet());
         }
         if (expected != null) {
             if (!expected.equals(driver)) {
