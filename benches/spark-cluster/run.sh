@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/spark/versions.sh
+source benches/lib.sh
 source tests/spark/netns/net.sh
 source tests/spark/netns/cluster.sh
 
@@ -46,15 +47,7 @@ run() { # <side> <round> [spark-submit args...]
 }
 
 echo "== $rounds rounds of $megabytes MiB on $rate links: $jobs (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-for ((round = 1; round <= rounds; round++)); do
-  if ((round % 2)); then
-    run default "$round"
-    run ferry "$round" "${CLUSTER_FERRY_ARGS[@]}"
-  else
-    run ferry "$round" "${CLUSTER_FERRY_ARGS[@]}"
-    run default "$round"
-  fi
-done
+alternate_rounds "$rounds" "${CLUSTER_FERRY_ARGS[@]}"
 
 python3 - "$CLUSTER_OUT/results" "$json" "$command" "$rate" "$megabytes" "$maps" "$rounds" <<'PY'
 import datetime, json, statistics, sys

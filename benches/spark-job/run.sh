@@ -21,6 +21,7 @@ spark_home=$(sed -n 's/^SPARK_HOME=//p' <<< "$setup_report")
 export SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_HOSTNAME=localhost
 
 source tests/spark/versions.sh
+source benches/lib.sh
 project=$(ferry_spark_project "$SPARK_NEWEST")
 gradle --no-daemon --console=plain -q ":$project:jar" :ferry-core:jar
 ferry_jars=$(ls "jvm/spark/$project/build/libs/$project"-*.jar jvm/core/build/libs/ferry-core-*.jar | paste -sd, -)
@@ -52,15 +53,7 @@ ferry_args=(--jars "$ferry_jars" --conf spark.shuffle.manager=io.ferry.spark.Fer
   --conf spark.plugins=io.ferry.spark.FerryPlugin)
 
 echo "== $rounds rounds of ${megabytes} MiB: sort and groupBy, default shuffle vs Ferry (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-for ((round = 1; round <= rounds; round++)); do
-  if ((round % 2)); then
-    run default "$round"
-    run ferry "$round" "${ferry_args[@]}"
-  else
-    run ferry "$round" "${ferry_args[@]}"
-    run default "$round"
-  fi
-done
+alternate_rounds "$rounds" "${ferry_args[@]}"
 
 python3 - "$out/results" "$json" "$megabytes" "$rounds" "bash benches/spark-job/run.sh (MEGABYTES=$megabytes ROUNDS=$rounds MAPS=$maps REDUCERS=$reducers)" <<'PY'
 import json, sys, datetime
