@@ -26,6 +26,41 @@ use crate::protocol::{Located, LookupResult, MAX_IDS};
 use crate::provider::{Connection, ReadRequest};
 use crate::Config;
 
+/// How `io.ferry.Native.fetchNext` lays chunks out for Java: a `long[]` whose
+/// first entry is the count, then [`abi::CHUNK_FIELDS`] longs per chunk at
+/// these positions. `io.ferry.FetchStream` declares the same names
+/// (`tests/abi.rs` checks them).
+pub mod abi {
+    /// The chunk's block: its index in the order the fetch listed them.
+    pub const CHUNK_BLOCK: usize = 0;
+    /// Where the chunk starts in its block.
+    pub const CHUNK_OFFSET: usize = 1;
+    /// The whole block's length.
+    pub const CHUNK_BLOCK_LENGTH: usize = 2;
+    /// The handle that owns the chunk's part of its pool buffer.
+    pub const CHUNK_HANDLE: usize = 3;
+    /// The pool buffer's address (Java views each buffer once).
+    pub const CHUNK_BUFFER_ADDRESS: usize = 4;
+    /// The chunk's length.
+    pub const CHUNK_LENGTH: usize = 5;
+    /// Where the chunk starts in its pool buffer.
+    pub const CHUNK_START: usize = 6;
+    /// Longs per chunk.
+    pub const CHUNK_FIELDS: usize = 7;
+
+    /// Every constant by name, for the check against the Java side.
+    pub const ALL: &[(&str, i64)] = &[
+        ("CHUNK_BLOCK", CHUNK_BLOCK as i64),
+        ("CHUNK_OFFSET", CHUNK_OFFSET as i64),
+        ("CHUNK_BLOCK_LENGTH", CHUNK_BLOCK_LENGTH as i64),
+        ("CHUNK_HANDLE", CHUNK_HANDLE as i64),
+        ("CHUNK_BUFFER_ADDRESS", CHUNK_BUFFER_ADDRESS as i64),
+        ("CHUNK_LENGTH", CHUNK_LENGTH as i64),
+        ("CHUNK_START", CHUNK_START as i64),
+        ("CHUNK_FIELDS", CHUNK_FIELDS as i64),
+    ];
+}
+
 /// A piece of a block, in order within its block. The block is complete when
 /// `offset + data.len() == block_len`.
 #[derive(Debug)]

@@ -2,6 +2,7 @@
 //! `ferry_core::Fetch`; a chunk handle owns its part of the pooled buffer a
 //! direct ByteBuffer points into, until Java releases it.
 
+use ferry_core::fetch::abi::*;
 use ferry_core::{BufferPool, BufferSlice, Chunk, Fetch};
 use jni::objects::{JByteArray, JClass, JIntArray, JLongArray, JObject, JObjectArray, JString};
 use jni::sys::{jlong, jobject};
@@ -43,16 +44,12 @@ pub extern "system" fn Java_io_ferry_Native_fetchStart<'local>(
     })
 }
 
-/// Longs `fetchNext` writes per chunk: block, offset, block length, chunk
-/// handle, buffer address, buffer capacity, chunk length, start in the buffer.
-const CHUNK_FIELDS: usize = 8;
-
 /// The next results: null at the end; `chunk_marker` for chunks (`meta[0]` =
-/// how many, then [`CHUNK_FIELDS`] longs each, as many as `meta` holds and are
-/// already received: one call per batch, not per chunk); or, for a block that
-/// failed, an exception object (with `meta[0]` = block). Chunks allocate nothing
-/// on the Java heap here: Java views each pool buffer once
-/// ([`Java_io_ferry_Native_bufferView`]).
+/// how many, then each one's fields at the positions of `ferry_core::fetch::abi`,
+/// as many as `meta` holds and are already received: one call per batch, not
+/// per chunk); or, for a block that failed, an exception object (with
+/// `meta[0]` = block). Chunks allocate nothing on the Java heap here: Java
+/// views each pool buffer once ([`Java_io_ferry_Native_bufferView`]).
 #[no_mangle]
 pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
     mut env: JNIEnv<'local>,
@@ -81,7 +78,7 @@ pub extern "system" fn Java_io_ferry_Native_fetchNext<'local>(
                 if let Err(e) = env.set_long_array_region(&meta, 0, &values) {
                     for i in 0..count {
                         // SAFETY: Java never saw these handles.
-                        unsafe { free::<BufferSlice>(values[1 + i * CHUNK_FIELDS + 3]) };
+                        unsafe { free::<BufferSlice>(values[1 + i * CHUNK_FIELDS + CHUNK_HANDLE]) };
                     }
                     return Err(e.into());
                 }
@@ -104,18 +101,15 @@ fn write_chunk(chunk: Chunk, values: &mut Vec<jlong>) {
         block_len,
         data,
     } = chunk;
-    let (address, capacity) = (data.buffer().as_ptr(), data.buffer().capacity());
-    let (len, start) = (data.len(), data.start());
-    values.extend_from_slice(&[
-        block as jlong,
-        offset as jlong,
-        block_len as jlong,
-        into_handle(data),
-        address as jlong,
-        capacity as jlong,
-        len as jlong,
-        start as jlong,
-    ]);
+    let mut fields = [0 as jlong; CHUNK_FIELDS];
+    fields[CHUNK_BLOCK] = block as jlong;
+    fields[CHUNK_OFFSET] = offset as jlong;
+    fields[CHUNK_BLOCK_LENGTH] = block_len as jlong;
+    fields[CHUNK_BUFFER_ADDRESS] = data.buffer().as_ptr() as jlong;
+    fields[CHUNK_LENGTH] = data.len() as jlong;
+    fields[CHUNK_START] = data.start() as jlong;
+    fields[CHUNK_HANDLE] = into_handle(data);
+    values.extend_from_slice(&fields);
 }
 
 /// A direct ByteBuffer over the whole pool buffer of a chunk. Pool buffers keep

@@ -8,6 +8,16 @@ import java.nio.ByteBuffer;
  * use by several threads.
  */
 public final class FetchStream implements AutoCloseable {
+    // Where fetchNext puts each chunk's fields: the same names as ferry_core::fetch::abi.
+    static final int CHUNK_BLOCK = 0;
+    static final int CHUNK_OFFSET = 1;
+    static final int CHUNK_BLOCK_LENGTH = 2;
+    static final int CHUNK_HANDLE = 3;
+    static final int CHUNK_BUFFER_ADDRESS = 4;
+    static final int CHUNK_LENGTH = 5;
+    static final int CHUNK_START = 6;
+    static final int CHUNK_FIELDS = 7;
+
     /** Returned by fetchNext for chunks, whose details are in the batch's meta. */
     private static final Object CHUNK = new Object();
 
@@ -47,8 +57,11 @@ public final class FetchStream implements AutoCloseable {
         }
         long[] meta = batch.meta;
         int at = Batch.at(batch.next++);
-        ByteBuffer data = views.slice(meta[at + 3], meta[at + 4], (int) meta[at + 7], (int) meta[at + 6]);
-        return FetchResult.of(new FetchedChunk((int) meta[at], meta[at + 1], meta[at + 2], meta[at + 3], data));
+        long handle = meta[at + CHUNK_HANDLE];
+        ByteBuffer data = views.slice(handle, meta[at + CHUNK_BUFFER_ADDRESS], (int) meta[at + CHUNK_START],
+                (int) meta[at + CHUNK_LENGTH]);
+        return FetchResult.of(new FetchedChunk((int) meta[at + CHUNK_BLOCK], meta[at + CHUNK_OFFSET],
+                meta[at + CHUNK_BLOCK_LENGTH], handle, data));
     }
 
     /** Stops the fetch; chunks already returned stay valid until closed. Idempotent. */
@@ -60,24 +73,22 @@ public final class FetchStream implements AutoCloseable {
     /**
      * Chunks that one fetchNext call handed over (as many as were already received, up to
      * {@link #CHUNKS}: one JNI call per batch rather than per chunk), returned one per next().
-     * meta[0] is their count, then {@link #FIELDS} longs each: block, offset, block length, chunk
-     * handle, buffer address, buffer capacity, chunk length, start in the buffer.
+     * meta[0] is their count, then {@link #CHUNK_FIELDS} longs each, at the CHUNK_ positions.
      */
     private static final class Batch {
-        static final int FIELDS = 8;
         static final int CHUNKS = 64;
 
-        final long[] meta = new long[1 + FIELDS * CHUNKS];
+        final long[] meta = new long[1 + CHUNK_FIELDS * CHUNKS];
         int count;
         int next;
 
         static int at(int chunk) {
-            return 1 + FIELDS * chunk;
+            return 1 + CHUNK_FIELDS * chunk;
         }
 
         void releaseUnreturned() {
             while (next < count) {
-                Native.chunkRelease(meta[at(next++) + 3]);
+                Native.chunkRelease(meta[at(next++) + CHUNK_HANDLE]);
             }
         }
     }
