@@ -16,10 +16,8 @@
 //! one bounded record; a READ payload starts a record of its own, so the
 //! requester decrypts it in place in the buffer it reads it into.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
-use hkdf::Hkdf;
-use sha2::Sha256;
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
+use ring::hkdf::{Prk, Salt, HKDF_SHA256};
 
 use crate::error::{Error, Result};
 
@@ -36,7 +34,7 @@ const SERVER_TO_CLIENT: &[u8] = b"ferry v1 aes-256-gcm server to client";
 
 /// One direction of a connection: its key and the number of its next record.
 pub struct RecordKey {
-    cipher: Aes256Gcm,
+    key: LessSafeKey,
     direction: u32,
     next: u64,
 }
@@ -52,19 +50,20 @@ impl std::fmt::Debug for RecordKey {
 }
 
 impl RecordKey {
-    fn derive(hkdf: &Hkdf<Sha256>, label: &[u8], direction: u32) -> RecordKey {
-        let mut key = [0u8; 32];
-        hkdf.expand(label, &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+    fn derive(prk: &Prk, label: &[u8], direction: u32) -> RecordKey {
+        let info = [label];
+        let okm = prk
+            .expand(&info, &AES_256_GCM)
+            .expect("an AES-256 key is a valid HKDF-SHA256 output length");
         RecordKey {
-            cipher: Aes256Gcm::new(&key.into()),
+            key: LessSafeKey::new(UnboundKey::from(okm)),
             direction,
             next: 0,
         }
     }
 
     /// The next record's nonce: direction, then the record's number.
-    fn nonce(&mut self) -> Result<Nonce<aes_gcm::aead::consts::U12>> {
+    fn nonce(&mut self) -> Result<Nonce> {
         let number = self.next;
         self.next = number.checked_add(1).ok_or_else(|| {
             Error::AuthFailed("record counter exhausted: the connection must end".into())
@@ -72,7 +71,7 @@ impl RecordKey {
         let mut nonce = [0u8; 12];
         nonce[..4].copy_from_slice(&self.direction.to_be_bytes());
         nonce[4..].copy_from_slice(&number.to_be_bytes());
-        Ok(nonce.into())
+        Ok(Nonce::assume_unique_for_key(nonce))
     }
 
     /// Appends `plain` to `out` as one record.
@@ -84,10 +83,10 @@ impl RecordKey {
         let start = out.len();
         out.extend_from_slice(plain);
         let tag = self
-            .cipher
-            .encrypt_in_place_detached(&nonce, &header, &mut out[start..])
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(header), &mut out[start..])
             .map_err(|_| Error::Internal("AES-GCM refused to seal a record".into()))?;
-        out.extend_from_slice(&tag);
+        out.extend_from_slice(tag.as_ref());
         Ok(())
     }
 
@@ -102,8 +101,12 @@ impl RecordKey {
     ) -> Result<()> {
         let nonce = self.nonce()?;
         let number = self.next - 1;
-        self.cipher
-            .decrypt_in_place_detached(&nonce, &header, body, Tag::from_slice(tag))
+        let tag: [u8; TAG] = tag.try_into().map_err(|_| {
+            Error::Malformed(format!("from {peer}: a record tag of {} bytes", tag.len()))
+        })?;
+        self.key
+            .open_in_place_separate_tag(nonce, Aad::from(header), Tag::from(tag), body, 0..)
+            .map(|_| ())
             .map_err(|_| {
                 Error::AuthFailed(format!(
                     "record {number} from {peer} failed its AES-GCM check (altered, forged or \
@@ -142,9 +145,9 @@ impl Channel {
         let mut salt = [0u8; 64];
         salt[..32].copy_from_slice(server_nonce);
         salt[32..].copy_from_slice(client_nonce);
-        let hkdf = Hkdf::<Sha256>::new(Some(&salt), secret);
-        let to_server = RecordKey::derive(&hkdf, CLIENT_TO_SERVER, 0);
-        let to_client = RecordKey::derive(&hkdf, SERVER_TO_CLIENT, 1);
+        let prk = Salt::new(HKDF_SHA256, &salt).extract(secret);
+        let to_server = RecordKey::derive(&prk, CLIENT_TO_SERVER, 0);
+        let to_client = RecordKey::derive(&prk, SERVER_TO_CLIENT, 1);
         match server {
             true => Channel {
                 seal: to_client,
@@ -191,7 +194,8 @@ mod tests {
         );
         let (mut first, mut second) = (wire[..split].to_vec(), wire[split..].to_vec());
         // Out of order: the second record under the first one's number fails.
-        let (header, body, tag) = parts(&mut second);
+        let mut misplaced = second.clone();
+        let (header, body, tag) = parts(&mut misplaced);
         let err = server.open.open("peer", header, body, &tag).unwrap_err();
         assert!(err.to_string().contains("record 0 from peer"), "{err}");
         // A fresh pair (the failed attempt used up number 0) takes them in order.
