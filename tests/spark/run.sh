@@ -14,10 +14,13 @@
 #   reads); then a short Ferry run with spark.authenticate off (the default), where executors'
 #   nodes must still refuse peers without the application's (driver-made, random) secret; one
 #   without spark.plugins, which must say in a WARN on the driver and on every executor that Ferry
-#   is not in use, naming spark.plugins; one with spark.network.crypto.enabled, where no executor
-#   starts a Ferry node, every process says in a WARN that Spark's own encrypted transport
-#   carries the shuffle, naming the setting, and a capture of the loopback shows none of the
-#   shuffled records in clear (where a capture of the same job without encryption shows them); one under dynamic allocation with shuffle tracking on
+#   is not in use, naming spark.plugins; one with spark.network.crypto.enabled, where every
+#   executor's Ferry node encrypts (AES-GCM) and carries every remote byte, every process says so
+#   naming the setting, the result is the default shuffle's, and a capture of the loopback shows
+#   none of the shuffled records in clear (where a capture of the same job without encryption
+#   shows them); one with spark.network.crypto.enabled and spark.ferry.provider=verbs, where no
+#   executor starts a Ferry node and every process says in a WARN that Spark's own encrypted
+#   transport carries the shuffle, naming both settings; one under dynamic allocation with shuffle tracking on
 #   local-cluster[3,1,1024] (2 to 3 executors), where an executor joins mid-stage, one leaves once
 #   idle and a new one joins for the next job, with results equal to the default shuffle's and no failed task; one with a bad spark.ferry.* value, which must fail at
 #   start-up naming the key; and one with the ferry-spark artifact of another line, which must fail
@@ -231,8 +234,8 @@ run_version() { # <version[:JDK]>
   if [[ $mode == full ]]; then
     submit ferry-default-auth "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
       "$out/shuffle-jobs.jar" --auth-only $manager
-    # Spark encrypts its block transfers here: Ferry must step aside, loudly (never move in clear).
-    # A capture of the loopback shows what crossed in clear, first without encryption (the check
+    # Spark encrypts its block transfers here: Ferry must encrypt too (never move in clear). A
+    # capture of the loopback shows what crossed in clear, first without encryption (the check
     # sees shuffle bytes), then with it, shuffle compression off in both.
     local marker=ferry-clear-$RANDOM$RANDOM
     captured default-marker --conf spark.shuffle.compress=false "$out/shuffle-jobs.jar" --marker "$marker"
@@ -240,6 +243,11 @@ run_version() { # <version[:JDK]>
       --conf spark.authenticate=true --conf spark.authenticate.secret=ferry-test-secret \
       --conf spark.network.crypto.enabled=true --conf spark.shuffle.compress=false \
       "$out/shuffle-jobs.jar" --marker "$marker" $manager
+    # On verbs, which cannot encrypt, Ferry steps aside for Spark's own transport, loudly.
+    submit ferry-crypto-verbs "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
+      --conf spark.authenticate=true --conf spark.authenticate.secret=ferry-test-secret \
+      --conf spark.network.crypto.enabled=true --conf spark.ferry.provider=verbs \
+      "$out/shuffle-jobs.jar" --one-job $manager
     # Executors leave and join (dynamic allocation with shuffle tracking) between and during jobs.
     submit ferry-elastic "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" \
       --master 'local-cluster[3,1,1024]' --conf spark.dynamicAllocation.enabled=true \
@@ -300,11 +308,16 @@ run_version() { # <version[:JDK]>
       "the driver did not say it hands out a per-application secret"
   fi
   if [[ -f $out/ferry-crypto.out ]]; then
-    check_processes ferry-crypto 'WARN.*Ferry is not in use in this .*spark.network.crypto.enabled=true makes Spark encrypt' \
-      "WARN that Ferry steps aside for spark.network.crypto.enabled"
+    check_processes ferry-crypto 'spark.network.crypto.enabled=true: Ferry encrypts its transfers in this' \
+      "line saying Ferry encrypts under spark.network.crypto.enabled"
     for log in $(executor_logs ferry-crypto); do
-      refuse "$log" 'Ferry node of executor' "an executor started a Ferry node under spark.network.crypto.enabled: $log"
+      require "$log" 'Ferry node of executor .*ferry.encryption=aes-gcm' \
+        "an executor's node does not encrypt under spark.network.crypto.enabled: $log"
+      refuse "$log" 'Ferry is not in use' "an executor says Ferry is not in use under spark.network.crypto.enabled: $log"
     done
+    # The app fails unless Ferry's fetched bytes equal Spark's remote bytes; some there must be.
+    require "$out/ferry-crypto.out" '^FERRY_BYTES_FETCHED [1-9]' \
+      "Ferry carried no shuffle bytes under spark.network.crypto.enabled"
     if ! diff -u <(results default-marker CHECKSUM) <(results ferry-crypto CHECKSUM); then
       echo "FAIL: the run with spark.network.crypto.enabled computed another result" >&2
       fail=1
@@ -317,6 +330,18 @@ run_version() { # <version[:JDK]>
     fi
     if (($(cat "$out/ferry-crypto.clear") != 0)); then
       echo "FAIL: with spark.network.crypto.enabled the marker crossed the loopback in clear $(cat "$out/ferry-crypto.clear") times" >&2
+      fail=1
+    fi
+  fi
+  if [[ -f $out/ferry-crypto-verbs.out ]]; then
+    check_processes ferry-crypto-verbs \
+      'WARN.*Ferry is not in use in this .*spark.network.crypto.enabled=true makes Spark encrypt .*spark.ferry.provider=verbs' \
+      "WARN that Ferry steps aside for spark.network.crypto.enabled on verbs"
+    for log in $(executor_logs ferry-crypto-verbs); do
+      refuse "$log" 'Ferry node of executor' "an executor started a Ferry node for encrypted transfers on verbs: $log"
+    done
+    if ! diff -u <(results default CHECKSUM | grep ' reduceByKey ') <(results ferry-crypto-verbs CHECKSUM); then
+      echo "FAIL: the run with spark.network.crypto.enabled on verbs computed another reduceByKey" >&2
       fail=1
     fi
   fi

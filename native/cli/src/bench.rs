@@ -7,12 +7,15 @@
 //! 16-byte request answered by 4096 bytes, first as the scheduler places the
 //! threads, then with this process, both servers and all their threads pinned
 //! to one CPU (`_1cpu` figures: less placement noise, same software path).
+//! With `--against-clear` the baseline is Ferry itself: encrypted fetches
+//! (`ferry.encryption=aes-gcm`) against the same fetches in clear, throughput only.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use ferry_core::config::Encryption;
 use ferry_core::Node;
 use indicatif::ProgressBar;
 use serde_json::json;
@@ -58,6 +61,12 @@ pub struct BenchArgs {
     /// Repeatable: the best figure of all passes counts.
     #[arg(long, value_name = "PATH")]
     pub perftest: Vec<PathBuf>,
+
+    /// Measure what encryption costs: the settings given (with
+    /// ferry.encryption=aes-gcm) against the same with ferry.encryption=none,
+    /// both Ferry, alternating; throughput only.
+    #[arg(long, conflicts_with = "verbs")]
+    pub against_clear: bool,
 }
 
 /// Where a figure must land, as a ratio ferry / baseline.
@@ -139,28 +148,53 @@ pub fn run(settings: &[String], pairs: &[(String, String)], args: BenchArgs) -> 
         .iter()
         .flat_map(|s| ["-c".to_string(), s.clone()])
         .collect();
+    let clear = match args.against_clear {
+        true => Some(Clear::new(&config, pairs, &config_args)?),
+        false => None,
+    };
     let mut records = Vec::new();
     // A step per measured round of each size (its warmup included), then both latency runs.
     let steps = args.sizes.len() as u64 * (u64::from(args.repetitions) + 1) + 2;
     let bar = crate::progress::steps(steps, "bench");
     for &size in &args.sizes {
         let count = (args.bytes_per_size / size).max(1);
-        let (ferry, baseline) = throughput(&node, &config_args, count, size, &args, &bar)?;
+        let (ferry, baseline) = throughput(
+            &node,
+            &config_args,
+            clear.as_ref(),
+            count,
+            size,
+            &args,
+            &bar,
+        )?;
+        let against = match clear {
+            Some(_) => "the same fetch with ferry.encryption=none (alternating)",
+            None => "the same bytes as one plain TCP stream (1 MiB writes, read into a reused 1 MiB buffer)",
+        };
         records.push(Record {
             name: format!("throughput_{}", size_name(size)),
             ferry,
             baseline,
             unit: "MB/s",
-            target: (size == 1 << 20).then_some(Target::AtLeast(0.8)),
+            target: (size == 1 << 20 && clear.is_none()).then_some(Target::AtLeast(0.8)),
             detail: format!(
-                "one batched fetch of {count} blocks of {} ({} bytes) vs the same bytes as one \
-                 plain TCP stream (1 MiB writes, read into a reused 1 MiB buffer); best of {}; \
+                "one batched fetch of {count} blocks of {} ({} bytes) vs {against}; best of {}; \
                  MB = 10^6 bytes",
                 size_name(size),
                 count * size,
                 args.repetitions
             ),
         });
+    }
+    if clear.is_some() {
+        bar.finish_and_clear();
+        let title = format!(
+            "ferry bench --against-clear: provider {provider}, loopback, {} per size, best of {}; \
+             ferry = encrypted (aes-gcm), clear = ferry.encryption=none",
+            size_name(args.bytes_per_size),
+            args.repetitions
+        );
+        return report(&title, "clear", &records, args.json.as_deref(), &command);
     }
 
     let iterations = args.latency_iterations;
@@ -256,10 +290,41 @@ fn latency_records(
     ]
 }
 
-/// Best Ferry and best plain-stream MB/s for blocks of `size` bytes.
+/// `--against-clear`: a node and `ferry serve` settings with encryption off, the rest as given.
+struct Clear {
+    node: Node,
+    config_args: Vec<String>,
+}
+
+impl Clear {
+    fn new(
+        config: &ferry_core::Config,
+        pairs: &[(String, String)],
+        args: &[String],
+    ) -> Result<Self> {
+        if config.encryption != Encryption::AesGcm {
+            return Err(CliError::new(
+                "--against-clear compares encrypted fetches with clear ones: \
+                 set -c ferry.encryption=aes-gcm (and -c ferry.auth.secret=...)",
+            ));
+        }
+        let off = ("ferry.encryption".to_string(), "none".to_string());
+        let pairs: Vec<_> = pairs.iter().cloned().chain([off]).collect();
+        let mut config_args = args.to_vec();
+        config_args.extend(["-c".into(), "ferry.encryption=none".into()]);
+        Ok(Clear {
+            node: Node::new(crate::config(&pairs)?)?,
+            config_args,
+        })
+    }
+}
+
+/// Best Ferry MB/s for blocks of `size` bytes, and the best of the baseline:
+/// a plain stream of the same bytes, or with `clear` the same fetch unencrypted.
 fn throughput(
     node: &Node,
     config_args: &[String],
+    clear: Option<&Clear>,
     count: u64,
     size: u64,
     args: &BenchArgs,
@@ -271,37 +336,56 @@ fn throughput(
         size_name(size),
         args.repetitions
     );
-    let (ferry_server, manifest) = ferry_server(config_args, count, size)?;
-    let plain_server = baseline_server(count, size)?;
+    let (ours, manifest) = ferry_server(config_args, count, size)?;
+    // One fetch of every block, in MB/s; `verify` checks every block's crc32 too.
+    let fetch = |node: &Node, addr, verify| -> Result<f64> {
+        let outcome = fetch_blocks(node, addr, &manifest.blocks, verify, None);
+        outcome.check(&manifest.blocks)?;
+        Ok(mb_per_s(outcome.bytes, outcome.elapsed.as_secs_f64()))
+    };
+    // Each closure owns its server child, which lives as long as the closure.
+    let mut baseline: Box<dyn FnMut(bool) -> Result<f64> + '_> = match clear {
+        Some(clear) => {
+            let (server, _) = ferry_server(&clear.config_args, count, size)?;
+            Box::new(move |verify| {
+                let server = &server;
+                fetch(&clear.node, server.addr, verify)
+            })
+        }
+        None => {
+            let server = baseline_server(count, size)?;
+            let mut plain = baseline::Client::connect(server.addr)?;
+            Box::new(move |_| {
+                let _server = &server;
+                Ok(mb_per_s(total, plain.stream(total)?.as_secs_f64()))
+            })
+        }
+    };
 
     // Untimed warmup that also verifies every block's crc32.
     bar.set_message(format!("bench {} warmup", size_name(size)));
-    let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, true, None);
-    outcome.check(&manifest.blocks)?;
-    let mut plain = baseline::Client::connect(plain_server.addr)?;
-    plain.stream(total)?;
+    fetch(node, ours.addr, true)?;
+    baseline(true)?;
     bar.inc(1);
 
-    let (mut best_ferry, mut best_plain) = (0f64, 0f64);
+    let (mut best_ferry, mut best_baseline) = (0f64, 0f64);
     for rep in 1..=args.repetitions {
         bar.set_message(format!(
             "bench {} round {rep}/{}",
             size_name(size),
             args.repetitions
         ));
-        let outcome = fetch_blocks(node, ferry_server.addr, &manifest.blocks, false, None);
-        outcome.check(&manifest.blocks)?;
-        let ferry = mb_per_s(outcome.bytes, outcome.elapsed.as_secs_f64());
-        let plain_rate = mb_per_s(total, plain.stream(total)?.as_secs_f64());
+        let ferry = fetch(node, ours.addr, false)?;
+        let other = baseline(false)?;
         log::info!(
-            "  {} rep {rep}: ferry {ferry:.1} MB/s, plain {plain_rate:.1} MB/s",
+            "  {} rep {rep}: ferry {ferry:.1} MB/s, baseline {other:.1} MB/s",
             size_name(size)
         );
         best_ferry = best_ferry.max(ferry);
-        best_plain = best_plain.max(plain_rate);
+        best_baseline = best_baseline.max(other);
         bar.inc(1);
     }
-    Ok((best_ferry, best_plain))
+    Ok((best_ferry, best_baseline))
 }
 
 pub(crate) struct Latency {

@@ -21,6 +21,14 @@ pub enum Compression {
     Lz4,
 }
 
+/// Whether the tcp provider encrypts what it moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encryption {
+    None,
+    /// AES-256-GCM records with per-connection keys derived from `ferry.auth.secret`.
+    AesGcm,
+}
+
 /// A documented configuration key.
 pub struct Key {
     pub name: &'static str,
@@ -88,6 +96,11 @@ pub const KEYS: &[Key] = &[
         name: "ferry.auth.secret",
         default: "",
         doc: "Shared secret. When set, peers prove it (HMAC-SHA256 challenge) before anything is served.",
+    },
+    Key {
+        name: "ferry.encryption",
+        default: "none",
+        doc: "none | aes-gcm. aes-gcm: after the handshake every byte of a connection travels in AES-256-GCM records, keys derived per connection from ferry.auth.secret (required) and both sides' nonces. Both sides must agree: a side that encrypts refuses a peer that does not, and the other way round. tcp provider only (an RDMA READ cannot be encrypted by the CPU): ferry.provider=auto then uses tcp, verbs is refused.",
     },
     Key {
         name: "ferry.verbs.spin.us",
@@ -160,6 +173,7 @@ pub struct Config {
     pub io_threads: usize,
     pub compression: Compression,
     pub secret: Option<Vec<u8>>,
+    pub encryption: Encryption,
     pub verbs_spin: Duration,
     pub rdma: RdmaConfig,
     pub connect_timeout: Duration,
@@ -252,6 +266,11 @@ impl Config {
             secret: Some(get("ferry.auth.secret"))
                 .filter(|s| !s.is_empty())
                 .map(|s| s.as_bytes().to_vec()),
+            encryption: match get("ferry.encryption") {
+                "none" => Encryption::None,
+                "aes-gcm" => Encryption::AesGcm,
+                other => return Err(bad("ferry.encryption", other, "none or aes-gcm")),
+            },
             verbs_spin: match get("ferry.verbs.spin.us") {
                 "0" => Duration::ZERO,
                 other => {
@@ -349,6 +368,21 @@ impl Config {
                 "must allow at least one buffer (ferry.pool.buffer.size)",
             ));
         }
+        if self.encryption == Encryption::AesGcm {
+            if self.secret.is_none() {
+                return Err(Error::config(
+                    "ferry.encryption",
+                    "aes-gcm derives its keys from ferry.auth.secret, which is not set",
+                ));
+            }
+            if self.provider == ProviderChoice::Verbs {
+                return Err(Error::config(
+                    "ferry.encryption",
+                    "aes-gcm needs the tcp provider (ferry.provider=tcp or auto): \
+                     ferry.provider=verbs moves blocks by RDMA READ, which the CPU cannot encrypt",
+                ));
+            }
+        }
         for (key, bytes) in [
             ("ferry.fetch.inline.bytes", self.inline.tcp),
             ("ferry.rdma.inline.bytes", self.inline.rdma),
@@ -370,6 +404,10 @@ impl Config {
         let compression = match self.compression {
             Compression::None => "none",
             Compression::Lz4 => "lz4",
+        };
+        let encryption = match self.encryption {
+            Encryption::None => "none",
+            Encryption::AesGcm => "aes-gcm",
         };
         vec![
             ("ferry.provider", provider.to_string()),
@@ -395,6 +433,7 @@ impl Config {
                 }
                 .to_string(),
             ),
+            ("ferry.encryption", encryption.to_string()),
             (
                 "ferry.verbs.spin.us",
                 self.verbs_spin.as_micros().to_string(),
@@ -708,6 +747,37 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// Encryption needs the secret its keys come from and the tcp provider; the
+    /// error names the key and what it needs.
+    #[test]
+    fn encryption_needs_a_secret_and_tcp() {
+        assert_eq!(Config::default().encryption, Encryption::None);
+        let on = [("ferry.encryption", "aes-gcm"), ("ferry.auth.secret", "s")];
+        let c = Config::from_pairs(on).unwrap();
+        assert_eq!(c.encryption, Encryption::AesGcm);
+        assert!(c
+            .describe()
+            .contains(&("ferry.encryption", "aes-gcm".into())));
+        let err = Config::from_pairs([("ferry.encryption", "aes-gcm")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ferry.encryption") && err.contains("ferry.auth.secret"),
+            "{err}"
+        );
+        let err = Config::from_pairs([on[0], on[1], ("ferry.provider", "verbs")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ferry.encryption") && err.contains("ferry.provider=verbs"),
+            "{err}"
+        );
+        let err = Config::from_pairs([("ferry.encryption", "aes")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ferry.encryption"), "{err}");
     }
 
     #[test]

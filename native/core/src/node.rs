@@ -8,12 +8,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::block::{BlockId, BlockLocation, BlockRegistry, BlockResolver};
-use crate::config::{Compression, Config, ProviderChoice};
+use crate::config::{Compression, Config, Encryption, ProviderChoice};
 use crate::error::Result;
 use crate::fetch::{Fetch, PeerBatch};
 use crate::memory::{BufferPool, PoolStats, RegionId, RegionRegistry};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::protocol::CAP_LZ4;
+use crate::protocol::{CAP_AES_GCM, CAP_LZ4};
 use crate::provider::reactor::Reactor;
 use crate::provider::tcp::TcpProvider;
 use crate::provider::verbs::VerbsProvider;
@@ -49,6 +49,11 @@ impl Node {
             ProviderChoice::Tcp => Box::new(TcpProvider::new(handle, &config)),
             ProviderChoice::Verbs => {
                 Box::new(VerbsProvider::new(handle, &config, pool.clone(), true)?)
+            }
+            // An RDMA READ cannot be encrypted by the CPU: encrypted nodes move blocks over tcp.
+            ProviderChoice::Auto if config.encryption == Encryption::AesGcm => {
+                log::info!("ferry: ferry.encryption=aes-gcm: using tcp, not RDMA verbs");
+                Box::new(TcpProvider::new(handle, &config))
             }
             ProviderChoice::Auto => {
                 match VerbsProvider::new(handle.clone(), &config, pool.clone(), false) {
@@ -107,6 +112,9 @@ impl Node {
         let caps = match self.config.compression {
             Compression::Lz4 => CAP_LZ4,
             Compression::None => 0,
+        } | match self.config.encryption {
+            Encryption::AesGcm => CAP_AES_GCM,
+            Encryption::None => 0,
         };
         let context = Arc::new(ServeContext {
             regions: self.regions.clone(),

@@ -20,6 +20,9 @@ pub const MAX_REQUEST_BODY: usize = 8 + 4 + 4 + MAX_IDS * (2 + MAX_BLOCK_ID);
 pub const CAP_LZ4: u32 = 1;
 /// The peer can serve RDMA verbs.
 pub const CAP_VERBS: u32 = 2;
+/// The peer encrypts: after the handshake every byte travels in AES-GCM records
+/// (`protocol::record`). A side that sets it talks only to peers that set it too.
+pub const CAP_AES_GCM: u32 = 4;
 
 /// Where a looked-up block is; small blocks also carry their bytes, saving a round trip.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,6 +3,10 @@
 //! through an I/O thread on the way out); replies are read by the reactor.
 //! Large payloads are read directly into the destination's pinned buffer;
 //! small ones are copied out of the inbox, so many arrive per syscall.
+//! Encrypted (`ferry.encryption=aes-gcm`), replies come as records: those of
+//! frames are opened into the inbox; a record that starts where a READ
+//! payload's bytes are due is placed in the payload's buffer (read into it
+//! directly when large) and decrypted there in place.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -17,12 +21,13 @@ use mio::event::Source;
 
 use super::inbox::Inbox;
 use super::outbox::Outbox;
+use super::records::Records;
 use super::server::MAX_READ;
 use crate::block::BlockId;
 use crate::error::{Error, Result};
 use crate::memory::PooledBuffer;
 use crate::protocol::handshake::{Agreed, ClientHandshake};
-use crate::protocol::{decode, encode, Frame, CAP_LZ4, CAP_VERBS, MAX_IDS};
+use crate::protocol::{decode, encode, Frame, CAP_AES_GCM, CAP_LZ4, CAP_VERBS, MAX_IDS};
 use crate::provider::reactor::{Driven, Notifier, ReactorHandle};
 use crate::provider::{Connection, LookupDone, ReadDone, ReadRequest};
 
@@ -335,7 +340,12 @@ struct Receiver {
     stream: std::net::TcpStream,
     peer: String,
     shared: Arc<Mutex<Shared>>,
+    /// Clear bytes: as received, or opened from `records`.
     inbox: Inbox,
+    /// An encrypted connection's records.
+    records: Option<Records>,
+    /// The record being placed in the payload's buffer: its length and the bytes placed.
+    in_place: Option<(usize, usize)>,
     payload: Option<Payload>,
     /// The last READ payload was large: the next is probably large too.
     bulk: bool,
@@ -455,29 +465,84 @@ impl Receiver {
         Ok(())
     }
 
+    /// Opens the records received: each into the inbox, or, where a payload's
+    /// bytes are due, in place in the payload's buffer.
+    fn open_records(&mut self) -> Result<()> {
+        loop {
+            let Some(records) = &mut self.records else {
+                return Ok(());
+            };
+            let Some(len) = records.next_len()? else {
+                return Ok(());
+            };
+            if self.in_place.is_none() {
+                let due = self.inbox.is_empty()
+                    && self.payload.as_ref().is_some_and(|p| p.missing() >= len);
+                if due && len > 0 {
+                    self.in_place = Some((len, 0));
+                }
+            }
+            let Some((len, placed)) = self.in_place else {
+                if !records.open_one(&mut self.inbox)? {
+                    return Ok(());
+                }
+                self.handle_inbox()?;
+                continue;
+            };
+            let payload = self
+                .payload
+                .as_mut()
+                .expect("a record is placed in a payload");
+            let body = &mut payload.target()[..len];
+            let take = records.raw.data().len().min(len - placed);
+            body[placed..placed + take].copy_from_slice(&records.raw.data()[..take]);
+            records.raw.consume(take);
+            self.in_place = Some((len, placed + take));
+            if placed + take < len || !records.open_in_place(body)? {
+                return Ok(());
+            }
+            self.in_place = None;
+            payload.filled += len;
+            if payload.missing() == 0 {
+                self.finish_payload()?;
+            }
+        }
+    }
+
     /// Reads from the socket once.
     fn read_some(&mut self) -> Result<Received> {
         // The rest of a large payload, however little, also goes in place: read
         // through the inbox it would bring the next payload's first bytes with it.
         let bulk = self.bulk;
-        let direct = self
-            .payload
-            .as_mut()
-            .filter(|p| p.missing() >= DIRECT_READ_MIN || (bulk && p.missing() > 0));
-        let (asked, result) = match direct {
-            Some(payload) => {
-                let target = payload.target();
-                let asked = target.len();
-                let result = self.stream.read(target).inspect(|&n| payload.filled += n);
-                (asked, result)
-            }
+        let (asked, result) = match &mut self.records {
             None => {
-                let limit = match self.bulk && self.inbox.is_empty() {
-                    true => HEADER_READ,
-                    false => self.inbox.room(),
-                };
-                (limit, self.inbox.read_at_most(&mut self.stream, limit))
+                let direct = self
+                    .payload
+                    .as_mut()
+                    .filter(|p| p.missing() >= DIRECT_READ_MIN || (bulk && p.missing() > 0));
+                match direct {
+                    Some(payload) => {
+                        let target = payload.target();
+                        let asked = target.len();
+                        let result = self.stream.read(target).inspect(|&n| payload.filled += n);
+                        (asked, result)
+                    }
+                    None => read_header(&mut self.inbox, &mut self.stream, bulk),
+                }
             }
+            // The rest of a record placed in a payload's buffer is read there.
+            Some(records) => match (self.in_place, self.payload.as_mut()) {
+                (Some((len, placed)), Some(payload)) if records.raw.is_empty() && placed < len => {
+                    let target = &mut payload.target()[placed..len];
+                    let asked = target.len();
+                    let result = self.stream.read(target);
+                    if let Ok(n) = result {
+                        self.in_place = Some((len, placed + n));
+                    }
+                    (asked, result)
+                }
+                _ => read_header(&mut records.raw, &mut self.stream, bulk),
+            },
         };
         match result {
             Ok(0) => Err(Error::PeerClosed {
@@ -485,7 +550,10 @@ impl Receiver {
                 reason: "closed by peer".into(),
             }),
             Ok(n) => {
-                self.handle_inbox()?;
+                match self.records {
+                    Some(_) => self.open_records()?,
+                    None => self.handle_inbox()?,
+                }
                 Ok(if n == asked {
                     Received::Full
                 } else {
@@ -497,6 +565,20 @@ impl Receiver {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Reads into `inbox`: while payloads are large, at a frame boundary, no more
+/// than a header's worth (see HEADER_READ).
+fn read_header(
+    inbox: &mut Inbox,
+    stream: &mut std::net::TcpStream,
+    bulk: bool,
+) -> (usize, io::Result<usize>) {
+    let limit = match bulk && inbox.is_empty() {
+        true => HEADER_READ,
+        false => inbox.room(),
+    };
+    (limit, inbox.read_at_most(stream, limit))
 }
 
 /// What the reactor drives: flushes queued requests and reads replies when
@@ -559,6 +641,8 @@ pub(crate) struct Dial<'a> {
     pub reactor: &'a ReactorHandle,
     pub secret: Option<Vec<u8>>,
     pub lz4: bool,
+    /// Encrypt (CAP_AES_GCM), and talk only to a server that does.
+    pub encrypt: bool,
     pub timeout: Duration,
     /// Advertise CAP_VERBS and, when the server agrees, ask it for a queue pair.
     pub verbs: bool,
@@ -588,12 +672,14 @@ impl Dial<'_> {
         stream.set_write_timeout(Some(self.timeout))?;
         let mut inbox = Inbox::default();
         let hello = read_frame(&mut stream, &mut inbox)?;
-        let caps = if self.lz4 { CAP_LZ4 } else { 0 } | if self.verbs { CAP_VERBS } else { 0 };
+        let caps = if self.lz4 { CAP_LZ4 } else { 0 }
+            | if self.verbs { CAP_VERBS } else { 0 }
+            | if self.encrypt { CAP_AES_GCM } else { 0 };
         let (handshake, reply) = ClientHandshake::answer(hello, caps, self.secret)?;
         let mut bytes = Vec::new();
         encode(&reply, &mut bytes);
         stream.write_all(&bytes)?;
-        let agreed: Agreed = handshake.finish(read_frame(&mut stream, &mut inbox)?)?;
+        let mut agreed: Agreed = handshake.finish(read_frame(&mut stream, &mut inbox)?)?;
         log::debug!("ferry: connected to {peer}, version {}", agreed.version);
         let offer = if self.verbs && agreed.caps & CAP_VERBS != 0 {
             let mut bytes = Vec::new();
@@ -622,9 +708,17 @@ impl Dial<'_> {
         stream.set_write_timeout(None)?;
         stream.set_nonblocking(true)?;
         let writer = stream.try_clone()?;
+        let mut outbox = Outbox::default();
+        // Encrypted: every byte after the Welcome is sealed, both ways.
+        let records = agreed.channel.take().map(|channel| {
+            outbox.seal_with(channel.seal);
+            let records = Records::new(channel.open, peer.clone(), inbox.data());
+            inbox = Inbox::default();
+            records
+        });
         let shared = Arc::new(Mutex::new(Shared {
             writer,
-            outbox: Outbox::default(),
+            outbox,
             reads: HashMap::new(),
             lookups: HashMap::new(),
             next_id: 0,
@@ -646,6 +740,8 @@ impl Dial<'_> {
                 peer,
                 shared: shared.clone(),
                 inbox,
+                records,
+                in_place: None,
                 payload: None,
                 bulk: false,
             }),

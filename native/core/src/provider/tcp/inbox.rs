@@ -28,6 +28,18 @@ impl Inbox {
         &self.buf[self.start..self.end]
     }
 
+    /// The unconsumed bytes, to decrypt in place.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.end]
+    }
+
+    /// Appends `bytes` (opened records' clear bytes).
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.make_room(bytes.len());
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
     pub fn consume(&mut self, n: usize) {
         self.start += n;
         debug_assert!(self.start <= self.end);

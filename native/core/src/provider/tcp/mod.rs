@@ -4,6 +4,7 @@ mod admission;
 mod client;
 mod inbox;
 mod outbox;
+mod records;
 mod server;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ pub struct TcpProvider {
     reactor: Arc<ReactorHandle>,
     secret: Option<Vec<u8>>,
     lz4: bool,
+    encrypt: bool,
     connect_timeout: Duration,
 }
 
@@ -29,6 +31,7 @@ impl TcpProvider {
             reactor,
             secret: config.secret.clone(),
             lz4: config.compression == crate::config::Compression::Lz4,
+            encrypt: config.encryption == crate::config::Encryption::AesGcm,
             connect_timeout: config.connect_timeout,
         }
     }
@@ -45,6 +48,7 @@ impl TcpProvider {
             reactor: &self.reactor,
             secret: self.secret.clone(),
             lz4: self.lz4,
+            encrypt: self.encrypt,
             timeout: self.connect_timeout,
             verbs,
         };
@@ -86,6 +90,10 @@ impl TcpProvider {
     ) -> Result<SocketAddr> {
         let bound = listener.local_addr()?;
         let rdma = context.rdma.is_some();
+        let encrypted = match context.caps & crate::protocol::CAP_AES_GCM {
+            0 => "",
+            _ => ", AES-GCM encrypted",
+        };
         let admission = admission::Admission::new(&context.limits, admission::descriptor_limit());
         let listener = server::Listener {
             listener: mio::net::TcpListener::from_std(listener),
@@ -96,7 +104,7 @@ impl TcpProvider {
         if rdma {
             log::info!("ferry: serving blocks on {bound} (verbs provider, tcp control path)");
         } else {
-            log::info!("ferry: serving blocks on {bound} (tcp provider)");
+            log::info!("ferry: serving blocks on {bound} (tcp provider{encrypted})");
         }
         Ok(bound)
     }

@@ -4,6 +4,12 @@
 //! the page cache's pages, and a file that shrank gives an error rather than the
 //! SIGBUS a read through its mapping would raise. (Small file slices are read
 //! with `pread` before they are queued: see `SENDFILE_MIN`.)
+//!
+//! On an encrypted connection (`ferry.encryption=aes-gcm`) every byte queued
+//! after the handshake is sealed into AES-GCM records (`protocol::record`):
+//! frames are gathered and sealed together when the outbox is flushed, a READ
+//! payload starts records of its own (read from its region, since `sendfile`
+//! cannot encrypt), so the requester can decrypt it in place where it lands.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -11,7 +17,9 @@ use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
+use crate::error::Error;
 use crate::memory::Region;
+use crate::protocol::record::{RecordKey, HEADER, MAX_RECORD, TAG};
 use crate::protocol::{encode, Frame};
 
 enum Chunk {
@@ -95,10 +103,51 @@ pub(crate) struct Outbox {
     /// Bytes of the front chunk already written.
     written: usize,
     queued: usize,
+    /// Set once the connection encrypts.
+    sealing: Option<Sealing>,
+}
+
+/// The key an encrypted connection's bytes are sealed with, and the frames not sealed yet.
+struct Sealing {
+    key: RecordKey,
+    clear: Vec<u8>,
+    /// Sealing failed (the record count ran out): the connection ends at the next flush.
+    failed: Option<Error>,
+    /// Written buffers of sealed payloads, to seal the next ones into: a fresh
+    /// buffer of a megabyte costs more in page faults than its encryption.
+    spare: Vec<Vec<u8>>,
+}
+
+/// Sealed buffers at least this large are kept for reuse, at most SPARE_BUFFERS of them.
+const SPARE_MIN: usize = 64 << 10;
+const SPARE_BUFFERS: usize = 2;
+
+impl Sealing {
+    fn keep(&mut self, buffer: Vec<u8>) {
+        if buffer.capacity() >= SPARE_MIN && self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(buffer);
+        }
+    }
 }
 
 impl Outbox {
+    /// Seals every byte queued from now on with `key` (what was queued before goes in clear).
+    pub fn seal_with(&mut self, key: RecordKey) {
+        self.sealing = Some(Sealing {
+            key,
+            clear: Vec::new(),
+            failed: None,
+            spare: Vec::new(),
+        });
+    }
+
     pub fn frame(&mut self, frame: &Frame) {
+        if let Some(sealing) = &mut self.sealing {
+            let before = sealing.clear.len();
+            encode(frame, &mut sealing.clear);
+            self.queued += sealing.clear.len() - before;
+            return;
+        }
         // Small frames share the tail buffer rather than each taking a chunk
         // (appending is safe even while the tail is partly written).
         if let Some(Chunk::Owned(tail)) = self.chunks.back_mut() {
@@ -114,16 +163,69 @@ impl Outbox {
         self.push(Chunk::Owned(buf));
     }
 
+    /// Queues a READ payload.
     pub fn bytes(&mut self, bytes: Vec<u8>) {
-        self.push(Chunk::Owned(bytes));
+        match self.sealing {
+            Some(_) => self.seal_payload(&bytes),
+            None => self.push(Chunk::Owned(bytes)),
+        }
     }
 
     /// Queues `[start, end)` of a region to be written straight from its memory
-    /// (its file, for a file region).
+    /// (its file, for a file region); when sealing, read from it and sealed now.
     pub fn region(&mut self, region: Arc<Region>, start: usize, end: usize) {
-        if start < end {
-            self.push(Chunk::Region { region, start, end });
+        if start >= end {
+            return;
         }
+        let Some(sealing) = &mut self.sealing else {
+            return self.push(Chunk::Region { region, start, end });
+        };
+        match region.read(start as u64, (end - start) as u64) {
+            Ok(bytes) => self.seal_payload(&bytes),
+            Err(e) => sealing.failed = Some(e.into()),
+        }
+    }
+
+    /// Seals the frames before a payload, then the payload in records of its own.
+    fn seal_payload(&mut self, payload: &[u8]) {
+        self.seal_clear();
+        self.seal(payload);
+    }
+
+    /// Seals the frames gathered so far.
+    fn seal_clear(&mut self) {
+        let Some(sealing) = &mut self.sealing else {
+            return;
+        };
+        let clear = std::mem::take(&mut sealing.clear);
+        self.queued -= clear.len();
+        self.seal(&clear);
+        if let Some(sealing) = &mut self.sealing {
+            // Keep the buffer's capacity for the next frames.
+            sealing.clear = clear;
+            sealing.clear.clear();
+        }
+    }
+
+    /// Queues `bytes` as records of at most MAX_RECORD bytes each.
+    fn seal(&mut self, bytes: &[u8]) {
+        let Some(sealing) = self.sealing.as_mut().filter(|s| s.failed.is_none()) else {
+            return;
+        };
+        if bytes.is_empty() {
+            return;
+        }
+        let records = bytes.len().div_ceil(MAX_RECORD);
+        let mut out = sealing.spare.pop().unwrap_or_default();
+        out.clear();
+        out.reserve(bytes.len() + records * (HEADER + TAG));
+        for piece in bytes.chunks(MAX_RECORD) {
+            if let Err(e) = sealing.key.seal(piece, &mut out) {
+                sealing.failed = Some(e);
+                return;
+            }
+        }
+        self.push(Chunk::Owned(out));
     }
 
     fn push(&mut self, chunk: Chunk) {
@@ -136,11 +238,15 @@ impl Outbox {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.chunks.is_empty() && self.sealing.as_ref().is_none_or(|s| s.clear.is_empty())
     }
 
     /// Writes until empty or the socket would block.
     pub fn flush(&mut self, out: &mut impl Sink) -> io::Result<()> {
+        self.seal_clear();
+        if let Some(failed) = self.sealing.as_ref().and_then(|s| s.failed.as_ref()) {
+            return Err(io::Error::other(failed.to_string()));
+        }
         while let Some(front) = self.chunks.front() {
             let sent = match front.file_position(self.written) {
                 Some((file, offset)) => out.send_file(file, offset, front.len() - self.written),
@@ -189,7 +295,10 @@ impl Outbox {
             }
             n -= front_left;
             self.written = 0;
-            self.chunks.pop_front();
+            let sent = self.chunks.pop_front();
+            if let (Some(sealing), Some(Chunk::Owned(buffer))) = (&mut self.sealing, sent) {
+                sealing.keep(buffer);
+            }
         }
     }
 }

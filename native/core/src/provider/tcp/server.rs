@@ -10,6 +10,10 @@
 //! `ferry.fetch.inline.bytes`, or `ferry.rdma.inline.bytes` for a peer with an
 //! RDMA session, lz4 only when its own `ferry.compression` says
 //! so and only for READs up to [`LZ4_MAX_READ`]).
+//!
+//! With `ferry.encryption=aes-gcm` everything after the Welcome is sealed
+//! (the outbox) and opened ([`Records`]); a record that fails its check ends
+//! the connection, this one only.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -22,6 +26,7 @@ use mio::net::{TcpListener, TcpStream};
 use super::admission::{Admission, Ticket};
 use super::inbox::Inbox;
 use super::outbox::{Outbox, SENDFILE_MIN};
+use super::records::Records;
 use crate::block::RemoteSlice;
 use crate::error::{Error, ErrorCode, Result};
 use crate::memory::Region;
@@ -120,7 +125,10 @@ pub(crate) struct ServerConn {
     stream: TcpStream,
     peer: SocketAddr,
     context: Arc<ServeContext>,
+    /// Clear bytes: as received, or opened from `records`.
     inbox: Inbox,
+    /// An encrypted connection's records, once the handshake is done.
+    records: Option<Records>,
     outbox: Outbox,
     state: State,
     /// A fatal error frame is queued; the connection closes once it is written.
@@ -149,6 +157,7 @@ impl ServerConn {
             handshake_deadline: Instant::now() + context.limits.handshake_timeout,
             context,
             inbox: Inbox::default(),
+            records: None,
             outbox,
             state: State::Handshake(handshake),
             closing: None,
@@ -237,6 +246,16 @@ impl ServerConn {
                     verbs: agreed.caps & CAP_VERBS != 0,
                     rdma: None,
                 };
+                if let Some(channel) = agreed.channel {
+                    // The Welcome goes in clear; what follows it, both ways, is sealed.
+                    self.outbox.seal_with(channel.seal);
+                    let received = self.inbox.data().len();
+                    let mut records =
+                        Records::new(channel.open, self.peer.to_string(), self.inbox.data());
+                    self.inbox.consume(received);
+                    records.open_into(&mut self.inbox)?;
+                    self.records = Some(records);
+                }
                 return Ok(());
             }
             State::Ready {
@@ -519,15 +538,26 @@ impl Driven for ServerConn {
             if drained {
                 return Ok(());
             }
-            let room = self.inbox.room();
-            match self.inbox.read_from(&mut self.stream) {
+            let into = match &mut self.records {
+                Some(records) => &mut records.raw,
+                None => &mut self.inbox,
+            };
+            let room = into.room();
+            match into.read_from(&mut self.stream) {
                 Ok(0) => {
                     return Err(Error::PeerClosed {
                         peer: self.peer.to_string(),
                         reason: "closed by peer".into(),
                     })
                 }
-                Ok(n) => drained = n < room && !hangup,
+                Ok(n) => {
+                    drained = n < room && !hangup;
+                    if let Some(records) = &mut self.records {
+                        if let Err(error) = records.open_into(&mut self.inbox) {
+                            self.fail(error);
+                        }
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),

@@ -45,7 +45,8 @@ import scala.Tuple2;
  * on other Spark lines), without the job of large records; with {@code --one-job}, reduceByKey
  * only; with {@code --auth-only}, the authentication checks only; with {@code --elastic},
  * reduceByKey and groupByKey while executors leave and join ({@link Elasticity}); with
- * {@code --marker TEXT}, {@link #markerJob} only.
+ * {@code --marker TEXT}, {@link #markerJob} only (and the check that, with Ferry, every remote
+ * byte went through it).
  *
  * <p>Also prints {@code SHUFFLE_MANAGER <driver class> <executor class>...} and
  * {@code EXECUTOR_DIR <dir>} per executor (for log checks), and fails unless {@link #EXECUTORS}
@@ -92,6 +93,7 @@ public final class ShuffleJobs {
             if (marker != null) {
                 String text = marker;
                 job(reads, "marker", () -> markerJob(sc, text));
+                remoteReads(sc, reads, ferry);
                 return;
             }
             JavaPairRDD<Integer, Long> data = generate(sc, RECORDS, 1).cache();
@@ -119,18 +121,8 @@ public final class ShuffleJobs {
                 sqlJobs(spark, reads);
             }
 
-            System.out.println("REMOTE_BYTES_READ " + reads.remoteBytes.get());
-            if (reads.remoteBytes.get() <= 0) {
-                throw new IllegalStateException("no shuffle bytes were read remotely: the jobs did not cross executors");
-            }
+            FerryChecks.Traffic traffic = remoteReads(sc, reads, ferry);
             if (ferry) {
-                FerryChecks.Traffic traffic = FerryChecks.traffic(sc);
-                System.out.println("FERRY_BYTES_FETCHED " + traffic.fetched());
-                System.out.println("FERRY_TRAFFIC " + traffic);
-                if (traffic.fetched() != reads.remoteBytes.get()) {
-                    throw new IllegalStateException("Ferry fetched " + traffic.fetched() + " bytes but Spark counted "
-                            + reads.remoteBytes.get() + " remote shuffle bytes: not every remote read went through Ferry");
-                }
                 checkJmx(conf, traffic);
                 if (coreOnly) {
                     return;
@@ -241,6 +233,31 @@ public final class ShuffleJobs {
         int shuffleId = ((ShuffleDependency<?, ?, ?>) shuffled.rdd().dependencies().head()).shuffleId();
         FerryChecks.authentication(shuffleId, 4,
                 conf.getBoolean("spark.authenticate", false) ? conf.get("spark.authenticate.secret") : null);
+    }
+
+    /**
+     * Prints REMOTE_BYTES_READ and fails unless shuffle bytes were read remotely; with Ferry, also
+     * prints FERRY_BYTES_FETCHED and FERRY_TRAFFIC and fails unless every remote byte went through
+     * the executors' Ferry nodes.
+     *
+     * @return the nodes' traffic with Ferry, else null
+     */
+    static FerryChecks.Traffic remoteReads(JavaSparkContext sc, ShuffleReads reads, boolean ferry) {
+        System.out.println("REMOTE_BYTES_READ " + reads.remoteBytes.get());
+        if (reads.remoteBytes.get() <= 0) {
+            throw new IllegalStateException("no shuffle bytes were read remotely: the jobs did not cross executors");
+        }
+        if (!ferry) {
+            return null;
+        }
+        FerryChecks.Traffic traffic = FerryChecks.traffic(sc);
+        System.out.println("FERRY_BYTES_FETCHED " + traffic.fetched());
+        System.out.println("FERRY_TRAFFIC " + traffic);
+        if (traffic.fetched() != reads.remoteBytes.get()) {
+            throw new IllegalStateException("Ferry fetched " + traffic.fetched() + " bytes but Spark counted "
+                    + reads.remoteBytes.get() + " remote shuffle bytes: not every remote read went through Ferry");
+        }
+        return traffic;
     }
 
     /**

@@ -15,7 +15,7 @@ import io.ferry.FerryNode;
 
 /**
  * The executor's side of {@link FerryPlugin}: starts this executor's Ferry node with the
- * application's secret, serving on the executor's block manager address (not every interface) at a
+ * application's secret (encrypting where Spark encrypts), serving on the executor's block manager address (not every interface) at a
  * free port, registers the endpoint with the driver and the node's counters with Spark's metrics
  * system. Spark starts plugins before the first task runs (Spark 4 also before it creates the
  * shuffle manager, 3.5 after), and the manager looks the node up at each call.
@@ -25,8 +25,8 @@ final class FerryExecutorPlugin implements ExecutorPlugin {
 
     @Override
     public void init(PluginContext context, Map<String, String> extraConf) {
-        if (FerrySparkSettings.encryptedTransfersKey(context.conf()) != null) {
-            return; // the shuffle manager's WARN names the setting; Spark's transport encrypts
+        if (FerrySparkSettings.stepsAside(context.conf())) {
+            return; // encrypted transfers on verbs: the shuffle manager's WARN names the settings
         }
         FerryNode node = FerrySparkSettings.createNode(context.conf(), askSecret(context));
         try {

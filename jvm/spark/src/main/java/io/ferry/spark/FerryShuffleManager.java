@@ -25,9 +25,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The map side is Spark's own sort-based shuffle ({@link SortShuffleManager}): the same writers,
  * data and index files; a committed map output is then served by the executor's Ferry node. The
- * reduce side reads through {@link FerryShuffleReader}. In a process without a Ferry node (no
- * plugin, or Spark encrypts block transfers: each logged as a WARN naming the setting) and for
- * push-based merged shuffles, every call passes through to Spark's own manager.
+ * reduce side reads through {@link FerryShuffleReader}. Where Spark encrypts block transfers, so
+ * does Ferry (AES-GCM, tcp provider). In a process without a Ferry node (no plugin, or Spark
+ * encrypts block transfers and the provider is verbs: each logged as a WARN naming the settings)
+ * and for push-based merged shuffles, every call passes through to Spark's own manager.
  *
  * <p>Shared by every Spark line; what differs between lines is in {@link SparkLine}, one per
  * artifact. Spark 4.3 moved {@link #shuffleBlockResolver} to a sub-interface,
@@ -66,20 +67,29 @@ public final class FerryShuffleManager implements ShuffleManager {
         String process = isDriver ? "driver" : "executor";
         LOG.info("{} ({}; {} build, Spark {})", START_LOG_PREFIX, process, SparkLine.NAME, sparkVersion);
         requirePlugin(conf, process);
-        warnIfEncrypted(conf, process);
+        reportEncryption(conf, process);
     }
 
     /**
-     * Under a setting that makes Spark encrypt its block transfers, executors start no Ferry node
-     * (see {@link FerryExecutorPlugin}) and every shuffle goes through Spark's own transport: every
-     * process says so, naming the setting.
+     * Under a setting that makes Spark encrypt its block transfers, executors' nodes encrypt too
+     * (tcp provider), or, on the verbs provider, whose RDMA READs the CPU cannot encrypt, start no
+     * node (see {@link FerryExecutorPlugin}) so that every shuffle goes through Spark's own
+     * transport: every process says which, naming the settings.
      */
-    private static void warnIfEncrypted(SparkConf conf, String process) {
+    private static void reportEncryption(SparkConf conf, String process) {
         String key = FerrySparkSettings.encryptedTransfersKey(conf);
-        if (key != null) {
-            LOG.warn("{} in this {}: {}=true makes Spark encrypt shuffle blocks on the wire, and Ferry's "
-                    + "transports do not encrypt yet, so every shuffle goes through Spark's own (encrypted) "
-                    + "transport", NOT_IN_USE_PREFIX, process, key);
+        if (key == null) {
+            return;
+        }
+        if (FerrySparkSettings.stepsAside(conf)) {
+            LOG.warn("{} in this {}: {}=true makes Spark encrypt shuffle blocks on the wire, and "
+                    + "spark.ferry.provider=verbs moves them by RDMA READ, which the CPU cannot encrypt, so every "
+                    + "shuffle goes through Spark's own (encrypted) transport; with spark.ferry.provider=tcp or auto "
+                    + "Ferry carries them encrypted (AES-GCM)", NOT_IN_USE_PREFIX, process, key);
+        } else {
+            LOG.info("{}=true: Ferry encrypts its transfers in this {} too (spark.ferry.encryption=aes-gcm: "
+                    + "AES-256-GCM, keys derived per connection from the application's secret; tcp provider)", key,
+                    process);
         }
     }
 

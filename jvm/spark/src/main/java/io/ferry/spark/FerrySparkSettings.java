@@ -18,10 +18,20 @@ import scala.Tuple2;
  * {@code ferry.auth.secret} is always set, so only processes of the same application can fetch from
  * each other: Spark's secret with {@code spark.authenticate} on, else {@code spark.ferry.auth.secret}
  * if given, else a random secret the driver makes per application ({@link #applicationSecret}).
+ * Where Spark encrypts its block transfers, the node encrypts too ({@code ferry.encryption=aes-gcm},
+ * tcp provider), or, on the verbs provider, which cannot encrypt, no node starts ({@link #stepsAside}).
  */
 final class FerrySparkSettings {
     static final String SPARK_PREFIX = "spark.";
     static final String SECRET_KEY = FerryNode.PREFIX + "auth.secret";
+    static final String ENCRYPTION_KEY = FerryNode.PREFIX + "encryption";
+    static final String AES_GCM = "aes-gcm";
+    static final String PROVIDER_KEY = FerryNode.PREFIX + "provider";
+    /**
+     * Checking the settings on the driver: the secret executors will have when the configuration
+     * gives none (the driver's {@link #applicationSecret}, handed out at their start).
+     */
+    private static final String SECRET_TO_COME = "the driver's per-application secret";
 
     private FerrySparkSettings() {}
 
@@ -60,8 +70,8 @@ final class FerrySparkSettings {
 
     /**
      * The setting that makes Spark encrypt shuffle blocks on the wire, or null when none does.
-     * Ferry's transports carry blocks unencrypted, so under such a setting Ferry stays out of the
-     * way rather than move in clear what Spark would have encrypted.
+     * Under it Ferry encrypts too (tcp provider) or stays out of the way (verbs): never does it move
+     * in clear what Spark would have encrypted.
      */
     static String encryptedTransfersKey(SparkConf conf) {
         for (String key : ENCRYPTED_TRANSFERS) {
@@ -72,9 +82,43 @@ final class FerrySparkSettings {
         return null;
     }
 
+    /**
+     * Whether Spark encrypts block transfers and the provider is verbs: an RDMA READ cannot be
+     * encrypted by the CPU, so executors start no node and Spark's own transport carries the shuffle.
+     */
+    static boolean stepsAside(SparkConf conf) {
+        // Read here, not through from(): the shuffle manager asks before SparkEnv (and its secret) exists.
+        return encryptedTransfersKey(conf) != null
+                && "verbs".equals(conf.get(SPARK_PREFIX + PROVIDER_KEY, "auto").trim());
+    }
+
+    /**
+     * The settings a node starts with: the configuration's, the application's secret when the
+     * configuration gives none, and {@code ferry.encryption=aes-gcm} where Spark encrypts (and
+     * the node starts: not where it {@link #stepsAside}).
+     *
+     * @throws IllegalArgumentException where Spark encrypts and spark.ferry.encryption says otherwise
+     */
+    static Map<String, String> nodeSettings(SparkConf conf, String applicationSecret) {
+        Map<String, String> settings = from(conf);
+        if (applicationSecret != null) {
+            settings.putIfAbsent(SECRET_KEY, applicationSecret);
+        }
+        String sparkKey = encryptedTransfersKey(conf);
+        if (sparkKey != null && !stepsAside(conf)) {
+            String chosen = settings.put(ENCRYPTION_KEY, AES_GCM);
+            if (chosen != null && !chosen.equals(AES_GCM)) {
+                throw new IllegalArgumentException(sparkKey + "=true makes Spark encrypt shuffle blocks on the wire, "
+                        + "and " + SPARK_PREFIX + ENCRYPTION_KEY + "=" + chosen + " would move them in clear: leave "
+                        + SPARK_PREFIX + ENCRYPTION_KEY + " unset or set it to " + AES_GCM);
+            }
+        }
+        return settings;
+    }
+
     /** The settings for a log line, the secret left out. */
     static String describe(SparkConf conf) {
-        Map<String, String> shown = from(conf);
+        Map<String, String> shown = nodeSettings(conf, null);
         shown.computeIfPresent(SECRET_KEY, (key, secret) -> "(set)");
         return shown.toString();
     }
@@ -87,10 +131,7 @@ final class FerrySparkSettings {
      *     a node never serves unauthenticated peers
      */
     static FerryNode createNode(SparkConf conf, String applicationSecret) {
-        Map<String, String> settings = from(conf);
-        if (applicationSecret != null) {
-            settings.putIfAbsent(SECRET_KEY, applicationSecret);
-        }
+        Map<String, String> settings = nodeSettings(conf, applicationSecret);
         if (!settings.containsKey(SECRET_KEY)) {
             throw new IllegalStateException("no Ferry secret: spark.authenticate is off and the driver gave none");
         }
@@ -101,10 +142,10 @@ final class FerrySparkSettings {
         }
     }
 
-    /** Checks the settings without starting a node, naming the Spark key in the error. */
+    /** Checks the settings executors' nodes will have without starting one, naming the Spark key in the error. */
     static void check(SparkConf conf) {
         try {
-            FerryNode.checkSettings(from(conf));
+            FerryNode.checkSettings(nodeSettings(conf, SECRET_TO_COME));
         } catch (FerryConfigException e) {
             throw sparkKeyError(e);
         }
