@@ -112,8 +112,8 @@ FERRY_KAFKA_ARCHIVES=$stage/kafka
 FERRY_KAFKA_CHECK_CP=${check_cp:-}
 FERRY_STAGED_REPO=$stage/repo
 ENV
-# Spark's driver and two executors, then three brokers, in the guest: 6 GiB.
-FERRY_VM_MEMORY_MB=6144 bash tests/vm/run.sh "$stage/jobs-guest.sh" 2400 || echo "jobs.sh: the VM run exited $?" >&2
+# Spark's driver and two executors, then three brokers, in the guest: 6 GiB; 50 minutes at most.
+FERRY_VM_MEMORY_MB=6144 bash tests/vm/run.sh "$stage/jobs-guest.sh" 3000 || echo "jobs.sh: the VM run exited $?" >&2
 
 failed=0
 fail() { echo "jobs.sh: FAILED on $class: $*" >&2; failed=1; }
