@@ -4,7 +4,7 @@
 # one ZooKeeper server (from the zookeeper jar Kafka 3.x depends on) runs beside them. Separate
 # listeners for clients, replication between brokers, and the controller quorum (KRaft).
 #
-#   cluster.sh setup             resolve the jars (tests/kafka/pom.xml) into $FERRY_KAFKA_DIR/lib
+#   cluster.sh setup             resolve the jars (tests/kafka/pom.xml) into $FERRY_KAFKA_LIB
 #   cluster.sh start [N]         format storage and start N nodes (default 3); waits until ready
 #   cluster.sh format [N]        write N nodes' configs and format their storage (KRaft), no start
 #   cluster.sh stop              stop every node (SIGTERM, then SIGKILL), then ZooKeeper
@@ -345,5 +345,5 @@ case "${1:-}" in
   bootstrap) bootstrap "$(cat "$dir/size")" ;;
   tool) shift; tool "$@" ;;
   ports) ports "$2" ;;
-  *) sed -n '2,31p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,29p' "$0" >&2; exit 2 ;;
 esac
