@@ -96,10 +96,11 @@ kafka_job() {
   KAFKA_NODE_OPTS="$FERRY_KAFKA_JVM_OPTS -XX:SharedArchiveFile=$FERRY_KAFKA_ARCHIVES/broker.jsa $(ferry_plugin_opts 2000)"
   export KAFKA_NODE_OPTS
   # The brokers' logs go with the results as they grow, however the run ends.
-  copy_logs() { for i in 1 2 3; do cp "$FERRY_KAFKA_DIR/node$i/out.log" "$OUT/kafka-$class-node$i.log" 2>/dev/null; done; }
+  # Under set -e: a log not there yet (a slow start) must not end the copier, nor the trap fail.
+  copy_logs() { for i in 1 2 3; do cp "$FERRY_KAFKA_DIR/node$i/out.log" "$OUT/kafka-$class-node$i.log" 2>/dev/null || true; done; }
   (while sleep 15; do copy_logs; done) &
   kafka_copier=$!
-  trap 'kill $kafka_copier; copy_logs' EXIT
+  trap 'kill $kafka_copier 2>/dev/null || true; copy_logs' EXIT
   echo "DEVICE_PACKETS_BEFORE $(device_packets)"
   cluster start 3
   echo "STARTED_SECONDS $((SECONDS - t0))"
