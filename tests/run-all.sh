@@ -7,7 +7,7 @@
 # network namespaces on shaped veths, with a link cut and packet loss), a real Kafka cluster replicating through the Ferry broker plugin
 # (tests/kafka: in full on the newest Kafka line, compact on every other line and with TLS between
 # brokers), the verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM
-# (tests/vm/verbs.sh), and a Spark job moving its shuffle by RDMA READ there
+# (tests/vm/verbs.sh), and a Spark job and a Kafka cluster moving their bytes by RDMA READ there
 # (tests/vm/jobs.sh), and the published artifacts as users pull them (tests/consumer).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
 # steps closes the run. Exits non-zero on the first failing step.
@@ -28,7 +28,7 @@ step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q \
 step "JVM modules' JUnit tests on JDK 25 (tests/jdk.sh)" bash tests/jdk.sh
 step "verbs provider and Java streams on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/verbs.sh)" \
   bash tests/vm/verbs.sh
-step "a Spark job by RDMA READ on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/jobs.sh)" \
+step "a Spark job and a Kafka cluster by RDMA READ on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/jobs.sh)" \
   bash tests/vm/jobs.sh
 source tests/spark/versions.sh
 step "Spark $SPARK_NEWEST: local-cluster shuffle jobs, default shuffle vs FerryShuffleManager" \

@@ -27,9 +27,19 @@ build_check() {
     "$root/tests/kafka/app/io/ferry/kafka/test/KafkaCheck.java"
 }
 
+# The check application's JVM: class path $KAFKA_CHECK_CP (default: what build_check compiled and
+# the cluster's jars), JVM options $KAFKA_CHECK_OPTS ahead of the rest.
 check() {
-  java -Xmx256m -cp "$out/classes:$FERRY_KAFKA_DIR/lib/*" \
+  # shellcheck disable=SC2086
+  java ${KAFKA_CHECK_OPTS:-} -Xmx256m -cp "${KAFKA_CHECK_CP:-$out/classes:$FERRY_KAFKA_DIR/lib/*}" \
     -Dlog4j2.configurationFile="$FERRY_KAFKA_DIR/log4j2-tools.xml" io.ferry.kafka.test.KafkaCheck "$@"
+}
+
+# create_produce_consume BOOTSTRAP TOPIC RECORDS ACKED: one check JVM creates TOPIC (3 partitions,
+# node I leads partition I-1, min ISR 2) and waits until every replica is in sync, produces
+# RECORDS with acks=all (the acknowledged ones listed in ACKED) and reads each of them back.
+create_produce_consume() {
+  check create "$1" "$2" 1:2:3,2:3:1,3:1:2 2 + produce "$1" "$2" "$3" 0 "$4" + consume "$1" "$2" "$4"
 }
 
 # produce_through_kill TOPIC NODE RECORDS ACKED: an acks=all producer (5000 records/s) while

@@ -4,12 +4,14 @@
 # one ZooKeeper server (from the zookeeper jar Kafka 3.x depends on) runs beside them. Separate
 # listeners for clients, replication between brokers, and the controller quorum (KRaft).
 #
-#   cluster.sh setup             resolve the jars (tests/kafka/pom.xml) into $FERRY_KAFKA_DIR/lib
+#   cluster.sh setup             resolve the jars (tests/kafka/pom.xml) into $FERRY_KAFKA_LIB
 #   cluster.sh start [N]         format storage and start N nodes (default 3); waits until ready
+#   cluster.sh format [N]        write N nodes' configs and format their storage (KRaft), no start
 #   cluster.sh stop              stop every node (SIGTERM, then SIGKILL), then ZooKeeper
 #   cluster.sh kill I | start-node I   SIGKILL node I / start it again on its existing storage (same log)
 #   cluster.sh tool CLASS ARGS   run a Kafka tool class (TopicCommand, ProducerPerformance, ...)
 #   cluster.sh ports replication|client|controller   every node's port of that listener
+#   cluster.sh classpath         the jars, in one fixed order (what a class data archive records)
 #
 # $FERRY_KAFKA_VERSION: the Kafka release (default: the pom's, the newest line tested);
 # $FERRY_KAFKA_MODE: kraft (default) or zk; $FERRY_KAFKA_SECURITY: the replication listener's
@@ -20,11 +22,16 @@
 # controller 19092+10I ($FERRY_KAFKA_PORT_BASE moves 19090, for a second cluster beside the
 # first); ZooKeeper on 19095. Extra JVM options for every node: $KAFKA_NODE_OPTS; node I takes
 # $KAFKA_NODE_OPTS_I instead when it is set (KAFKA_NODE_OPTS_3= runs node 3 without a plugin).
+# $FERRY_KAFKA_LIB: the jars' folder (default $FERRY_KAFKA_DIR/lib). $FERRY_KAFKA_FORMATTED: a
+# $FERRY_KAFKA_DIR that `format` prepared (same N): start copies its storage instead of formatting
+# (a JVM per node). $KAFKA_READY=started: start waits for the nodes' "started" log lines only, not
+# for a client listing the topics (a JVM each try), for callers whose first client retries anyway.
+# $KAFKA_SERVER_PROPS: lines appended to every node's server.properties.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="${FERRY_KAFKA_DIR:-/tmp/ferry-kafka}"
-lib="$dir/lib"
+lib="${FERRY_KAFKA_LIB:-$dir/lib}"
 version=${FERRY_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")}
 mode=${FERRY_KAFKA_MODE:-kraft}
 security=${FERRY_KAFKA_SECURITY:-PLAINTEXT}
@@ -61,10 +68,14 @@ setup() {
 
 java_cmd() { echo "${JAVA_HOME:+$JAVA_HOME/bin/}java"; }
 
+# The jars in byte order rather than as "$lib/*" (directory order, which differs between file
+# systems): a class data archive (-XX:SharedArchiveFile) holds only for the class path it recorded.
+classpath() { find "$lib" -maxdepth 1 -name '*.jar' | LC_ALL=C sort | paste -sd:; }
+
 # A short-lived tool JVM (admin commands, storage format): C1 only, serial GC, as it starts faster
 # on a busy 2-core host.
 tool_java() {
-  "$(java_cmd)" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$lib/*" \
+  "$(java_cmd)" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$(classpath)" \
     -Dlog4j2.configurationFile="$dir/log4j2-tools.xml" "$@"
 }
 
@@ -151,6 +162,7 @@ transaction.state.log.replication.factor=3
 transaction.state.log.min.isr=2
 group.initial.rebalance.delay.ms=0
 $security_props
+${KAFKA_SERVER_PROPS:-}
 PROPS
   done
   for name in node tools; do
@@ -186,7 +198,7 @@ start_node() {
   if [[ -v $own ]]; then node_opts=${!own}; fi
   [[ $mode == kraft ]] || wait_unregistered "$i"
   # shellcheck disable=SC2086
-  nohup "$(java_cmd)" -Xms256m -Xmx512m $node_opts -cp "$lib/*" \
+  nohup "$(java_cmd)" -Xms256m -Xmx512m $node_opts -cp "$(classpath)" \
     -Dlog4j2.configurationFile="$dir/log4j2-node.xml" \
     kafka.Kafka "$dir/node$i/server.properties" >> "$dir/node$i/out.log" 2>&1 &
   echo $! > "$dir/node$i/pid"
@@ -219,7 +231,8 @@ wait_ready() {
   for ((i = 1; i <= $1; i++)); do
     wait_until "$timeout" "node $i not started after ${timeout}s; log in $dir/node$i/out.log" started "$i"
   done
-  wait_until "$timeout" "not ready after ${timeout}s; node logs in $dir/node*/out.log" lists_topics "$1"
+  [[ ${KAFKA_READY:-} == started ]] ||
+    wait_until "$timeout" "not ready after ${timeout}s; node logs in $dir/node*/out.log" lists_topics "$1"
 }
 
 listening() { (exec 3<> "/dev/tcp/$host/$1") 2> /dev/null; }
@@ -231,7 +244,7 @@ start_zookeeper() {
   port=$(zookeeper_port)
   mkdir -p "$dir/zk/data"
   # A 1 s tick allows the brokers' 6 s sessions (zookeeper.session.timeout.ms).
-  nohup "$(java_cmd)" -Xmx128m -cp "$lib/*" -Dzookeeper.admin.enableServer=false \
+  nohup "$(java_cmd)" -Xmx128m -cp "$(classpath)" -Dzookeeper.admin.enableServer=false \
     -Dzookeeper.4lw.commands.whitelist=dump -Dlog4j2.configurationFile="$dir/log4j2-tools.xml" \
     org.apache.zookeeper.server.ZooKeeperServerMain "$port" "$dir/zk/data" 1000 >> "$dir/zk/out.log" 2>&1 &
   echo $! > "$dir/zk/pid"
@@ -255,13 +268,36 @@ while True:
   done
 }
 
+# KRaft storage: formatted here, or copied from $FERRY_KAFKA_FORMATTED.
+storage() {
+  local n=$1 i
+  if [[ -z ${FERRY_KAFKA_FORMATTED:-} ]]; then
+    format_storage "$n"
+    return
+  fi
+  for ((i = 1; i <= n; i++)); do
+    [[ -f $FERRY_KAFKA_FORMATTED/node$i/data/meta.properties ]] ||
+      { echo "cluster: FERRY_KAFKA_FORMATTED=$FERRY_KAFKA_FORMATTED holds no storage of node $i" >&2; return 1; }
+    cp -a "$FERRY_KAFKA_FORMATTED/node$i/data" "$dir/node$i/"
+  done
+}
+
+format() {
+  local n=${1:-3}
+  [[ $mode == kraft ]] || { echo "cluster: format is for KRaft mode" >&2; exit 2; }
+  setup
+  rm -rf "$dir"/node*
+  write_configs "$n"
+  format_storage "$n"
+}
+
 start() {
   local n=${1:-3} i
   setup
   stop 2> /dev/null || true
   rm -rf "$dir"/node* "$dir/zk"
   write_configs "$n"
-  if [[ $mode == zk ]]; then start_zookeeper; else format_storage "$n"; fi
+  if [[ $mode == zk ]]; then start_zookeeper; else storage "$n"; fi
   for ((i = 1; i <= n; i++)); do start_node "$i"; done
   echo "$n" > "$dir/size"
   wait_ready "$n"
@@ -301,11 +337,13 @@ ports() {
 case "${1:-}" in
   setup) setup ;;
   start) start "${2:-3}" ;;
+  format) format "${2:-3}" ;;
+  classpath) classpath ;;
   stop) stop ;;
   kill) kill -9 "$(cat "$dir/node$2/pid")"; rm -f "$dir/node$2/pid" ;;
   start-node) start_node "$2" ;;
   bootstrap) bootstrap "$(cat "$dir/size")" ;;
   tool) shift; tool "$@" ;;
   ports) ports "$2" ;;
-  *) sed -n '2,24p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,29p' "$0" >&2; exit 2 ;;
 esac

@@ -10,16 +10,21 @@
 #   kafka: every acknowledged acks=all record read back in order, every broker's payload by READ
 #          over verbs, replication bytes received by READ, no connection setup timeout.
 # Prints one line per class with the figures. Results: $FERRY_VM_OUT (default target/vm-jobs).
-# $FERRY_VM_JOBS picks the jobs (default "spark"; "spark kafka" adds Kafka), $FERRY_VM_KAFKA_CLASSES
-# the classes Kafka runs on (default rxe: its start is a dozen JVM starts, minutes each under TCG).
+# $FERRY_VM_JOBS picks the jobs (default "spark kafka"), $FERRY_VM_KAFKA_CLASSES the classes Kafka
+# runs on (default both). What makes Kafka affordable under TCG, where a JVM start takes minutes: its
+# storage formatted here, class data archives of the brokers' and the check's classes recorded by
+# one run of the same cluster here (the guest runs this host's JDK on these very jars), and four
+# JVMs in the guest: three brokers started together and one check (create, produce, consume).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 classes=${FERRY_VM_CLASSES:-rxe siw}
-# Kafka is opt-in (FERRY_VM_JOBS="spark kafka"): its cluster did not come up in the TCG guest
-# within 20 minutes on a loaded host, too long for CI until its start is made cheaper.
-jobs=${FERRY_VM_JOBS:-spark}
-kafka_classes=${FERRY_VM_KAFKA_CLASSES:-rxe}
+jobs=${FERRY_VM_JOBS:-spark kafka}
+kafka_classes=${FERRY_VM_KAFKA_CLASSES:-rxe siw}
+# Every JVM in the guest: C1 only and a private temp dir (TCG runs the JIT's work slowly too, and
+# /tmp is the guest's tmpfs). Kafka's also on the serial collector, the cheapest to run there.
+jvm_opts="-XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.io.tmpdir=/tmp -Djava.net.preferIPv4Stack=true"
+kafka_jvm_opts="$jvm_opts -XX:+UseSerialGC"
 
 source tests/spark/versions.sh # the newest Spark line, and its ferry-spark artifact
 spark_home=$(bash tests/spark/setup.sh "$SPARK_NEWEST" | sed -n 's/^SPARK_HOME=//p')
@@ -37,7 +42,7 @@ mkdir -p "$FERRY_VM_OUT"
 stage=$(cd "$FERRY_VM_OUT" && pwd -P)/stage
 mkdir -p "$stage/repo/tests/kafka" "$stage/spark-app"
 cp tests/vm/jobs-guest.sh tests/vm/guest-net.sh "$stage/"
-cp tests/kafka/cluster.sh tests/kafka/plugin.sh tests/kafka/pom.xml "$stage/repo/tests/kafka/"
+cp tests/kafka/cluster.sh tests/kafka/plugin.sh tests/kafka/checks.sh tests/kafka/pom.xml "$stage/repo/tests/kafka/"
 cp -al "$spark_home" "$stage/spark" 2>/dev/null || cp -a "$spark_home" "$stage/spark"
 rm -rf "$stage/spark/work" # other runs' executor logs
 cp "$core_jar" "$spark_jar" "$stage/"
@@ -59,12 +64,37 @@ grep -E '^(CHECKSUM|READ_METRICS) ' "$FERRY_VM_OUT/spark-reference.out" > "$FERR
   { echo "jobs.sh: the reference run printed no 4 checksums" >&2; exit 1; }
 
 if [[ " $jobs " == *" kafka "* ]]; then
-  echo "== Kafka: jars, the plugin, the check application"
-  export FERRY_KAFKA_DIR=$stage/kafka
+  echo "== Kafka: jars, the plugin, the check application, storage, class data archives"
+  export FERRY_KAFKA_DIR=$stage/kafka FERRY_KAFKA_LIB=$stage/kafka/lib
   source tests/kafka/plugin.sh
   source tests/kafka/checks.sh # build_check (its fail is replaced by this script's below)
   ferry_install_plugin
   build_check
+  # A jar, not a folder: class data archives take only jars on the class path.
+  jar --create --file "$stage/kafka/check.jar" -C "$stage/kafka/check/classes" .
+  check_cp=$stage/kafka/check.jar:$(bash tests/kafka/cluster.sh classpath)
+  # Three storage formats (a JVM each) done here; the guest's nodes copy this storage.
+  FERRY_KAFKA_DIR=$stage/kafka-format bash tests/kafka/cluster.sh format 3 > /dev/null
+  # The same cluster and check here, recording the classes node 1 and the check load: -cp and
+  # the JVM options as in the guest. Stopped node 1 first, given time to write its archive.
+  (
+    export FERRY_KAFKA_DIR=$stage/kafka-train FERRY_KAFKA_FORMATTED=$stage/kafka-format FERRY_KAFKA_PORT_BASE=19390
+    mkdir -p "$FERRY_KAFKA_DIR"
+    KAFKA_NODE_OPTS="$kafka_jvm_opts $(ferry_plugin_opts)"
+    export KAFKA_NODE_OPTS KAFKA_NODE_OPTS_1="$KAFKA_NODE_OPTS -XX:ArchiveClassesAtExit=$stage/kafka/broker.jsa"
+    trap 'bash tests/kafka/cluster.sh stop' EXIT
+    bash tests/kafka/cluster.sh start 3 > /dev/null
+    KAFKA_CHECK_CP=$check_cp KAFKA_CHECK_OPTS="$kafka_jvm_opts -XX:ArchiveClassesAtExit=$stage/kafka/check.jsa" \
+      create_produce_consume "$(bash tests/kafka/cluster.sh bootstrap)" train 5000 "$FERRY_KAFKA_DIR/train.acked" \
+      > "$FERRY_KAFKA_DIR/check.out" 2>&1 ||
+      { echo "jobs.sh: the check on the Kafka cluster here failed:" >&2; cat "$FERRY_KAFKA_DIR/check.out" >&2; exit 1; }
+    node1=$(cat "$FERRY_KAFKA_DIR/node1/pid")
+    kill "$node1"
+    for _ in $(seq 240); do kill -0 "$node1" 2> /dev/null || break; sleep 0.5; done
+  )
+  for archive in broker check; do
+    [ -s "$stage/kafka/$archive.jsa" ] || { echo "jobs.sh: no class data archive $archive.jsa" >&2; exit 1; }
+  done
 fi
 
 cat > "$FERRY_VM_OUT/env" <<ENV
@@ -74,12 +104,16 @@ FERRY_VM_KAFKA_CLASSES="$kafka_classes"
 FERRY_SPARK_HOME=$stage/spark
 FERRY_SPARK_JARS=$spark_jars
 FERRY_SPARK_APP=$stage/shuffle-jobs.jar
+FERRY_VM_JVM_OPTS="$jvm_opts"
+FERRY_KAFKA_JVM_OPTS="$kafka_jvm_opts"
 FERRY_KAFKA_LIB=$stage/kafka/lib
-FERRY_KAFKA_CHECK_CP=$stage/kafka/check/classes:$stage/kafka/lib/*
+FERRY_KAFKA_FORMATTED=$stage/kafka-format
+FERRY_KAFKA_ARCHIVES=$stage/kafka
+FERRY_KAFKA_CHECK_CP=${check_cp:-}
 FERRY_STAGED_REPO=$stage/repo
 ENV
-# Spark's driver and two executors, then three brokers, in the guest: 6 GiB.
-FERRY_VM_MEMORY_MB=6144 bash tests/vm/run.sh "$stage/jobs-guest.sh" 2400 || echo "jobs.sh: the VM run exited $?" >&2
+# Spark's driver and two executors, then three brokers, in the guest: 6 GiB; 50 minutes at most.
+FERRY_VM_MEMORY_MB=6144 bash tests/vm/run.sh "$stage/jobs-guest.sh" 3000 || echo "jobs.sh: the VM run exited $?" >&2
 
 failed=0
 fail() { echo "jobs.sh: FAILED on $class: $*" >&2; failed=1; }
@@ -117,7 +151,7 @@ judge_kafka() {
   # 5,000 records of ~170 B went to two followers each (~1.7 MB); most of it by READ.
   ((read_total > 1000000)) || fail "Kafka: replication bytes by READ: $read_total"
   packets=$(grep '^DEVICE_PACKETS' "$log" | tr '\n' ' ')
-  echo "jobs.sh: $class Kafka: ${consume#consume: }; replication bytes received $received_total, by RDMA READ $read_total; device $packets"
+  echo "jobs.sh: $class Kafka: ${consume#consume: }; replication bytes received $received_total, by RDMA READ $read_total; device $packets; started in $(sed -n 's/^STARTED_SECONDS //p' "$log") s, checked at $(sed -n 's/^CHECKED_SECONDS //p' "$log") s"
 }
 
 for class in $classes; do

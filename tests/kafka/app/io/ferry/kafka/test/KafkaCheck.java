@@ -8,12 +8,18 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -22,6 +28,9 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -32,6 +41,10 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * acknowledged:
  *
  * <pre>
+ *   create BOOTSTRAP TOPIC ASSIGNMENT MIN_ISR        creates TOPIC with replicas ASSIGNMENT ("1:2:3,2:3:1":
+ *                                                   partition 0 on nodes 1, 2, 3, ...), retrying until
+ *                                                   every broker has registered, then waits until each
+ *                                                   partition's ISR holds all its replicas (10 minutes)
  *   produce BOOTSTRAP TOPIC COUNT RATE ACKED_FILE   acks=all, idempotent; records "seq:padding" spread over
  *                                                   the partitions; writes "partition offset seq"
  *                                                   for every acknowledged record (RATE 0: unlimited)
@@ -39,26 +52,98 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *                                                   each acknowledged record is there, in order
  * </pre>
  *
- * Exits 1 when a check fails.
+ * Commands separated by "+" run one after the other in this one JVM (a JVM start takes minutes
+ * where the test VM emulates its CPU). Exits 1 when a check fails, skipping the commands after it.
  */
 public final class KafkaCheck {
     private KafkaCheck() {}
 
     public static void main(String[] args) throws Exception {
+        int from = 0;
+        for (int i = 0; i <= args.length; i++) {
+            if (i == args.length || args[i].equals("+")) {
+                if (!run(Arrays.copyOfRange(args, from, i))) {
+                    System.exit(1);
+                }
+                from = i + 1;
+            }
+        }
+    }
+
+    private static boolean run(String[] args) throws Exception {
         switch (args[0]) {
+            case "create":
+                return create(args[1], args[2], args[3], args[4]);
             case "produce":
                 produce(args[1], args[2], Long.parseLong(args[3]), Long.parseLong(args[4]), Paths.get(args[5]));
-                break;
+                return true;
             case "consume":
                 List<Path> files = new ArrayList<>();
                 for (int i = 3; i < args.length; i++) {
                     files.add(Paths.get(args[i]));
                 }
-                System.exit(consume(args[1], args[2], files) ? 0 : 1);
-                break;
+                return consume(args[1], args[2], files);
             default:
-                throw new IllegalArgumentException("produce or consume");
+                throw new IllegalArgumentException("create, produce or consume");
         }
+    }
+
+    private static boolean create(String bootstrap, String topic, String assignment, String minIsr) throws Exception {
+        Map<Integer, List<Integer>> replicas = new HashMap<>();
+        String[] partitions = assignment.split(",");
+        for (int partition = 0; partition < partitions.length; partition++) {
+            List<Integer> nodes = new ArrayList<>();
+            for (String node : partitions[partition].split(":")) {
+                nodes.add(Integer.parseInt(node));
+            }
+            replicas.put(partition, nodes);
+        }
+        NewTopic newTopic =
+                new NewTopic(topic, replicas).configs(Map.of(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, minIsr));
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        long start = System.nanoTime();
+        long deadline = System.currentTimeMillis() + 600_000;
+        String problem = "";
+        try (Admin admin = Admin.create(p)) {
+            boolean created = false;
+            while (true) {
+                try {
+                    if (!created) {
+                        admin.createTopics(List.of(newTopic)).all().get();
+                        created = true;
+                    }
+                    if (isrComplete(admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic))) {
+                        break;
+                    }
+                    problem = "ISR incomplete";
+                } catch (ExecutionException e) {
+                    // Brokers not yet registered (the assignment names them), or the topic not yet
+                    // in a broker's metadata; a create that went through before its reply got lost.
+                    if (e.getCause() instanceof TopicExistsException) {
+                        created = true;
+                    }
+                    problem = e.getCause().toString();
+                }
+                if (System.currentTimeMillis() > deadline) {
+                    System.out.println("create: FAIL " + topic + " after 600 s: " + problem);
+                    return false;
+                }
+                Thread.sleep(1000);
+            }
+        }
+        System.out.printf("create: %s, %d partitions, every replica in sync, %.1f s%n", topic, partitions.length,
+                (System.nanoTime() - start) / 1e9);
+        return true;
+    }
+
+    private static boolean isrComplete(TopicDescription description) {
+        for (TopicPartitionInfo partition : description.partitions()) {
+            if (partition.leader() == null || partition.isr().size() < partition.replicas().size()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static void produce(String bootstrap, String topic, long count, long rate, Path acked) throws Exception {
