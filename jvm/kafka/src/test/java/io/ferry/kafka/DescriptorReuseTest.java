@@ -75,7 +75,7 @@ public class DescriptorReuseTest {
     }
 
     @Test
-    public void aConnectionAfterKafkasCloseSequenceBecomesReady() throws IOException {
+    public void aConnectionAfterKafkasCloseSequenceBecomesReady() throws IOException, InterruptedException {
         int before = openDescriptors();
         SocketChannel previous = null;
         SocketChannel previousPeer = null;
@@ -110,7 +110,7 @@ public class DescriptorReuseTest {
     }
 
     @Test
-    public void aConnectionAfterARefusedOneBecomesReady() throws IOException {
+    public void aConnectionAfterARefusedOneBecomesReady() throws IOException, InterruptedException {
         // A port nothing listens on: the connection is refused, and the JDK's channel closes
         // itself inside finishConnect(), while the channel the selector knows is still registered.
         InetSocketAddress closed;
@@ -154,10 +154,20 @@ public class DescriptorReuseTest {
         return new File("/proc/self/fd").list().length;
     }
 
-    /** Every descriptor the connections used is closed once the selector deregistered them. */
-    private static void assertNoDescriptorLeft(int before) {
+    /**
+     * Every descriptor the connections used is closed once the selector deregistered them. The
+     * count is the whole process's: closes may finish on other threads a moment later, and the JVM
+     * may open a jar for a class first loaded here. A leak leaves at least one per round, so fewer
+     * than half the rounds' worth is the bound (JDK 25 under load once showed 3 more).
+     */
+    private static void assertNoDescriptorLeft(int before) throws InterruptedException {
         int after = openDescriptors();
-        assertTrue("descriptors open before " + before + ", after " + after, after <= before + 2);
+        for (int wait = 0; wait < 50 && after > before + 2; wait++) {
+            Thread.sleep(100);
+            after = openDescriptors();
+        }
+        assertTrue("descriptors open before " + before + ", after " + after,
+                after < before + ROUNDS / 2);
     }
 
     /** {@code PlaintextTransportLayer.close()}: the socket, then the channel, then the key. */
