@@ -12,7 +12,8 @@
 //! over. The CQ is armed only while READs are outstanding and no thread spins
 //! on it: arming is a system call on software devices, and every event it
 //! raises wakes the completion thread to contend with the spinner (in the
-//! Soft-RoCE profile of one 4 KiB READ at a time, a fifth of the time). The same thread checks every 100 ms each queue pair's rdma_cm events
+//! Soft-RoCE profile of one 4 KiB READ at a time, a fifth of the time). The
+//! same thread checks every 100 ms each queue pair's rdma_cm events
 //! and control connection, and moves the queue pair of a dead peer to the
 //! error state, so its READs fail at once instead of waiting for transport
 //! retries.
