@@ -128,6 +128,11 @@ pub const KEYS: &[Key] = &[
         doc: "verbs provider: IP type of service (traffic class, DSCP in the upper 6 bits) of RDMA connections, 0-255. auto: the system default.",
     },
     Key {
+        name: "ferry.rdma.serve.pinned.bytes",
+        default: "auto",
+        doc: "verbs provider, serving side: bytes of served regions registered with an RDMA device (their pages pinned) at once, per device. Past it, or when the device refuses a registration (RLIMIT_MEMLOCK), further regions are served by this node's CPU over the control connection, as on tcp, until registered ones are deregistered. auto: a quarter of physical memory.",
+    },
+    Key {
         name: "ferry.connect.timeout.ms",
         default: "10000",
         doc: "Connect and handshake timeout.",
@@ -176,6 +181,8 @@ pub struct Config {
     pub encryption: Encryption,
     pub verbs_spin: Duration,
     pub rdma: RdmaConfig,
+    /// `ferry.rdma.serve.pinned.bytes`, `auto` resolved.
+    pub rdma_serve_pinned: usize,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub server: ServerLimits,
@@ -280,6 +287,10 @@ impl Config {
                 }
             },
             rdma: RdmaConfig::parse(&values)?,
+            rdma_serve_pinned: match get("ferry.rdma.serve.pinned.bytes") {
+                "auto" => physical_memory().map_or(1 << 30, |memory| memory / 4),
+                other => parse_size("ferry.rdma.serve.pinned.bytes", other)?,
+            },
             connect_timeout: parse_millis(
                 "ferry.connect.timeout.ms",
                 get("ferry.connect.timeout.ms"),
@@ -327,6 +338,7 @@ impl Config {
                 ("ferry.pool.bytes", self.pool_bytes),
                 ("ferry.pool.grow.bytes", self.pool_grow_bytes),
                 ("ferry.fetch.inflight.bytes", self.inflight_bytes),
+                ("ferry.rdma.serve.pinned.bytes", self.rdma_serve_pinned),
             ];
             if let Some((key, size)) = sizes.into_iter().find(|(_, size)| *size > memory) {
                 return Err(Error::config(
@@ -445,6 +457,10 @@ impl Config {
             ("ferry.rdma.port", self.rdma.port.unwrap_or(0).to_string()),
             ("ferry.rdma.gid.index", auto_or(self.rdma.gid_index)),
             ("ferry.rdma.tos", auto_or(self.rdma.tos)),
+            (
+                "ferry.rdma.serve.pinned.bytes",
+                self.rdma_serve_pinned.to_string(),
+            ),
             (
                 "ferry.connect.timeout.ms",
                 self.connect_timeout.as_millis().to_string(),
@@ -611,6 +627,8 @@ mod tests {
         assert_eq!(c.provider, ProviderChoice::Auto);
         assert_eq!(c.buffer_size, 1 << 20);
         assert_eq!(c.describe().len(), KEYS.len());
+        let quarter = physical_memory().expect("sysconf knows the memory") / 4;
+        assert_eq!(c.rdma_serve_pinned, quarter);
     }
 
     /// Inlining is per connection kind: tcp saves a round trip, RDMA keeps the server's CPU out.
@@ -677,6 +695,8 @@ mod tests {
                 "more than this machine's memory",
             ),
             ("ferry.fetch.inflight.bytes", too_much.as_str(), "memory"),
+            ("ferry.rdma.serve.pinned.bytes", too_much.as_str(), "memory"),
+            ("ferry.rdma.serve.pinned.bytes", "0", "invalid value"),
             ("ferry.pool.bytes", "+64m", "invalid value"),
             ("ferry.io.threads", "+2", "invalid value"),
             ("ferry.pool.buffer.size", "512m", "between 4k and 64m"),
@@ -727,6 +747,8 @@ mod tests {
         );
         let described = c.describe();
         assert!(described.contains(&("ferry.rdma.tos", "106".into())));
+        let c = Config::from_pairs([("ferry.rdma.serve.pinned.bytes", "64m")]).unwrap();
+        assert_eq!(c.rdma_serve_pinned, 64 << 20);
         for (key, value) in [
             ("ferry.rdma.device", "mlx5 1"),
             ("ferry.rdma.device", "../../etc"),

@@ -231,6 +231,48 @@ fn deregistration_revokes_remote_access() {
     assert!(error.to_string().contains("refused"), "{error}");
 }
 
+/// A serving node pins at most `ferry.rdma.serve.pinned.bytes` of registered regions per
+/// device: a region past the bound is served by its CPU over the control connection (every
+/// byte still arrives), and deregistering a region makes room for RDMA again.
+#[test]
+fn regions_past_the_pinned_bound_are_served_by_the_cpu() {
+    let Some(ip) = test_ip() else { return };
+    let bounded: Vec<_> = VERBS
+        .iter()
+        .copied()
+        .chain([("ferry.rdma.serve.pinned.bytes", "1m")])
+        .collect();
+    let server = node(&bounded);
+    let addr = server.serve(format!("{ip}:0").parse().unwrap()).unwrap();
+    let blocks: Vec<(&str, Vec<u8>)> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, pattern(20 + i as u64, 600_000)))
+        .collect();
+    let region = server.regions().register_bytes(blocks[0].1.clone());
+    server
+        .register_region_block(b"a".to_vec(), region, 0, 600_000)
+        .unwrap();
+    put(&server, "b", blocks[1].1.clone());
+    let client = node(VERBS);
+    let served = || server.metrics().bytes_served;
+
+    // a is registered (600,000 of 1 MiB); b would pass the bound: its CPU serves it.
+    let got = fetch_all(&client, vec![(addr, vec!["a", "b"])]);
+    assert_eq!(got[0].as_ref().unwrap(), &blocks[0].1);
+    assert_eq!(got[1].as_ref().unwrap(), &blocks[1].1);
+    assert_eq!(served(), 600_000, "b, and only b, by the server's CPU");
+    assert_eq!(client.metrics().bytes_fetched, 1_200_000);
+
+    // With a deregistered, c fits: by READ again.
+    assert!(server.regions().deregister(region));
+    put(&server, "c", blocks[2].1.clone());
+    let got = fetch_all(&client, vec![(addr, vec!["c"])]);
+    assert_eq!(got[0].as_ref().unwrap(), &blocks[2].1);
+    assert_eq!(served(), 600_000, "c by RDMA READ");
+    assert_eq!(client.pool_stats().in_use_bytes, 0);
+}
+
 /// `ferry.rdma.device` (with port and type of service) set to the device under test: it is
 /// used; set to another device here, the route to the test address does not go through it,
 /// so a forced verbs node refuses the connection naming the key and `auto` falls back to tcp.

@@ -18,5 +18,5 @@ pub use frame::{
     Frame, Located, LookupResult, CAP_AES_GCM, CAP_LZ4, CAP_VERBS, MAGIC, MAX_FRAME_BODY,
     MAX_HELLO_BODY, MAX_IDS, MAX_INLINE_REPLY, MAX_REQUEST_BODY,
 };
-pub use keys::KeyTable;
+pub use keys::{served_by_cpu, KeyTable};
 pub mod stream;

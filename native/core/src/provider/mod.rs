@@ -78,8 +78,9 @@ pub trait RdmaServe: Send + Sync {
 pub trait RdmaSession: Send + Sync {
     /// True once the queue pair is accepted: lookups then return RDMA keys.
     fn active(&self) -> bool;
-    /// The remote key and base address under which the peer may READ `region`.
-    fn key(&self, region: &Arc<Region>) -> std::result::Result<(u64, u64), ErrorCode>;
+    /// The remote key and base address under which the peer may READ `region`;
+    /// `None`: the region cannot be registered now, so the CPU serves it.
+    fn key(&self, region: &Arc<Region>) -> std::result::Result<Option<(u64, u64)>, ErrorCode>;
 }
 
 pub trait Provider: Send + Sync {

@@ -414,16 +414,19 @@ fn locate(
     if !region.contains(location.offset, location.len) {
         return Err(ErrorCode::OutOfRange);
     }
-    let slice = match rdma {
+    let rdma_key = match rdma {
+        Some(session) => session.key(&region)?,
+        None => None,
+    };
+    let slice = match rdma_key {
         // RDMA: the NIC checks the key and range against this connection's memory region.
-        Some(session) => {
-            let (key, base) = session.key(&region)?;
-            RemoteSlice {
-                key,
-                addr: base + location.offset,
-                len: location.len,
-            }
-        }
+        Some((key, base)) => RemoteSlice {
+            key,
+            addr: base + location.offset,
+            len: location.len,
+        },
+        // The CPU serves it: a key of this connection's table (RDMA past its
+        // pinned bound too: the peer READs those over this connection).
         None => RemoteSlice {
             key: keys.issue(region.id()),
             addr: location.offset,

@@ -38,6 +38,7 @@ use super::{set_nonblocking, Choice};
 use crate::block::BlockId;
 use crate::error::{Error, ErrorCode, Result};
 use crate::memory::{BufferPool, PooledBuffer};
+use crate::protocol::served_by_cpu;
 use crate::provider::tcp::TcpConnection;
 use crate::provider::{Connection, LookupDone, ReadDone, ReadRequest};
 
@@ -838,8 +839,18 @@ impl Connection for VerbsConnection {
         self.control.lookup(ids, inline_max, done)
     }
 
+    /// RDMA keys go to the queue pair; keys of regions the peer could not
+    /// register (its pinned bound) to its CPU over the control connection.
     fn read(&self, batch: Vec<ReadRequest>) {
-        self.qp.read(batch)
+        let (by_cpu, by_nic): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|request| served_by_cpu(request.src.key));
+        if !by_cpu.is_empty() {
+            self.control.read(by_cpu);
+        }
+        if !by_nic.is_empty() {
+            self.qp.read(by_nic);
+        }
     }
 
     fn is_open(&self) -> bool {

@@ -40,6 +40,8 @@ pub struct VerbsProvider {
     client: client::ClientSide,
     servers: Mutex<Vec<Arc<server::ServerSide>>>,
     choice: Arc<Choice>,
+    /// `ferry.rdma.serve.pinned.bytes`.
+    serve_pinned: usize,
     /// `ferry.provider=verbs`: failures are errors rather than tcp fallbacks.
     forced: bool,
 }
@@ -69,6 +71,7 @@ impl VerbsProvider {
             client: client::ClientSide::new(lib, pool, config.verbs_spin, choice.clone()),
             servers: Mutex::new(Vec::new()),
             choice,
+            serve_pinned: config.rdma_serve_pinned,
             forced,
         })
     }
@@ -119,8 +122,13 @@ impl Provider for VerbsProvider {
     fn listen(&self, addr: SocketAddr, context: Arc<ServeContext>) -> Result<SocketAddr> {
         let bound = self.tcp.listen_bound(addr)?;
         let local = bound.local_addr()?;
-        let rdma = match server::ServerSide::start(self.lib, local, &context.regions, &self.choice)
-        {
+        let rdma = match server::ServerSide::start(
+            self.lib,
+            local,
+            &context.regions,
+            &self.choice,
+            self.serve_pinned,
+        ) {
             Ok(server) => Some(Arc::new(server)),
             Err(error) if self.forced => return Err(error),
             Err(error) => {

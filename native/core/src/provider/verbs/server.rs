@@ -10,6 +10,11 @@
 //! could look the same blocks up anyway. Deregistering a region deregisters its
 //! memory region in every domain before `RegionRegistry::deregister` returns,
 //! so the NIC refuses later READs.
+//!
+//! Registered regions pin their pages, so a domain registers at most
+//! `ferry.rdma.serve.pinned.bytes` of them: past that (or when the device
+//! refuses, as at RLIMIT_MEMLOCK) a lookup answers with a key the node's CPU
+//! serves over the control connection, as on tcp, and peers keep fetching.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,6 +36,8 @@ pub(crate) struct Listener {
     channel: *mut sys::rdma_event_channel,
     id: *mut sys::rdma_cm_id,
     choice: Arc<Choice>,
+    /// `ferry.rdma.serve.pinned.bytes`, per domain.
+    pinned_max: usize,
     port: u16,
     pending: Mutex<HashMap<u64, Weak<Session>>>,
     /// By device context.
@@ -77,6 +84,7 @@ impl ServerSide {
         addr: SocketAddr,
         regions: &RegionRegistry,
         choice: &Arc<Choice>,
+        pinned_max: usize,
     ) -> Result<Self> {
         let fail =
             |what: &str| Error::ProviderUnavailable(format!("{what}: {}", sys::errno_text()));
@@ -97,6 +105,7 @@ impl ServerSide {
                 channel,
                 id,
                 choice: choice.clone(),
+                pinned_max,
                 port: 0,
                 pending: Mutex::new(HashMap::new()),
                 domains: Mutex::new(HashMap::new()),
@@ -178,7 +187,7 @@ impl Listener {
         if let Some(domain) = domains.get(&(context as usize)) {
             return Ok(domain.clone());
         }
-        let domain = Arc::new(Domain::open(self.lib, context)?);
+        let domain = Arc::new(Domain::open(self.lib, context, self.pinned_max)?);
         domains.insert(context as usize, domain.clone());
         Ok(domain)
     }
@@ -280,15 +289,29 @@ impl Listener {
 struct Domain {
     lib: &'static Lib,
     pd: *mut sys::ibv_pd,
-    mrs: Mutex<HashMap<RegionId, (*mut sys::ibv_mr, Arc<Region>)>>,
+    registered: Mutex<Registered>,
+    pinned_max: usize,
+    /// The first region served by the CPU for want of pinned memory is logged.
+    warned: AtomicBool,
 }
 
-// SAFETY: the PD is a thread-safe verbs object; the MRs are touched under `mrs`' lock.
+#[derive(Default)]
+struct Registered {
+    mrs: HashMap<RegionId, (*mut sys::ibv_mr, Arc<Region>)>,
+    /// Bytes of the regions in `mrs`: what this domain pins.
+    bytes: usize,
+}
+
+// SAFETY: the PD is a thread-safe verbs object; the MRs are touched under `registered`' lock.
 unsafe impl Send for Domain {}
 unsafe impl Sync for Domain {}
 
 impl Domain {
-    fn open(lib: &'static Lib, context: *mut sys::ibv_context) -> Result<Domain> {
+    fn open(
+        lib: &'static Lib,
+        context: *mut sys::ibv_context,
+        pinned_max: usize,
+    ) -> Result<Domain> {
         // SAFETY: a device context rdma_cm holds open while the listener lives.
         let pd = unsafe { (lib.ibv_alloc_pd)(context) };
         if pd.is_null() {
@@ -300,19 +323,34 @@ impl Domain {
         Ok(Domain {
             lib,
             pd,
-            mrs: Mutex::new(HashMap::new()),
+            registered: Mutex::new(Registered::default()),
+            pinned_max,
+            warned: AtomicBool::new(false),
         })
     }
 
-    /// The key and base address of `region` in this domain, registered on first use.
-    fn key(&self, region: &Arc<Region>, peer: &str) -> std::result::Result<(u64, u64), ErrorCode> {
-        let mut mrs = self.mrs.lock().unwrap();
-        if let Some((mr, _)) = mrs.get(&region.id()) {
+    /// The key and base address of `region` in this domain, registered on
+    /// first use; `None` when it cannot be registered (pinned bytes at the
+    /// bound, or the device refused): the CPU serves it instead.
+    fn key(&self, region: &Arc<Region>, peer: &str) -> Option<(u64, u64)> {
+        let mut registered = self.registered.lock().unwrap();
+        if let Some((mr, _)) = registered.mrs.get(&region.id()) {
             // SAFETY: a live MR of this domain.
             let mr = unsafe { &**mr };
-            return Ok((mr.rkey as u64, mr.addr as u64));
+            return Some((mr.rkey as u64, mr.addr as u64));
         }
         let (addr, len) = region.mapping();
+        if registered.bytes + len > self.pinned_max {
+            self.warn_once(|| {
+                format!(
+                    "regions registered for RDMA reached ferry.rdma.serve.pinned.bytes ({} \
+                     bytes): {peer} and later peers get regions past it served by this \
+                     node's CPU until registered ones are deregistered",
+                    self.pinned_max
+                )
+            });
+            return None;
+        }
         // SAFETY: the region's memory stays mapped while the MR exists: the
         // Arc kept beside it is dropped only after ibv_dereg_mr. READ-only
         // access, so read-only file mappings register too.
@@ -325,24 +363,36 @@ impl Domain {
             )
         };
         if mr.is_null() {
-            log::warn!(
-                "ferry: ibv_reg_mr of {len} bytes for {peer} failed: {} (RLIMIT_MEMLOCK?)",
-                sys::errno_text()
-            );
-            return Err(ErrorCode::Internal);
+            let error = sys::errno_text();
+            self.warn_once(|| {
+                format!(
+                    "ibv_reg_mr of {len} bytes for {peer} failed: {error} (RLIMIT_MEMLOCK?): \
+                     regions the device refuses are served by this node's CPU"
+                )
+            });
+            return None;
         }
-        mrs.insert(region.id(), (mr, region.clone()));
+        registered.mrs.insert(region.id(), (mr, region.clone()));
+        registered.bytes += len;
         // SAFETY: just registered.
         let mr = unsafe { &*mr };
-        Ok((mr.rkey as u64, mr.addr as u64))
+        Some((mr.rkey as u64, mr.addr as u64))
+    }
+
+    fn warn_once(&self, message: impl FnOnce() -> String) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!("ferry: {}", message());
+        }
     }
 
     fn revoke(&self, region: RegionId) {
-        let removed = self.mrs.lock().unwrap().remove(&region);
-        if let Some((mr, _region)) = removed {
+        let mut registered = self.registered.lock().unwrap();
+        if let Some((mr, region)) = registered.mrs.remove(&region) {
+            registered.bytes -= region.mapping().1;
+            drop(registered);
             // SAFETY: an MR of this domain; the region outlives it (held until here).
             unsafe { (self.lib.ibv_dereg_mr)(mr) };
-            log::debug!("ferry: revoked RDMA access to {region:?}");
+            log::debug!("ferry: revoked RDMA access to {:?}", region.id());
         }
     }
 }
@@ -352,7 +402,7 @@ impl Drop for Domain {
         // SAFETY: no queue pair of this PD is left (sessions hold the domain),
         // so no READ is served from memory being deregistered.
         unsafe {
-            for (_, (mr, _region)) in self.mrs.get_mut().unwrap().drain() {
+            for (_, (mr, _region)) in self.registered.get_mut().unwrap().mrs.drain() {
                 (self.lib.ibv_dereg_mr)(mr);
             }
             (self.lib.ibv_dealloc_pd)(self.pd);
@@ -442,12 +492,12 @@ impl RdmaSession for Session {
         self.active.load(Ordering::Acquire)
     }
 
-    fn key(&self, region: &Arc<Region>) -> std::result::Result<(u64, u64), ErrorCode> {
+    fn key(&self, region: &Arc<Region>) -> std::result::Result<Option<(u64, u64)>, ErrorCode> {
         if region.is_empty() {
-            return Ok((0, 0));
+            return Ok(Some((0, 0)));
         }
         let domain = self.inner.lock().unwrap().domain.clone();
-        domain.ok_or(ErrorCode::Internal)?.key(region, &self.peer)
+        Ok(domain.ok_or(ErrorCode::Internal)?.key(region, &self.peer))
     }
 }
 
