@@ -73,6 +73,11 @@ pub const KEYS: &[Key] = &[
         doc: "Bound on bytes requested but not yet received, per fetch.",
     },
     Key {
+        name: "ferry.fetch.inflight.peer.bytes",
+        default: "4m",
+        doc: "The same bound per peer of a fetch (at least one READ each). Every byte in flight holds a pinned buffer; a few MiB per peer keep a connection busy, and more only spread the receiving CPU's writes over more memory than its caches hold.",
+    },
+    Key {
         name: "ferry.fetch.inline.bytes",
         default: "32k",
         doc: "On a tcp connection, blocks up to this size come back inside the lookup reply when all the blocks of that lookup do (1 MiB at most in all): one round trip, not two. A larger fetch takes every block by READ, adjacent blocks joined. 0 disables. A server inlines no larger block, whatever a peer asks.",
@@ -174,6 +179,7 @@ pub struct Config {
     pub pool_lock: bool,
     pub pool_wait: Duration,
     pub inflight_bytes: usize,
+    pub inflight_peer_bytes: usize,
     pub inline: InlineLimits,
     pub io_threads: usize,
     pub compression: Compression,
@@ -260,6 +266,10 @@ impl Config {
                 "ferry.fetch.inflight.bytes",
                 get("ferry.fetch.inflight.bytes"),
             )?,
+            inflight_peer_bytes: parse_size(
+                "ferry.fetch.inflight.peer.bytes",
+                get("ferry.fetch.inflight.peer.bytes"),
+            )?,
             inline: InlineLimits {
                 tcp: parse_inline("ferry.fetch.inline.bytes", get("ferry.fetch.inline.bytes"))?,
                 rdma: parse_inline("ferry.rdma.inline.bytes", get("ferry.rdma.inline.bytes"))?,
@@ -338,6 +348,7 @@ impl Config {
                 ("ferry.pool.bytes", self.pool_bytes),
                 ("ferry.pool.grow.bytes", self.pool_grow_bytes),
                 ("ferry.fetch.inflight.bytes", self.inflight_bytes),
+                ("ferry.fetch.inflight.peer.bytes", self.inflight_peer_bytes),
                 ("ferry.rdma.serve.pinned.bytes", self.rdma_serve_pinned),
             ];
             if let Some((key, size)) = sizes.into_iter().find(|(_, size)| *size > memory) {
@@ -431,6 +442,10 @@ impl Config {
             (
                 "ferry.fetch.inflight.bytes",
                 self.inflight_bytes.to_string(),
+            ),
+            (
+                "ferry.fetch.inflight.peer.bytes",
+                self.inflight_peer_bytes.to_string(),
             ),
             ("ferry.fetch.inline.bytes", self.inline.tcp.to_string()),
             ("ferry.rdma.inline.bytes", self.inline.rdma.to_string()),

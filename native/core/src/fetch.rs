@@ -107,7 +107,6 @@ enum Event {
 /// A buffer-sized or smaller piece of one block, waiting to be read.
 struct Piece {
     block: usize,
-    peer: usize,
     slice: RemoteSlice,
     offset: u64,
 }
@@ -121,6 +120,7 @@ struct Part {
 
 /// One READ: pieces adjacent in the peer's region, read into one buffer.
 struct ReadJob {
+    peer: usize,
     slice: RemoteSlice,
     parts: Vec<Part>,
 }
@@ -144,12 +144,20 @@ pub struct Fetch {
     metrics: Arc<Metrics>,
     connections: Vec<Option<Arc<dyn Connection>>>,
     blocks: Vec<BlockState>,
-    queue: VecDeque<Piece>,
+    /// Pieces waiting to be read, per peer: READs go round the peers, so none
+    /// waits behind another that is at its limit.
+    queues: Vec<VecDeque<Piece>>,
+    next_peer: usize,
     ready: VecDeque<std::result::Result<Chunk, BlockFailure>>,
     events: Receiver<Event>,
     sender: Sender<Event>,
+    /// Bytes requested and not yet received, in all and per peer. Each READ
+    /// holds a pinned buffer until its bytes arrive, so these bound the
+    /// buffers in use as well as what is asked of peers.
     in_flight: usize,
+    peer_in_flight: Vec<usize>,
     inflight_limit: usize,
+    peer_inflight_limit: usize,
     inline: InlineLimits,
     timeout: Duration,
     unfinished: usize,
@@ -169,12 +177,15 @@ impl Fetch {
             metrics,
             connections: Vec::with_capacity(batches.len()),
             blocks: vec![BlockState::Looking; total],
-            queue: VecDeque::new(),
+            queues: (0..batches.len()).map(|_| VecDeque::new()).collect(),
+            next_peer: 0,
             ready: VecDeque::new(),
             events,
             sender,
             in_flight: 0,
+            peer_in_flight: vec![0; batches.len()],
             inflight_limit: config.inflight_bytes,
+            peer_inflight_limit: config.inflight_peer_bytes,
             inline: config.inline,
             timeout: config.request_timeout,
             unfinished: total,
@@ -268,6 +279,7 @@ impl Fetch {
             },
             Event::Read { job, result } => {
                 self.in_flight -= job.slice.len as usize;
+                self.peer_in_flight[job.peer] -= job.slice.len as usize;
                 match result {
                     Ok(data) => self.deliver(data, job.parts),
                     Err(error) => {
@@ -312,9 +324,8 @@ impl Fetch {
         let mut offset = 0;
         loop {
             let len = piece.min(slice.len - offset);
-            self.queue.push_back(Piece {
+            self.queues[peer].push_back(Piece {
                 block,
-                peer,
                 slice: RemoteSlice {
                     key: slice.key,
                     addr: slice.addr + offset,
@@ -393,52 +404,25 @@ impl Fetch {
         }));
     }
 
-    /// Posts READs while the in-flight budget and the pool allow, one batch per peer.
+    /// Posts READs while the in-flight budgets and the pool allow, going round
+    /// the peers one READ at a time; one batch per peer.
     fn pump(&mut self) {
-        let mut batches: Vec<Vec<ReadRequest>> =
-            self.connections.iter().map(|_| Vec::new()).collect();
-        while let Some(piece) = self.queue.front() {
-            if !self.wanted(piece) {
-                self.queue.pop_front();
-                continue;
-            }
-            let len = piece.slice.len as usize;
-            if self.in_flight > 0 && self.in_flight + len > self.inflight_limit {
-                break;
-            }
-            // With nothing in flight, nothing will free a buffer but the consumer: wait for it.
-            let buffer = if self.in_flight == 0 {
-                self.pool.acquire().map(Some)
-            } else {
-                self.pool.try_acquire()
-            };
-            let mut buffer = match buffer {
-                Ok(Some(buffer)) => buffer,
-                Ok(None) => break,
-                Err(error) => {
-                    let piece = self.queue.pop_front().expect("front exists");
-                    self.fail(piece.block, error);
-                    continue;
+        let peers = self.queues.len();
+        let mut batches: Vec<Vec<ReadRequest>> = (0..peers).map(|_| Vec::new()).collect();
+        // Stops after a round in which no peer could post.
+        let mut idle = 0;
+        while idle < peers {
+            let peer = self.next_peer;
+            self.next_peer = (peer + 1) % peers;
+            match self.next_read(peer) {
+                Next::Read(request) => {
+                    batches[peer].push(request);
+                    idle = 0;
                 }
-            };
-            let piece = self.queue.pop_front().expect("front exists");
-            if len == 0 {
-                buffer.set_len(0);
-                self.received(piece.block, piece.offset, buffer.into());
-                continue;
+                Next::Progress => idle = 0,
+                Next::PeerWaits => idle += 1,
+                Next::AllWait => break,
             }
-            let peer = piece.peer;
-            let job = self.join_adjacent(piece, buffer.capacity());
-            self.in_flight += job.slice.len as usize;
-            let sender = self.sender.clone();
-            let src = job.slice;
-            batches[peer].push(ReadRequest {
-                src,
-                dst: buffer,
-                done: Box::new(move |result| {
-                    let _ = sender.send(Event::Read { job, result });
-                }),
-            });
         }
         for (connection, batch) in self.connections.iter().zip(batches) {
             if let (Some(connection), false) = (connection, batch.is_empty()) {
@@ -447,32 +431,88 @@ impl Fetch {
         }
     }
 
+    /// The next READ of `peer`'s queue, if its budget, the fetch's and the pool allow one.
+    fn next_read(&mut self, peer: usize) -> Next {
+        while self.queues[peer]
+            .front()
+            .is_some_and(|piece| !self.wanted(piece))
+        {
+            self.queues[peer].pop_front();
+        }
+        let Some(piece) = self.queues[peer].front() else {
+            return Next::PeerWaits;
+        };
+        let len = piece.slice.len as usize;
+        if self.in_flight > 0 && self.in_flight + len > self.inflight_limit {
+            return Next::AllWait;
+        }
+        let peer_in_flight = self.peer_in_flight[peer];
+        if peer_in_flight > 0 && peer_in_flight + len > self.peer_inflight_limit {
+            return Next::PeerWaits;
+        }
+        // With nothing in flight, nothing will free a buffer but the consumer: wait for it.
+        let buffer = if self.in_flight == 0 {
+            self.pool.acquire().map(Some)
+        } else {
+            self.pool.try_acquire()
+        };
+        let piece = match buffer {
+            Ok(None) => return Next::AllWait,
+            _ => self.queues[peer].pop_front().expect("front exists"),
+        };
+        let mut buffer = match buffer {
+            Ok(buffer) => buffer.expect("acquired"),
+            Err(error) => {
+                self.fail(piece.block, error);
+                return Next::Progress;
+            }
+        };
+        if len == 0 {
+            buffer.set_len(0);
+            self.received(piece.block, piece.offset, buffer.into());
+            return Next::Progress;
+        }
+        let job = self.join_adjacent(peer, piece, buffer.capacity());
+        let len = job.slice.len as usize;
+        self.in_flight += len;
+        self.peer_in_flight[peer] += len;
+        let sender = self.sender.clone();
+        Next::Read(ReadRequest {
+            src: job.slice,
+            dst: buffer,
+            done: Box::new(move |result| {
+                let _ = sender.send(Event::Read { job, result });
+            }),
+        })
+    }
+
     fn wanted(&self, piece: &Piece) -> bool {
         matches!(self.blocks[piece.block], BlockState::Reading { .. })
     }
 
     /// One READ of `first` and the queued pieces that continue it in the same
-    /// region of the same peer, as many as fit the buffer and the in-flight budget.
-    fn join_adjacent(&mut self, first: Piece, capacity: usize) -> ReadJob {
+    /// region, as many as fit the buffer and the in-flight budgets.
+    fn join_adjacent(&mut self, peer: usize, first: Piece, capacity: usize) -> ReadJob {
         let mut slice = first.slice;
         let mut parts = vec![Part {
             block: first.block,
             offset: first.offset,
             len: first.slice.len as usize,
         }];
-        while let Some(next) = self.queue.front() {
+        while let Some(next) = self.queues[peer].front() {
             let len = next.slice.len;
-            let joins = next.peer == first.peer
-                && next.slice.key == slice.key
+            let joined = (slice.len + len) as usize;
+            let joins = next.slice.key == slice.key
                 && next.slice.addr == slice.addr + slice.len
                 && len > 0
-                && (slice.len + len) as usize <= capacity
-                && self.in_flight + (slice.len + len) as usize <= self.inflight_limit
+                && joined <= capacity
+                && self.in_flight + joined <= self.inflight_limit
+                && self.peer_in_flight[peer] + joined <= self.peer_inflight_limit
                 && self.wanted(next);
             if !joins {
                 break;
             }
-            let next = self.queue.pop_front().expect("front exists");
+            let next = self.queues[peer].pop_front().expect("front exists");
             slice.len += len;
             parts.push(Part {
                 block: next.block,
@@ -480,8 +520,19 @@ impl Fetch {
                 len: len as usize,
             });
         }
-        ReadJob { slice, parts }
+        ReadJob { peer, slice, parts }
     }
+}
+
+/// What [`Fetch::next_read`] found for one peer.
+enum Next {
+    Read(ReadRequest),
+    /// A piece was settled without a READ (failed, or empty).
+    Progress,
+    /// This peer has nothing to read, or is at its budget.
+    PeerWaits,
+    /// The fetch is at its budget, or the pool has no buffer free.
+    AllWait,
 }
 
 impl Fetch {

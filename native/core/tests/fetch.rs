@@ -96,6 +96,51 @@ fn many_blocks_from_two_peers_with_a_small_budget() {
     assert_eq!(stats.in_use_bytes, 0);
 }
 
+/// `ferry.fetch.inflight.peer.bytes` bounds each peer's READs in flight, so a fetch holds
+/// few pinned buffers however much the whole fetch may have in flight.
+#[test]
+fn each_peer_keeps_within_its_in_flight_budget() {
+    let (a, addr_a) = server(&[]);
+    let (b, addr_b) = server(&[]);
+    // Blocks in separate regions: one READ, and one buffer, each.
+    for i in 0..64u64 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        put(node, &format!("p{i}"), pattern(i, 64 << 10));
+    }
+    let client = ferry_core::Node::new(config(&[
+        ("ferry.pool.buffer.size", "64k"),
+        ("ferry.pool.bytes", "4m"),
+        ("ferry.fetch.inflight.bytes", "4m"),
+        ("ferry.fetch.inflight.peer.bytes", "128k"),
+    ]))
+    .unwrap();
+    let ids = |parity: u64| -> Vec<Vec<u8>> {
+        (0..64u64)
+            .filter(|i| i % 2 == parity)
+            .map(|i| format!("p{i}").into_bytes())
+            .collect()
+    };
+    let mut most_in_use = 0;
+    let mut count = 0;
+    for chunk in client.fetch(vec![(addr_a, ids(0)), (addr_b, ids(1))]) {
+        let chunk = chunk.expect("every block arrives");
+        let seed = if chunk.block < 32 {
+            chunk.block * 2
+        } else {
+            (chunk.block - 32) * 2 + 1
+        };
+        assert!(chunk.data.to_vec() == pattern(seed as u64, 64 << 10));
+        most_in_use = most_in_use.max(client.pool_stats().in_use_bytes);
+        count += 1;
+    }
+    assert_eq!(count, 64);
+    // Two peers with two 64 KiB READs each in flight, and the chunk in hand.
+    assert!(
+        most_in_use <= 5 * (64 << 10),
+        "{most_in_use} bytes of buffers in use at once"
+    );
+}
+
 #[test]
 fn concurrent_fetches_share_one_connection_per_peer() {
     let (server, addr) = server(&[]);
