@@ -78,20 +78,15 @@ final class MigrationServingResolver extends SparkLine.IndexResolver {
 
         @Override
         public void onData(String streamId, ByteBuffer buf) throws IOException {
-            ByteBuffer copy = buf.duplicate();
+            byte[] copy = new byte[buf.remaining()];
+            buf.duplicate().get(copy);
             stream.onData(streamId, buf);
-            while (copy.hasRemaining()) {
-                offsets.write(copy.get());
-            }
+            offsets.write(copy, 0, copy.length);
         }
 
         @Override
         public void onComplete(String streamId) throws IOException {
             boolean served = serve();
-            if (served) {
-                LOG.info("serving map output {} of shuffle {}, migrated here from a decommissioned executor", mapId,
-                        shuffleId);
-            }
             try {
                 stream.onComplete(streamId);
             } catch (IOException | RuntimeException e) {
@@ -100,9 +95,16 @@ final class MigrationServingResolver extends SparkLine.IndexResolver {
                 }
                 throw e;
             }
+            if (served) {
+                LOG.info("serving map output {} of shuffle {}, migrated here from a decommissioned executor", mapId,
+                        shuffleId);
+            }
         }
 
-        /** Serves the map output if its data file matches the index; false if not served. */
+        /**
+         * Serves the map output if its data file matches the index; false if not served (then
+         * readers sent here fail to fetch it and Spark reruns its map task, as before).
+         */
         private boolean serve() {
             ByteBuffer index = ByteBuffer.wrap(offsets.toByteArray());
             File data = stores.getDataFile(shuffleId, mapId);
@@ -115,7 +117,13 @@ final class MigrationServingResolver extends SparkLine.IndexResolver {
             }
             long[] bounds = new long[count];
             index.asLongBuffer().get(bounds);
-            return runtime.serveMapOutput(shuffleId, mapId, data, bounds);
+            try {
+                return runtime.serveMapOutput(shuffleId, mapId, data, bounds);
+            } catch (RuntimeException e) {
+                // Spark's migration still completes.
+                LOG.warn("migrated map output {} of shuffle {}: not served by Ferry", mapId, shuffleId, e);
+                return false;
+            }
         }
 
         @Override
