@@ -22,6 +22,8 @@ import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.ShuffleBlockId;
 
+import io.ferry.spark.FerryPlugin;
+
 import scala.Option;
 import scala.Tuple2;
 import scala.Tuple3;
@@ -36,7 +38,8 @@ import scala.collection.Seq;
  * another executor and the decommissioned one has left, the reduce stage runs. Its checksum must
  * be the default shuffle's, with no failed task and no stage attempt beyond the first; the reduce
  * tasks must run on both executors left, so each migrated output is read remotely by one of them;
- * with Ferry, every remote byte of that stage must come through the executors' Ferry nodes.
+ * with Ferry, every remote byte of that stage must come through the executors' Ferry nodes, and
+ * the driver must have dropped the decommissioned executor's endpoint.
  */
 final class Decommission extends SparkListener {
     static final int EXECUTORS = 3;
@@ -123,6 +126,9 @@ final class Decommission extends SparkListener {
             if (fetched != remoteBytes) {
                 throw new IllegalStateException("after decommissioning, Ferry fetched " + fetched
                         + " bytes but Spark counted " + remoteBytes + " remote shuffle bytes");
+            }
+            if (FerryPlugin.endpoints().containsKey(leaving)) {
+                throw new IllegalStateException("the driver still lists executor " + leaving + "'s Ferry endpoint");
             }
         }
     }
