@@ -22,10 +22,16 @@
 #   executor starts a Ferry node and every process says in a WARN that Spark's own encrypted
 #   transport carries the shuffle, naming both settings; one under dynamic allocation with shuffle tracking on
 #   local-cluster[3,1,1024] (2 to 3 executors), where an executor joins mid-stage, one leaves once
-#   idle and a new one joins for the next job, with results equal to the default shuffle's and no failed task; one with a bad spark.ferry.* value, which must fail at
+#   idle and a new one joins for the next job, with results equal to the default shuffle's and no failed task;
+#   one on local-cluster[3,1,1024] with storage decommissioning, first with the default shuffle:
+#   after a map stage the executor holding the most map outputs is decommissioned, its outputs
+#   migrate to the other two, and once it has left the reduce stage reads them, with the default
+#   shuffle's result, no failed task, no stage rerun, and with Ferry every remote byte through the
+#   nodes of the executors they migrated to; one with a bad spark.ferry.* value, which must fail at
 #   start-up naming the key; and one with the ferry-spark artifact of another line, which must fail
 #   at start-up naming the lines it serves.
-# - A compact run: the four RDD jobs and the executor killed mid-shuffle, with spark.authenticate.
+# - A compact run: the four RDD jobs and the executor killed mid-shuffle, with spark.authenticate;
+#   then the decommissioning run with Ferry.
 # How Ferry gets onto Spark's class path follows the line: --jars and spark.plugins on Spark 4; on
 # 3.5, whose executors create the shuffle manager before they fetch --jars (SPARK-45762),
 # spark.driver.extraClassPath and spark.executor.extraClassPath, and no spark.plugins: the manager
@@ -257,6 +263,15 @@ run_version() { # <version[:JDK]>
       --conf spark.dynamicAllocation.schedulerBacklogTimeout=1s \
       --conf spark.dynamicAllocation.sustainedSchedulerBacklogTimeout=1s \
       "$out/shuffle-jobs.jar" --elastic $manager
+  fi
+  # A decommissioned executor's map outputs migrate to the other executors, whose nodes serve them.
+  local decommission=(--master 'local-cluster[3,1,1024]' --conf spark.decommission.enabled=true
+    --conf spark.storage.decommission.enabled=true --conf spark.storage.decommission.shuffleBlocks.enabled=true
+    --conf spark.storage.decommission.replicationReattemptInterval=1s)
+  [[ $mode == compact ]] || submit default-decommission "${decommission[@]}" "$out/shuffle-jobs.jar" --decommission
+  submit ferry-decommission "${ferry[@]}" --conf spark.shuffle.manager=$manager "${plugin[@]}" "${decommission[@]}" \
+    "$out/shuffle-jobs.jar" --decommission $manager
+  if [[ $mode == full ]]; then
     if ((${#plugin[@]})); then
       submit ferry-no-plugin "${ferry[@]}" --conf spark.shuffle.manager=$manager \
         "$out/shuffle-jobs.jar" --one-job $manager
@@ -360,6 +375,23 @@ run_version() { # <version[:JDK]>
     done
     ((joined > 2)) || { echo "FAIL: ferry-elastic: $joined executors in all, expected some to join" >&2 && fail=1; }
   fi
+  local run
+  for run in default-decommission ferry-decommission; do
+    [[ -f $out/$run.out ]] || continue
+    require "$out/$run.out" '^DECOMMISSION executor ' "$run: no DECOMMISSION line"
+    if ! diff -u <(results default CHECKSUM | grep ' reduceByKey ') <(results "$run" CHECKSUM); then
+      echo "FAIL: $run: reading a decommissioned executor's migrated map outputs computed another reduceByKey" >&2
+      fail=1
+    fi
+  done
+  require "$out/ferry-decommission.out" '^DECOMMISSION_FERRY ' "no DECOMMISSION_FERRY line from ferry-decommission"
+  local app_dir served=0
+  app_dir=$(dirname "$(executor_logs ferry-decommission | head -1)")/..
+  for log in "$app_dir"/*/stderr; do
+    refuse "$log" 'serve no Ferry endpoint' "ferry-decommission: a reader did not find another executor's Ferry node: $log"
+    served=$((served + $(grep -c 'migrated here from a decommissioned executor' "$log" || true)))
+  done
+  ((served > 0)) || { echo "FAIL: ferry-decommission: no executor served a migrated map output" >&2 && fail=1; }
   if [[ -f $out/ferry-no-plugin.out ]]; then
     check_processes ferry-no-plugin 'WARN.*Ferry is not in use in this .*spark.plugins does not name io.ferry.spark.FerryPlugin' \
       "WARN that Ferry is not in use without spark.plugins"

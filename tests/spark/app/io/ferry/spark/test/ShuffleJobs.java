@@ -45,6 +45,8 @@ import scala.Tuple2;
  * on other Spark lines), without the job of large records; with {@code --one-job}, reduceByKey
  * only; with {@code --auth-only}, the authentication checks only; with {@code --elastic},
  * reduceByKey and groupByKey while executors leave and join ({@link Elasticity}); with
+ * {@code --decommission}, reduceByKey reading a decommissioned executor's migrated map outputs
+ * ({@link Decommission}); with
  * {@code --marker TEXT}, {@link #markerJob} only (and the check that, with Ferry, every remote
  * byte went through it).
  *
@@ -62,7 +64,8 @@ public final class ShuffleJobs {
     static final int EXECUTORS = Integer.getInteger("ferry.test.executors", 2);
 
     public static void main(String[] args) throws Exception {
-        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core | --elastic | --marker TEXT]
+        // Arguments: [--sql] [--compact] [--auth-only | --one-job | --core | --elastic | --decommission
+        // | --marker TEXT]
         // [expected shuffle manager class]
         List<String> arguments = new ArrayList<>(List.of(args));
         boolean withSql = arguments.remove("--sql");
@@ -71,6 +74,7 @@ public final class ShuffleJobs {
         boolean oneJob = arguments.remove("--one-job");
         boolean coreOnly = arguments.remove("--core"); // the four RDD jobs only (tests/vm/jobs.sh)
         boolean elastic = arguments.remove("--elastic"); // see Elasticity
+        boolean decommission = arguments.remove("--decommission"); // see Decommission
         String marker = null; // --marker TEXT: markerJob only
         int markerAt = arguments.indexOf("--marker");
         if (markerAt >= 0) {
@@ -88,6 +92,10 @@ public final class ShuffleJobs {
 
             if (elastic) {
                 Elasticity.jobs(sc, reads);
+                return;
+            }
+            if (decommission) {
+                Decommission.jobs(sc, reads, ferry);
                 return;
             }
             if (marker != null) {

@@ -5,6 +5,7 @@ import java.net.InetSocketAddress;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Set;
@@ -34,10 +35,12 @@ final class ExecutorRuntime {
 
     /** A registered map output: its block and the region over its data file. */
     private static final class MapOutput {
+        final long mapId;
         final byte[] blockId;
         final Region region;
 
-        MapOutput(byte[] blockId, Region region) {
+        MapOutput(long mapId, byte[] blockId, Region region) {
+            this.mapId = mapId;
             this.blockId = blockId;
             this.region = region;
         }
@@ -76,16 +79,14 @@ final class ExecutorRuntime {
     /**
      * Serves a committed map output: its data file, cut at the reduce partitions' bounds.
      *
-     * @param lengths the partitions' lengths, as in the index file
+     * @param bounds the partitions' offsets in the data file, as in its index file: partition
+     *     {@code r} is {@code [bounds[r], bounds[r + 1])}
+     * @return whether it is served (an empty map output is not)
      */
-    void serveMapOutput(int shuffleId, long mapId, File dataFile, long[] lengths) {
-        long[] bounds = new long[lengths.length + 1];
-        for (int i = 0; i < lengths.length; i++) {
-            bounds[i + 1] = bounds[i] + lengths[i];
-        }
-        long total = bounds[lengths.length];
+    boolean serveMapOutput(int shuffleId, long mapId, File dataFile, long[] bounds) {
+        long total = bounds[bounds.length - 1];
         if (total == 0) {
-            return;
+            return false;
         }
         byte[] blockId = ShuffleBlocks.mapOutput(shuffleId, mapId);
         Region region = node.registerFile(dataFile.toPath(), 0, total);
@@ -95,9 +96,40 @@ final class ExecutorRuntime {
             region.close();
             throw e;
         }
-        served.computeIfAbsent(shuffleId, id -> new ConcurrentLinkedQueue<>()).add(new MapOutput(blockId, region));
+        served.computeIfAbsent(shuffleId, id -> new ConcurrentLinkedQueue<>())
+                .add(new MapOutput(mapId, blockId, region));
         LOG.debug("serving map output {} of shuffle {}: {} bytes in {} partitions", mapId, shuffleId, total,
-                lengths.length);
+                bounds.length - 1);
+        return true;
+    }
+
+    /** The offsets of a map output's partitions in its data file, from their lengths. */
+    static long[] bounds(long[] lengths) {
+        long[] bounds = new long[lengths.length + 1];
+        for (int i = 0; i < lengths.length; i++) {
+            bounds[i + 1] = bounds[i] + lengths[i];
+        }
+        return bounds;
+    }
+
+    /** Stops serving one map output (one whose files could not be stored after all). */
+    void forgetMapOutput(int shuffleId, long mapId) {
+        Queue<MapOutput> outputs = served.get(shuffleId);
+        if (outputs == null) {
+            return;
+        }
+        for (Iterator<MapOutput> it = outputs.iterator(); it.hasNext();) {
+            MapOutput output = it.next();
+            if (output.mapId == mapId) {
+                it.remove();
+                forget(output);
+            }
+        }
+    }
+
+    private void forget(MapOutput output) {
+        node.removeBlock(output.blockId);
+        output.region.close();
     }
 
     /** Stops serving a shuffle's map outputs (Spark may call this early or twice). */
@@ -106,10 +138,7 @@ final class ExecutorRuntime {
         if (outputs == null) {
             return;
         }
-        for (MapOutput output : outputs) {
-            node.removeBlock(output.blockId);
-            output.region.close();
-        }
+        outputs.forEach(this::forget);
         LOG.debug("stopped serving {} map outputs of shuffle {}", outputs.size(), shuffleId);
     }
 

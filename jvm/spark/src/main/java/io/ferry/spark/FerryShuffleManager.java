@@ -7,7 +7,6 @@ import org.apache.spark.SparkConf;
 import org.apache.spark.TaskContext;
 import org.apache.spark.io.CompressionCodec$;
 import org.apache.spark.shuffle.BaseShuffleHandle;
-import org.apache.spark.shuffle.IndexShuffleBlockResolver;
 import org.apache.spark.shuffle.ShuffleBlockResolver;
 import org.apache.spark.shuffle.ShuffleHandle;
 import org.apache.spark.shuffle.ShuffleManager;
@@ -24,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * which needs {@link FerryPlugin} in {@code spark.plugins} (on Spark 3.5 it adds the plugin itself).
  *
  * <p>The map side is Spark's own sort-based shuffle ({@link SortShuffleManager}): the same writers,
- * data and index files; a committed map output is then served by the executor's Ferry node. The
+ * data and index files; a committed map output is then served by the executor's Ferry node, and so
+ * is one that a decommissioned executor migrates to this one ({@link MigrationServingResolver}). The
  * reduce side reads through {@link FerryShuffleReader}. Where Spark encrypts block transfers, so
  * does Ferry (AES-GCM, tcp provider). In a process without a Ferry node (no plugin, or Spark
  * encrypts block transfers and the provider is verbs: each logged as a WARN naming the settings)
@@ -51,6 +51,7 @@ public final class FerryShuffleManager implements ShuffleManager {
     public static final String NOT_IN_USE_PREFIX = "Ferry is not in use";
 
     private final SortShuffleManager delegate;
+    private final MigrationServingResolver resolver;
     private final boolean isDriver;
     private final boolean batchFetchCapable;
     private final AtomicBoolean stopped = new AtomicBoolean();
@@ -63,6 +64,7 @@ public final class FerryShuffleManager implements ShuffleManager {
         }
         this.isDriver = isDriver;
         this.delegate = new SortShuffleManager(conf);
+        this.resolver = new MigrationServingResolver(conf, delegate.shuffleBlockResolver());
         this.batchFetchCapable = batchFetchCapable(conf);
         String process = isDriver ? "driver" : "executor";
         LOG.info("{} ({}; {} build, Spark {})", START_LOG_PREFIX, process, SparkLine.NAME, sparkVersion);
@@ -150,7 +152,7 @@ public final class FerryShuffleManager implements ShuffleManager {
         if (runtime == null) {
             return writer;
         }
-        return new ServingShuffleWriter<>(writer, runtime, resolver(), handle.shuffleId(), mapId);
+        return new ServingShuffleWriter<>(writer, runtime, resolver, handle.shuffleId(), mapId);
     }
 
     @Override
@@ -172,12 +174,8 @@ public final class FerryShuffleManager implements ShuffleManager {
         boolean batchFetch = batchFetchCapable && SortShuffleManager.canUseBatchFetch(startPartition, endPartition,
                 context) && base.dependency().serializer().supportsRelocationOfSerializedObjects();
         return new FerryShuffleReader<>(base, startMapIndex, endMapIndex, startPartition, endPartition, context,
-                metrics, runtime, resolver(), batchFetch, () -> delegate.getReader(handle, startMapIndex, endMapIndex,
+                metrics, runtime, resolver, batchFetch, () -> delegate.getReader(handle, startMapIndex, endMapIndex,
                         startPartition, endPartition, context, metrics));
-    }
-
-    private IndexShuffleBlockResolver resolver() {
-        return delegate.shuffleBlockResolver();
     }
 
     @Override
@@ -189,9 +187,13 @@ public final class FerryShuffleManager implements ShuffleManager {
         return delegate.unregisterShuffle(shuffleId);
     }
 
+    /**
+     * Spark's block manager serves Netty fetches, host-local reads and decommissioning through it,
+     * and stores map outputs migrated here: {@link MigrationServingResolver} serves those by Ferry.
+     */
     @Override
     public ShuffleBlockResolver shuffleBlockResolver() {
-        return delegate.shuffleBlockResolver();
+        return resolver;
     }
 
     @Override

@@ -99,7 +99,8 @@ final class FerryShuffleReader<K, C> implements ShuffleReader<K, C> {
             throw new IllegalStateException("cannot look up Ferry endpoints on the driver", e);
         }
         if (endpoints.size() < remote.size()) {
-            // E.g. blocks migrated from a decommissioned executor: Spark's transport still serves them.
+            // E.g. an executor that left after the tracker placed outputs there: Spark's reader
+            // handles that as it would without Ferry.
             LOG.info("shuffle {}: executors {} serve no Ferry endpoint; Spark's reader takes this task",
                     dep.shuffleId(), remoteWithout(remote, endpoints));
             return sparkReader.get().read();

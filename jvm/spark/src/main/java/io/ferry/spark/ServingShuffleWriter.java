@@ -40,7 +40,7 @@ final class ServingShuffleWriter<K, V> extends ShuffleWriter<K, V> {
         if (success && status.isDefined()) {
             // The lengths match the committed files even when another attempt committed first.
             runtime.serveMapOutput(shuffleId, mapId, resolver.getDataFile(shuffleId, mapId),
-                    delegate.getPartitionLengths());
+                    ExecutorRuntime.bounds(delegate.getPartitionLengths()));
         }
         return status;
     }

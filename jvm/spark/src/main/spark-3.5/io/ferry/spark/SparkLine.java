@@ -1,7 +1,11 @@
 package io.ferry.spark;
 
+import java.util.Collections;
+
+import org.apache.spark.SparkConf;
 import org.apache.spark.TaskContext;
 import org.apache.spark.serializer.Serializer;
+import org.apache.spark.shuffle.IndexShuffleBlockResolver;
 import org.apache.spark.util.collection.ExternalSorter;
 
 import scala.Option;
@@ -19,6 +23,17 @@ final class SparkLine {
     static final boolean SHUFFLE_MANAGER_BEFORE_PLUGINS = true;
 
     private SparkLine() {}
+
+    /**
+     * Spark's resolver, made with 3.5's one constructor. Its map (of migrated map outputs) stays
+     * unused: {@link MigrationServingResolver} stores migrated blocks through the shuffle
+     * manager's own resolver.
+     */
+    abstract static class IndexResolver extends IndexShuffleBlockResolver {
+        IndexResolver(SparkConf conf) {
+            super(conf, null, Collections.emptyMap());
+        }
+    }
 
     static boolean serves(String sparkVersion) {
         return sparkVersion.startsWith("3.5.");

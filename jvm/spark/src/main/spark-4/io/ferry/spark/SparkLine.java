@@ -4,8 +4,11 @@ import java.lang.reflect.Array;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
 
+import org.apache.spark.SparkConf;
 import org.apache.spark.TaskContext;
 import org.apache.spark.serializer.Serializer;
+import org.apache.spark.shuffle.IndexShuffleBlockResolver;
+import org.apache.spark.storage.BlockManager;
 import org.apache.spark.util.collection.ExternalSorter;
 
 import scala.Option;
@@ -14,7 +17,7 @@ import scala.math.Ordering;
 /**
  * What Spark 4 does differently from the other lines: the spark-4 layer of ferry-spark-4, one jar
  * for Spark 4.0, 4.1 and 4.2 (compiled against 4.0). The one API change among them that Ferry
- * meets is chosen at run time, once.
+ * meets is chosen at run time, once; the other is avoided (see {@link IndexResolver}).
  */
 final class SparkLine {
     /** The Spark releases this build serves, as its error messages name them. */
@@ -33,6 +36,17 @@ final class SparkLine {
     private static final Constructor<?> SORTER = sorterConstructor();
 
     private SparkLine() {}
+
+    /**
+     * Spark's resolver, made with the one constructor whose parameters every 4.x release shares:
+     * 4.2 changed the map type of the three-parameter one. The map it defaults to stays unused
+     * ({@link MigrationServingResolver} stores migrated blocks through the shuffle manager's own).
+     */
+    abstract static class IndexResolver extends IndexShuffleBlockResolver {
+        IndexResolver(SparkConf conf) {
+            super(conf, (BlockManager) null);
+        }
+    }
 
     static boolean serves(String sparkVersion) {
         return sparkVersion.startsWith("4.0.") || sparkVersion.startsWith("4.1.") || sparkVersion.startsWith("4.2.");
