@@ -48,7 +48,7 @@ step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines
 step "Spark across network namespaces: 3 workers on shaped veths, a link cut (tests/spark/netns/run.sh)" \
   bash tests/spark/netns/run.sh
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
-step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers (tests/kafka/lines.sh)" \
+step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers, JDK 25 (tests/kafka/lines.sh)" \
   bash tests/kafka/lines.sh
 step "published artifacts: POMs, a user's Gradle build, pyspark by coordinate (tests/consumer/run.sh)" \
   bash tests/consumer/run.sh
