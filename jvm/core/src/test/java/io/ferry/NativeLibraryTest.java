@@ -50,7 +50,7 @@ public class NativeLibraryTest {
         assertNotNull(loadedFrom);
         assertTrue("extracted to a temporary file: " + loadedFrom,
                 loadedFrom.startsWith(System.getProperty("java.io.tmpdir")));
-        // The loader chose by os.arch: on an aarch64 JVM (tests/aarch64-jvm.sh) the aarch64 library.
+        // The loader chose by os.arch: on an aarch64 JVM (tests/aarch64-jvm.sh), the aarch64 one.
         String platform = NativeLibrary.platform(System.getProperty("os.name"),
                 System.getProperty("os.arch"));
         assertEquals("the loaded library is built for this JVM's platform, " + platform,
