@@ -2,7 +2,8 @@
 # Cross-builds ferry-core's Rust tests for linux-aarch64 (aarch64-unknown-linux-gnu, linked by
 # Debian's gcc-aarch64-linux-gnu) and runs them under qemu-user (qemu-aarch64 with the cross
 # sysroot's glibc). Release profile: debug builds run about ten times slower under emulation.
-# tests/setup.sh installs the toolchain. Exits non-zero if any test fails.
+# tests/setup.sh installs the toolchain. Exits non-zero if any test fails. The JVM side on
+# aarch64 (the jar's library loaded by an aarch64 JVM): tests/aarch64-jvm.sh.
 #
 # Skipped here, each for a reason:
 # - tests/verbs.rs: needs an RDMA device; it runs on Soft-RoCE in the x86-64 VM (tests/vm/verbs.sh).

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Usage: jdk.sh [JAVA_HOME]   (default: Temurin 25, /usr/lib/jvm/temurin-25-jdk-amd64)
+# Usage: jdk.sh [--skip CLASS]... [-DNAME=VALUE]... [JAVA_HOME]
+#        (default JAVA_HOME: Temurin 25, /usr/lib/jvm/temurin-25-jdk-amd64)
 # Runs every JVM module's JUnit tests on another JDK than the one Gradle runs on: Debian's
 # Gradle 4.4.1 cannot run on JDK 25, so Gradle (on JDK 17) compiles and writes each module's test
 # launch (class path, JVM arguments such as ferry-kafka's --add-opens java.base/sun.nio.ch, test
 # classes: the writeTestLaunch task in build.gradle) and this runs it with JUnitCore on that JDK.
 # The classes are the Java 11 (ferry-core, ferry-spark) and 17 (ferry-kafka) bytecode that ships.
-# ferry-spark's JUnit test needs no Spark runtime. Exits non-zero if any test fails.
+# ferry-spark's JUnit test needs no Spark runtime. --skip leaves a test class out (the caller
+# prints why; tests/aarch64-jvm.sh), -D sets a property in every test JVM. Exits non-zero if any
+# test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+skip=() properties=()
+while (($#)); do
+  case $1 in
+    --skip) skip+=("$2") && shift 2 ;;
+    -D*) properties+=("$1") && shift ;;
+    *) break ;;
+  esac
+done
 java_home=${1:-/usr/lib/jvm/temurin-25-jdk-amd64}
 java=$java_home/bin/java
 [ -x "$java" ] || { echo "jdk.sh: no JDK at $java_home (Temurin 25: adoptium.net)" >&2; exit 1; }
@@ -29,9 +40,9 @@ gradle --no-daemon --console=plain -q $(for dir in "${modules[@]}"; do printf ' 
 junit() {
   local dir=$1 log=$2 launch=$1/build/test-launch
   shift 2
-  local jvm_args classes options=()
+  local jvm_args classes options=("${properties[@]+"${properties[@]}"}")
   mapfile -t jvm_args <"$launch/jvm-args"
-  mapfile -t classes <"$launch/classes"
+  mapfile -t classes < <(grep -vxF -f <(printf '%s\n' "${skip[@]+"${skip[@]}"}") "$launch/classes")
   while (($#)) && [ "$1" != -- ]; do options+=("$1") && shift; done
   (($#)) && shift && classes=("$@")
   (cd "$dir" && "$java" "${jvm_args[@]}" "${options[@]+"${options[@]}"}" \

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints, the Rust workspace (unit, integration,
-# property, fault and leak tests, CLI tests over loopback), ferry-core's Rust tests built for
-# linux-aarch64 under qemu-user, the JVM build with its JUnit tests (and again on JDK 25), real
-# Spark jobs with FerryShuffleManager (tests/spark: the full suite on the newest Spark line, a
-# compact run on each other line; tests/spark/netns: a standalone cluster whose three workers are
-# network namespaces on shaped veths, with a link cut and packet loss), a real Kafka cluster replicating through the Ferry broker plugin
-# (tests/kafka: in full on the newest Kafka line, compact on every other line and with TLS between
-# brokers), the verbs provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM
-# (tests/vm/verbs.sh), and a Spark job and a Kafka cluster moving their bytes by RDMA READ there
-# (tests/vm/jobs.sh), and the published artifacts as users pull them (tests/consumer).
+# Every test: formatting and lints, the Rust workspace (unit, integration, property, fault and
+# leak tests, CLI tests over loopback), ferry-core's Rust tests built for linux-aarch64 under
+# qemu-user, the JVM build with its JUnit tests (and again on JDK 25, and on an aarch64 JDK 25
+# under qemu-user), real Spark jobs with FerryShuffleManager (tests/spark: the full suite on the
+# newest Spark line, a compact run on each other line; tests/spark/netns: a standalone cluster
+# whose three workers are network namespaces on shaped veths, with a link cut and packet loss), a
+# real Kafka cluster replicating through the Ferry broker plugin (tests/kafka: in full on the
+# newest Kafka line, compact on every other line and with TLS between brokers), the verbs
+# provider's integration tests on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/verbs.sh), and
+# a Spark job and a Kafka cluster moving their bytes by RDMA READ there (tests/vm/jobs.sh), and
+# the published artifacts as users pull them (tests/consumer).
 # Installs what it needs first. Each step prints its start time and duration; a table of all
 # steps closes the run. Exits non-zero on the first failing step.
 set -euo pipefail
@@ -26,6 +27,8 @@ step "Rust core tests on linux-aarch64 under qemu-user (tests/aarch64.sh)" bash 
 step "JVM build and tests (Gradle)" gradle --no-daemon --console=plain -q \
   -Pferry.native.aarch64=require build
 step "JVM modules' JUnit tests on JDK 25 (tests/jdk.sh)" bash tests/jdk.sh
+step "JVM modules' JUnit tests on an aarch64 JVM under qemu-user (tests/aarch64-jvm.sh)" \
+  bash tests/aarch64-jvm.sh
 step "verbs provider and Java streams on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/verbs.sh)" \
   bash tests/vm/verbs.sh
 step "a Spark job and a Kafka cluster by RDMA READ on Soft-RoCE and Soft-iWARP in a qemu VM (tests/vm/jobs.sh)" \
@@ -45,7 +48,7 @@ step "Spark lines: compact runs on ${other_lines%, } (tests/spark/run.sh --lines
 step "Spark across network namespaces: 3 workers on shaped veths, a link cut (tests/spark/netns/run.sh)" \
   bash tests/spark/netns/run.sh
 step "Kafka: a 3-broker KRaft cluster with the Ferry broker plugin" bash tests/kafka/run.sh
-step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers (tests/kafka/lines.sh)" \
+step "Kafka lines 3.7 to 4.3 (KRaft, ZooKeeper), TLS between brokers, JDK 25 (tests/kafka/lines.sh)" \
   bash tests/kafka/lines.sh
 step "published artifacts: POMs, a user's Gradle build, pyspark by coordinate (tests/consumer/run.sh)" \
   bash tests/consumer/run.sh

@@ -14,6 +14,8 @@ import java.net.URL;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -36,7 +38,7 @@ public class NativeLibraryTest {
     }
 
     @Test
-    public void libraryLoadsFromTheJarResource() {
+    public void libraryLoadsFromTheJarResource() throws IOException {
         assertNull("the test task must not set " + NativeLibrary.PATH_PROPERTY,
                 System.getProperty(NativeLibrary.PATH_PROPERTY));
         URL resource = NativeLibrary.class.getResource(RESOURCE);
@@ -48,6 +50,12 @@ public class NativeLibraryTest {
         assertNotNull(loadedFrom);
         assertTrue("extracted to a temporary file: " + loadedFrom,
                 loadedFrom.startsWith(System.getProperty("java.io.tmpdir")));
+        // The loader chose by os.arch: on an aarch64 JVM (tests/aarch64-jvm.sh), the aarch64 one.
+        String platform = NativeLibrary.platform(System.getProperty("os.name"),
+                System.getProperty("os.arch"));
+        assertEquals("the loaded library is built for this JVM's platform, " + platform,
+                (int) ELF_MACHINES.get(platform),
+                elfMachine(Files.readAllBytes(Paths.get(loadedFrom)), loadedFrom));
     }
 
     @Test
@@ -62,18 +70,23 @@ public class NativeLibraryTest {
             assertNotNull(resource + " is in the jar", url);
             assertEquals(resource + " comes from the ferry-core jar", "jar", url.getProtocol());
             byte[] library = readAll(url);
-            ByteBuffer elf = ByteBuffer.wrap(library).order(ByteOrder.LITTLE_ENDIAN);
-            assertEquals(resource + " is an ELF file", 0x464c457f, elf.getInt(0));
-            assertEquals(resource + " is 64-bit", 2, elf.get(4));
-            assertEquals(resource + " is a shared object", 3, elf.getShort(16));
             assertEquals(resource + " is built for " + platform,
-                    (int) ELF_MACHINES.get(platform), elf.getShort(18) & 0xffff);
+                    (int) ELF_MACHINES.get(platform), elfMachine(library, resource));
             assertTrue(resource + " exports the JNI entry points",
                     new String(library, StandardCharsets.ISO_8859_1)
                             .contains("Java_io_ferry_NativeLibrary_nativeVersion"));
             assertEquals(platform + " is what the loader picks there", resource,
                     NativeLibrary.resourcePath("Linux", platform.substring("linux-".length())));
         }
+    }
+
+    /** The e_machine of a 64-bit little-endian ELF shared object. */
+    private static int elfMachine(byte[] library, String name) {
+        ByteBuffer elf = ByteBuffer.wrap(library).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(name + " is an ELF file", 0x464c457f, elf.getInt(0));
+        assertEquals(name + " is 64-bit", 2, elf.get(4));
+        assertEquals(name + " is a shared object", 3, elf.getShort(16));
+        return elf.getShort(18) & 0xffff;
     }
 
     private static byte[] readAll(URL url) throws IOException {

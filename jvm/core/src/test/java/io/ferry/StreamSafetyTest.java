@@ -30,8 +30,9 @@ public class StreamSafetyTest {
     /**
      * A call on a network thread may take this long at most: a poll, with margin for a loaded 2-core
      * host; a call that waited for the stalled peer would take the request timeout (3 s here).
+     * {@code ferry.test.pollBoundMs} raises it under emulation (tests/aarch64-jvm.sh: qemu-user).
      */
-    private static final long POLL_BOUND_MS = 300;
+    private static final long POLL_BOUND_MS = Long.getLong("ferry.test.pollBoundMs", 300);
 
     /** Reads exactly {@code n} bytes (blocking stream). */
     private static byte[] readFully(FerryStream stream, int n) throws IOException {
