@@ -17,6 +17,7 @@
 mod choice;
 mod client;
 mod cm;
+mod device;
 mod server;
 pub(crate) mod sys;
 
@@ -26,6 +27,8 @@ use std::time::Duration;
 
 pub use choice::Choice;
 pub use client::VerbsConnection;
+use device::device_names;
+pub use device::{devices, DeviceInfo, PortInfo};
 
 use super::reactor::ReactorHandle;
 use super::tcp::TcpProvider;
@@ -56,7 +59,7 @@ impl VerbsProvider {
         forced: bool,
     ) -> Result<Self> {
         let lib = sys::lib().map_err(Error::ProviderUnavailable)?;
-        let names = device_names(lib)?;
+        let names = device_names(lib).map_err(Error::ProviderUnavailable)?;
         if names.is_empty() {
             return Err(Error::ProviderUnavailable("no RDMA device found".into()));
         }
@@ -202,25 +205,6 @@ pub(crate) fn timeout_ms(timeout: Duration) -> i32 {
     timeout.as_millis().clamp(1, i32::MAX as u128) as i32
 }
 
-fn device_names(lib: &sys::Lib) -> Result<Vec<String>> {
-    let mut count = 0;
-    // SAFETY: the list is freed below; names are copied out first.
-    unsafe {
-        let list = (lib.ibv_get_device_list)(&mut count);
-        if list.is_null() {
-            return Err(Error::ProviderUnavailable(format!(
-                "ibv_get_device_list: {}",
-                sys::errno_text()
-            )));
-        }
-        let names = (0..count.max(0) as usize)
-            .map(|i| sys::cstr((lib.ibv_get_device_name)(*list.add(i))))
-            .collect();
-        (lib.ibv_free_device_list)(list);
-        Ok(names)
-    }
-}
-
 /// `ferry.rdma.*` checked against the devices here (only a named device needs them listed).
 pub fn choose(config: &crate::config::RdmaConfig) -> Result<Choice> {
     let devices = if config.device.is_some() {
@@ -234,132 +218,9 @@ pub fn choose(config: &crate::config::RdmaConfig) -> Result<Choice> {
 /// Whether RDMA verbs can be used here: `Ok(device names)` or why not.
 pub fn probe() -> std::result::Result<Vec<String>, String> {
     let lib = sys::lib()?;
-    let names = device_names(lib).map_err(|e| e.to_string())?;
+    let names = device_names(lib)?;
     if names.is_empty() {
         return Err("no RDMA device found".into());
     }
     Ok(names)
-}
-
-/// One port of an RDMA device, as `ibv_devinfo` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PortInfo {
-    pub number: u8,
-    pub state: String,
-    pub link_layer: String,
-    pub active_mtu: u32,
-    pub lid: u16,
-    /// Non-zero GIDs as (index, text).
-    pub gids: Vec<(u32, String)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceInfo {
-    pub name: String,
-    /// "InfiniBand" (also RoCE), "iWARP", or another transport.
-    pub transport: String,
-    pub fw_ver: String,
-    pub max_qp_wr: u32,
-    pub max_qp_rd_atom: u32,
-    pub ports: Vec<PortInfo>,
-}
-
-/// Every RDMA device with its ports and GIDs, queried through libibverbs.
-pub fn devices() -> std::result::Result<Vec<DeviceInfo>, String> {
-    let lib = sys::lib()?;
-    let mut count = 0;
-    let mut out = Vec::new();
-    // SAFETY: each device is opened, queried into buffers larger than the C
-    // structs, and closed; the list is freed at the end.
-    unsafe {
-        let list = (lib.ibv_get_device_list)(&mut count);
-        if list.is_null() {
-            return Err(format!("ibv_get_device_list: {}", sys::errno_text()));
-        }
-        for i in 0..count.max(0) as usize {
-            let device = *list.add(i);
-            let name = sys::cstr((lib.ibv_get_device_name)(device));
-            let context = (lib.ibv_open_device)(device);
-            if context.is_null() {
-                out.push(DeviceInfo {
-                    name: format!("{name} (cannot open: {})", sys::errno_text()),
-                    transport: String::new(),
-                    fw_ver: String::new(),
-                    max_qp_wr: 0,
-                    max_qp_rd_atom: 0,
-                    ports: Vec::new(),
-                });
-                continue;
-            }
-            let mut attr = [0u8; sys::DEVICE_ATTR_SIZE];
-            (lib.ibv_query_device)(context, attr.as_mut_ptr());
-            let int_at = |at: usize| u32::from_ne_bytes(attr[at..at + 4].try_into().unwrap());
-            let fw_end = attr[..64].iter().position(|&b| b == 0).unwrap_or(64);
-            let mut info = DeviceInfo {
-                name,
-                transport: match (*device).transport_type {
-                    0 => "InfiniBand",
-                    sys::IBV_TRANSPORT_IWARP => "iWARP",
-                    _ => "other",
-                }
-                .into(),
-                fw_ver: String::from_utf8_lossy(&attr[..fw_end]).into_owned(),
-                max_qp_wr: int_at(sys::DEV_MAX_QP_WR),
-                max_qp_rd_atom: int_at(sys::DEV_MAX_QP_RD_ATOM),
-                ports: Vec::new(),
-            };
-            for port in 1..=attr[sys::DEV_PHYS_PORT_CNT] {
-                let mut pa = [0u8; sys::PORT_ATTR_SIZE];
-                if (lib.ibv_query_port)(context, port, pa.as_mut_ptr()) != 0 {
-                    continue;
-                }
-                let u32_at = |at: usize| u32::from_ne_bytes(pa[at..at + 4].try_into().unwrap());
-                let state = match u32_at(sys::PORT_STATE) {
-                    1 => "PORT_DOWN",
-                    2 => "PORT_INIT",
-                    3 => "PORT_ARMED",
-                    4 => "PORT_ACTIVE",
-                    5 => "PORT_ACTIVE_DEFER",
-                    _ => "PORT_NOP",
-                };
-                let link_layer = match pa[sys::PORT_LINK_LAYER] {
-                    sys::IBV_LINK_LAYER_ETHERNET => "Ethernet",
-                    sys::IBV_LINK_LAYER_INFINIBAND | 0 => "InfiniBand",
-                    _ => "unknown",
-                };
-                let mtu = match u32_at(sys::PORT_ACTIVE_MTU) {
-                    m @ 1..=5 => 128u32 << m,
-                    _ => 0,
-                };
-                let at = sys::PORT_GID_TBL_LEN;
-                let gid_len = i32::from_ne_bytes(pa[at..at + 4].try_into().unwrap()).clamp(0, 256);
-                let mut gids = Vec::new();
-                for index in 0..gid_len {
-                    let mut gid = [0u8; 16];
-                    if (lib.ibv_query_gid)(context, port, index, &mut gid) == 0
-                        && gid.iter().any(|&b| b != 0)
-                    {
-                        let text = gid
-                            .chunks(2)
-                            .map(|p| format!("{:02x}{:02x}", p[0], p[1]))
-                            .collect::<Vec<_>>()
-                            .join(":");
-                        gids.push((index as u32, text));
-                    }
-                }
-                info.ports.push(PortInfo {
-                    number: port,
-                    state: state.into(),
-                    link_layer: link_layer.into(),
-                    active_mtu: mtu,
-                    lid: u16::from_ne_bytes([pa[sys::PORT_LID], pa[sys::PORT_LID + 1]]),
-                    gids,
-                });
-            }
-            (lib.ibv_close_device)(context);
-            out.push(info);
-        }
-        (lib.ibv_free_device_list)(list);
-    }
-    Ok(out)
 }
