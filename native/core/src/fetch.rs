@@ -456,12 +456,12 @@ impl Fetch {
         } else {
             self.pool.try_acquire()
         };
-        let piece = match buffer {
-            Ok(None) => return Next::AllWait,
-            _ => self.queues[peer].pop_front().expect("front exists"),
+        let Some(buffer) = buffer.transpose() else {
+            return Next::AllWait;
         };
+        let piece = self.queues[peer].pop_front().expect("front exists");
         let mut buffer = match buffer {
-            Ok(buffer) => buffer.expect("acquired"),
+            Ok(buffer) => buffer,
             Err(error) => {
                 self.fail(piece.block, error);
                 return Next::Progress;

@@ -58,14 +58,13 @@ fn info(lib: &'static Lib, device: Device<'_>) -> DeviceInfo {
         }
     };
     let attr = open.attributes();
-    let u32_at = |at: usize| u32::from_ne_bytes(attr[at..at + 4].try_into().unwrap());
     let fw_end = attr[..64].iter().position(|&b| b == 0).unwrap_or(64);
     DeviceInfo {
         name,
         transport: device.transport().into(),
         fw_ver: String::from_utf8_lossy(&attr[..fw_end]).into_owned(),
-        max_qp_wr: u32_at(sys::DEV_MAX_QP_WR),
-        max_qp_rd_atom: u32_at(sys::DEV_MAX_QP_RD_ATOM),
+        max_qp_wr: u32_at(&attr, sys::DEV_MAX_QP_WR),
+        max_qp_rd_atom: u32_at(&attr, sys::DEV_MAX_QP_RD_ATOM),
         ports: (1..=attr[sys::DEV_PHYS_PORT_CNT])
             .filter_map(|port| port_info(&open, port))
             .collect(),
@@ -74,8 +73,7 @@ fn info(lib: &'static Lib, device: Device<'_>) -> DeviceInfo {
 
 fn port_info(open: &OpenDevice, port: u8) -> Option<PortInfo> {
     let attr = open.port(port)?;
-    let u32_at = |at: usize| u32::from_ne_bytes(attr[at..at + 4].try_into().unwrap());
-    let state = match u32_at(sys::PORT_STATE) {
+    let state = match u32_at(&attr, sys::PORT_STATE) {
         1 => "PORT_DOWN",
         2 => "PORT_INIT",
         3 => "PORT_ARMED",
@@ -88,11 +86,11 @@ fn port_info(open: &OpenDevice, port: u8) -> Option<PortInfo> {
         sys::IBV_LINK_LAYER_INFINIBAND | 0 => "InfiniBand",
         _ => "unknown",
     };
-    let active_mtu = match u32_at(sys::PORT_ACTIVE_MTU) {
+    let active_mtu = match u32_at(&attr, sys::PORT_ACTIVE_MTU) {
         m @ 1..=5 => 128u32 << m,
         _ => 0,
     };
-    let gid_len = (u32_at(sys::PORT_GID_TBL_LEN) as i32).clamp(0, 256);
+    let gid_len = (u32_at(&attr, sys::PORT_GID_TBL_LEN) as i32).clamp(0, 256);
     let gids = (0..gid_len)
         .filter_map(|index| {
             let gid = open.gid(port, index)?;
@@ -112,6 +110,11 @@ fn port_info(open: &OpenDevice, port: u8) -> Option<PortInfo> {
         lid: u16::from_ne_bytes([attr[sys::PORT_LID], attr[sys::PORT_LID + 1]]),
         gids,
     })
+}
+
+/// The native-endian `u32` at byte `at` of a queried attribute struct.
+fn u32_at(attr: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(attr[at..at + 4].try_into().unwrap())
 }
 
 /// libibverbs' device list, freed on drop.
