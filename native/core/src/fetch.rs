@@ -6,7 +6,9 @@
 //! file, as a map output holds them) go as one READ into one buffer, and small
 //! blocks that came inline in one lookup reply share buffers too: per-block
 //! costs (a request frame, a syscall, a wake-up, a whole pool buffer) are paid
-//! per buffer instead.
+//! per buffer instead. Small READs that cannot be joined (blocks of different
+//! map outputs) each get their own part of a shared pool buffer, and the
+//! READs that completions free up are posted together.
 //! The caller pulls results; pulling is what posts more READs, so a slow
 //! consumer holds back the transfer instead of growing memory. Every byte
 //! counts against the pool until the consumer drops the [`Chunk`].
@@ -158,6 +160,10 @@ pub struct Fetch {
     peer_in_flight: Vec<usize>,
     inflight_limit: usize,
     peer_inflight_limit: usize,
+    /// The room left in the pool buffer the last READ was carved from: small
+    /// READs that cannot be joined (blocks of different map outputs) share
+    /// buffers instead of holding one each.
+    spare: Option<PooledBuffer>,
     inline: InlineLimits,
     timeout: Duration,
     unfinished: usize,
@@ -186,6 +192,7 @@ impl Fetch {
             peer_in_flight: vec![0; batches.len()],
             inflight_limit: config.inflight_bytes,
             peer_inflight_limit: config.inflight_peer_bytes,
+            spare: None,
             inline: config.inline,
             timeout: config.request_timeout,
             unfinished: total,
@@ -450,13 +457,7 @@ impl Fetch {
         if peer_in_flight > 0 && peer_in_flight + len > self.peer_inflight_limit {
             return Next::PeerWaits;
         }
-        // With nothing in flight, nothing will free a buffer but the consumer: wait for it.
-        let buffer = if self.in_flight == 0 {
-            self.pool.acquire().map(Some)
-        } else {
-            self.pool.try_acquire()
-        };
-        let Some(buffer) = buffer.transpose() else {
+        let Some(buffer) = self.destination(len) else {
             return Next::AllWait;
         };
         let piece = self.queues[peer].pop_front().expect("front exists");
@@ -468,11 +469,13 @@ impl Fetch {
             }
         };
         if len == 0 {
-            buffer.set_len(0);
+            self.spare = Some(buffer.split_off(0));
             self.received(piece.block, piece.offset, buffer.into());
             return Next::Progress;
         }
         let job = self.join_adjacent(peer, piece, buffer.capacity());
+        self.spare =
+            Some(buffer.split_off(job.slice.len as usize)).filter(|rest| rest.capacity() > 0);
         let len = job.slice.len as usize;
         self.in_flight += len;
         self.peer_in_flight[peer] += len;
@@ -484,6 +487,21 @@ impl Fetch {
                 let _ = sender.send(Event::Read { job, result });
             }),
         })
+    }
+
+    /// Where a READ of at least `len` bytes can land: the room left in the
+    /// buffer the last READ was carved from, or a fresh pool buffer. `None`
+    /// when the pool has none free now.
+    fn destination(&mut self, len: usize) -> Option<Result<PooledBuffer>> {
+        if let Some(spare) = self.spare.take_if(|spare| spare.capacity() >= len) {
+            return Some(Ok(spare));
+        }
+        // With nothing in flight, nothing will free a buffer but the consumer: wait for it.
+        if self.in_flight == 0 {
+            Some(self.pool.acquire())
+        } else {
+            self.pool.try_acquire().transpose()
+        }
     }
 
     fn wanted(&self, piece: &Piece) -> bool {
@@ -593,7 +611,14 @@ impl Iterator for Fetch {
                 continue;
             }
             match self.wait() {
-                Some(event) => self.apply(event),
+                Some(event) => {
+                    self.apply(event);
+                    // And every event already queued: the pump after them
+                    // posts the READs their bytes free up as one batch.
+                    while let Ok(event) = self.events.try_recv() {
+                        self.apply(event);
+                    }
+                }
                 None => {
                     let message = format!(
                         "no progress for {:?} (ferry.request.timeout.ms)",

@@ -105,9 +105,10 @@ fn write_chunk(chunk: Chunk, values: &mut Vec<jlong>) {
     fields[CHUNK_BLOCK] = block as jlong;
     fields[CHUNK_OFFSET] = offset as jlong;
     fields[CHUNK_BLOCK_LENGTH] = block_len as jlong;
-    fields[CHUNK_BUFFER_ADDRESS] = data.buffer().as_ptr() as jlong;
+    let (buffer, _, start) = data.pool_buffer();
+    fields[CHUNK_BUFFER_ADDRESS] = buffer as jlong;
     fields[CHUNK_LENGTH] = data.len() as jlong;
-    fields[CHUNK_START] = data.start() as jlong;
+    fields[CHUNK_START] = start as jlong;
     fields[CHUNK_HANDLE] = into_handle(data);
     values.extend_from_slice(&fields);
 }
@@ -124,11 +125,10 @@ pub extern "system" fn Java_io_ferry_Native_bufferView<'local>(
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: a live chunk handle, used by the thread that pulled it.
-        let buffer = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.buffer();
+        let (buffer, size, _) = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.pool_buffer();
         // SAFETY: the pool buffer's memory; Java keeps a share of the pool
         // (so the mapping) while the view is reachable.
-        let view =
-            unsafe { env.new_direct_byte_buffer(buffer.as_ptr() as *mut u8, buffer.capacity())? };
+        let view = unsafe { env.new_direct_byte_buffer(buffer as *mut u8, size)? };
         Ok(view.into_raw())
     })
 }
@@ -143,8 +143,8 @@ pub extern "system" fn Java_io_ferry_Native_poolShare<'local>(
 ) -> jlong {
     guard(&mut env, 0, |_| {
         // SAFETY: a live chunk handle, used by the thread that pulled it.
-        let buffer = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.buffer();
-        Ok(into_handle(buffer.pool()))
+        let data = unsafe { borrow::<BufferSlice>(chunk, "chunk")? };
+        Ok(into_handle(data.pool()))
     })
 }
 

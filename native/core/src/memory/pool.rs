@@ -167,8 +167,12 @@ impl BufferPool {
             self.grow(state)?;
         }
         Ok(state.free.pop().map(|ptr| PooledBuffer {
-            pool: self.inner.clone(),
-            ptr,
+            backing: Arc::new(Backing {
+                pool: self.inner.clone(),
+                ptr,
+            }),
+            start: 0,
+            capacity: self.inner.buffer_size,
             len: 0,
         }))
     }
@@ -216,21 +220,45 @@ impl BufferPool {
     }
 }
 
-/// One pinned buffer, owned exclusively; returns to its pool on drop.
-/// Derefs to the filled part (`len`); [`PooledBuffer::spare`] gives the whole capacity.
-pub struct PooledBuffer {
+/// A pool buffer's memory: back in the pool when the last [`PooledBuffer`]
+/// carved from it is dropped.
+struct Backing {
     pool: Arc<PoolInner>,
     ptr: NonNull<u8>,
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        let mut state = self.pool.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.free.push(self.ptr);
+        let wake = state.waiters > 0;
+        drop(state);
+        if wake {
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+/// Pinned memory owned exclusively: a whole pool buffer, or a part of one
+/// carved off with [`PooledBuffer::split_off`] (small READs share a buffer
+/// instead of holding one each). Derefs to the filled part (`len`);
+/// [`PooledBuffer::spare`] gives the whole capacity.
+pub struct PooledBuffer {
+    backing: Arc<Backing>,
+    /// Where this buffer starts in its pool buffer.
+    start: usize,
+    capacity: usize,
     len: usize,
 }
 
-// SAFETY: the buffer's memory is owned by this value alone until it is dropped.
+// SAFETY: the bytes from `start` to `start + capacity` of the pool buffer are
+// owned by this value alone (carved parts never overlap) until it is dropped.
 unsafe impl Send for PooledBuffer {}
 unsafe impl Sync for PooledBuffer {}
 
 impl PooledBuffer {
     pub fn capacity(&self) -> usize {
-        self.pool.buffer_size
+        self.capacity
     }
 
     pub fn set_len(&mut self, len: usize) {
@@ -240,13 +268,38 @@ impl PooledBuffer {
 
     /// The whole buffer, filled or not, for receiving into.
     pub fn spare(&mut self) -> &mut [u8] {
-        // SAFETY: ptr points at buffer_size bytes owned by this buffer.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.pool.buffer_size) }
+        // SAFETY: capacity bytes from as_ptr, owned by this buffer.
+        unsafe { std::slice::from_raw_parts_mut(self.as_ptr() as *mut u8, self.capacity) }
     }
 
     /// Start of the buffer, for native consumers (JNI direct buffers, RDMA).
     pub fn as_ptr(&self) -> *const u8 {
-        self.ptr.as_ptr()
+        // SAFETY: start < the pool's buffer size, inside the pool buffer.
+        unsafe { self.backing.ptr.as_ptr().add(self.start) }
+    }
+
+    /// Carves off the capacity from `at` on (rounded up to a cache line, so
+    /// the two parts never share one) as a buffer of its own; this one keeps
+    /// what lies before. Both keep the pool buffer out of the pool until the
+    /// last of them is dropped. Empty when nothing is left past `at`.
+    pub fn split_off(&mut self, at: usize) -> PooledBuffer {
+        assert!(self.len <= at, "splitting off filled bytes");
+        let at = at.next_multiple_of(CACHE_LINE).min(self.capacity);
+        let rest = PooledBuffer {
+            backing: self.backing.clone(),
+            start: self.start + at,
+            capacity: self.capacity - at,
+            len: 0,
+        };
+        self.capacity = at;
+        rest
+    }
+
+    /// The whole pool buffer this lies in (its start and size) and where this
+    /// buffer starts in it: bindings view each pool buffer once.
+    pub fn pool_buffer(&self) -> (*const u8, usize, usize) {
+        let size = self.backing.pool.buffer_size;
+        (self.backing.ptr.as_ptr(), size, self.start)
     }
 
     /// A share of the buffer's pool: its memory stays mapped while the share
@@ -254,23 +307,26 @@ impl PooledBuffer {
     /// memory that outlive both, such as Java's direct buffers).
     pub fn pool(&self) -> BufferPool {
         BufferPool {
-            inner: self.pool.clone(),
+            inner: self.backing.pool.clone(),
         }
     }
 }
+
+/// Carved parts start on their own cache line.
+const CACHE_LINE: usize = 64;
 
 impl Deref for PooledBuffer {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: len <= capacity, memory owned by this buffer.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len) }
     }
 }
 
 impl DerefMut for PooledBuffer {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as above.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.as_ptr() as *mut u8, self.len) }
     }
 }
 
@@ -280,9 +336,10 @@ impl std::fmt::Debug for PooledBuffer {
     }
 }
 
-/// A part of a filled pool buffer: one chunk of a READ (or lookup reply) that
+/// A part of a filled buffer: one chunk of a READ (or lookup reply) that
 /// carried several adjacent blocks. Parts share the buffer, which returns to
-/// the pool when the last of them is dropped, so the pool's bound holds.
+/// the pool when the last of them (and of the buffers carved beside it) is
+/// dropped, so the pool's bound holds.
 pub struct BufferSlice {
     buffer: Arc<PooledBuffer>,
     start: usize,
@@ -312,14 +369,16 @@ impl BufferSlice {
         parts
     }
 
-    /// Where this part starts in its pool buffer.
-    pub fn start(&self) -> usize {
-        self.start
+    /// The whole pool buffer the part lies in (its start and size) and where
+    /// the part starts in it: bindings view each pool buffer once.
+    pub fn pool_buffer(&self) -> (*const u8, usize, usize) {
+        let (base, size, start) = self.buffer.pool_buffer();
+        (base, size, start + self.start)
     }
 
-    /// The pool buffer the part lies in.
-    pub fn buffer(&self) -> &PooledBuffer {
-        &self.buffer
+    /// A share of the part's pool (see [`PooledBuffer::pool`]).
+    pub fn pool(&self) -> BufferPool {
+        self.buffer.pool()
     }
 }
 
@@ -348,18 +407,6 @@ impl std::fmt::Debug for BufferSlice {
             "BufferSlice({} at {} of {:?})",
             self.len, self.start, self.buffer
         )
-    }
-}
-
-impl Drop for PooledBuffer {
-    fn drop(&mut self) {
-        let mut state = self.pool.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.free.push(self.ptr);
-        let wake = state.waiters > 0;
-        drop(state);
-        if wake {
-            self.pool.freed.notify_one();
-        }
     }
 }
 
@@ -404,6 +451,32 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         drop(held);
         assert_eq!(waiter.join().unwrap().unwrap(), 4096);
+    }
+
+    #[test]
+    fn carved_parts_are_disjoint_and_free_the_buffer_together() {
+        let p = pool(4096);
+        let mut first = p.acquire().unwrap();
+        let mut second = first.split_off(100);
+        let third = second.split_off(1000);
+        // Each part starts on its own cache line; together they cover the buffer.
+        assert_eq!(first.capacity(), 128);
+        assert_eq!(second.capacity(), 1024);
+        assert_eq!(third.capacity(), 4096 - 128 - 1024);
+        assert_eq!(second.as_ptr() as usize - first.as_ptr() as usize, 128);
+        assert_eq!(second.pool_buffer().2, 128);
+        first.spare().fill(1);
+        second.spare().fill(2);
+        assert!(first.spare().iter().all(|&b| b == 1));
+        drop((first, second));
+        assert_eq!(
+            p.stats().in_use_bytes,
+            4096,
+            "a part still holds the buffer"
+        );
+        assert!(p.try_acquire().unwrap().is_none());
+        drop(third);
+        assert_eq!(p.stats().in_use_bytes, 0);
     }
 
     #[test]
