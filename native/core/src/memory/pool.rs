@@ -227,6 +227,11 @@ struct Backing {
     ptr: NonNull<u8>,
 }
 
+// SAFETY: the pool buffer is handed out once (to this backing) until it
+// returns to the pool; the PooledBuffers sharing it own disjoint ranges of it.
+unsafe impl Send for Backing {}
+unsafe impl Sync for Backing {}
+
 impl Drop for Backing {
     fn drop(&mut self) {
         let mut state = self.pool.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -250,11 +255,6 @@ pub struct PooledBuffer {
     capacity: usize,
     len: usize,
 }
-
-// SAFETY: the bytes from `start` to `start + capacity` of the pool buffer are
-// owned by this value alone (carved parts never overlap) until it is dropped.
-unsafe impl Send for PooledBuffer {}
-unsafe impl Sync for PooledBuffer {}
 
 impl PooledBuffer {
     pub fn capacity(&self) -> usize {
