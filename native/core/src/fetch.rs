@@ -493,7 +493,9 @@ impl Fetch {
     /// buffer the last READ was carved from, or a fresh pool buffer. `None`
     /// when the pool has none free now.
     fn destination(&mut self, len: usize) -> Option<Result<PooledBuffer>> {
-        if let Some(spare) = self.spare.take_if(|spare| spare.capacity() >= len) {
+        // A remainder too small is let go: it must not hold its pool buffer
+        // while this waits for one.
+        if let Some(spare) = self.spare.take().filter(|spare| spare.capacity() >= len) {
             return Some(Ok(spare));
         }
         // With nothing in flight, nothing will free a buffer but the consumer: wait for it.

@@ -323,6 +323,38 @@ fn adjacent_blocks_of_one_region_come_in_one_read() {
 }
 
 #[test]
+fn a_pool_of_one_buffer_serves_reads_past_its_shared_remainder() {
+    const SIZE: usize = 40 << 10; // above the inline limit: every block needs a READ
+    let (server, addr) = server(&[]);
+    let data: Vec<u8> = (0..8).flat_map(|i| pattern(i, SIZE)).collect();
+    let region = server.regions().register_bytes(data);
+    for i in 0..8 {
+        let offset = (i * SIZE) as u64;
+        server
+            .register_region_block(format!("r{i}").into_bytes(), region, offset, SIZE as u64)
+            .unwrap();
+    }
+    // One 128 KiB buffer in all: three blocks share it, and the 8 KiB left
+    // cannot take a fourth, which must not wait for the buffer that remainder holds.
+    let client = ferry_core::Node::new(config(&[
+        ("ferry.pool.buffer.size", "128k"),
+        ("ferry.pool.bytes", "128k"),
+        ("ferry.pool.wait.ms", "2000"),
+    ]))
+    .unwrap();
+    let order = [0u64, 2, 4, 6, 1, 3, 5, 7];
+    let ids: Vec<String> = order.iter().map(|i| format!("r{i}")).collect();
+    let got = fetch_all(
+        &client,
+        vec![(addr, ids.iter().map(String::as_str).collect())],
+    );
+    for (block, &seed) in got.iter().zip(&order) {
+        assert!(block.as_ref().unwrap() == &pattern(seed, SIZE), "r{seed}");
+    }
+    assert_eq!(client.pool_stats().in_use_bytes, 0, "every buffer returned");
+}
+
+#[test]
 fn inline_blocks_of_one_reply_share_buffers() {
     let (server, addr) = server(&[]);
     let seeds: Vec<u64> = (0..100).collect();
