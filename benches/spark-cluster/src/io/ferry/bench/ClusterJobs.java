@@ -49,6 +49,7 @@ public final class ClusterJobs {
             JavaPairRDD<Long, byte[]> data = placedSlices(sc, maps, hosts)
                     .flatMapToPair(slice -> SparkJobBench.records(slice, perMap))
                     .persist(StorageLevel.MEMORY_AND_DISK());
+            sc.setJobDescription("generate"); // (benches/spark-cluster/trace.py groups stages by job)
             data.count(); // jobs below time their shuffles, not the generation
             for (int i = 2; i < args.length; i++) {
                 String[] spec = args[i].split(":");
@@ -60,6 +61,7 @@ public final class ClusterJobs {
     static void run(JavaSparkContext sc, JavaPairRDD<Long, byte[]> data, String job, int reducers) throws Exception {
         SparkContext.getOrCreate().listenerBus().waitUntilEmpty();
         READS.reset();
+        sc.setJobDescription(job);
         long start = System.nanoTime();
         Tuple2<Long, Long> result = switch (job) {
             case "sort" -> SparkJobBench.sort(data, reducers);
