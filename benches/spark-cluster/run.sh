@@ -10,6 +10,8 @@
 # Prints best and median job wall time and Spark's shuffle fetch wait (the sum over reduce tasks
 # of shuffleReadMetrics.fetchWaitTime) per side, their ratios Ferry/default, and writes
 # $SPARK_CLUSTER_JSON (default benches/results/spark-cluster.json) with the load averages seen.
+# TRACE=1 also keeps each application's Spark event log and samples the links every 100 ms, and
+# prints per job where the data lay and how busy the links were (benches/spark-cluster/trace.py).
 # Needs root (ip netns, tc); everything runs in its own namespaces, removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,6 +25,7 @@ maps=${MAPS:-9}
 rounds=${ROUNDS:-4}
 jobs=${JOBS:-sort:6 groupBy:360 skewJoin:24}
 rate=${FERRY_NETNS_RATE:-$NET_RATE}
+trace=${TRACE:-}
 json=${SPARK_CLUSTER_JSON:-benches/results/spark-cluster.json}
 command="bash benches/spark-cluster/run.sh (MEGABYTES=$megabytes MAPS=$maps ROUNDS=$rounds JOBS='$jobs' FERRY_NETNS_RATE=$rate)"
 
@@ -35,10 +38,16 @@ cluster_build_apps "$CLUSTER_OUT"
 net_up
 net_shape "$rate"
 cluster_start
+[[ -z $trace ]] || net_sample_links "$CLUSTER_OUT/links"
 
 run() { # <side> <round> [spark-submit args...]
-  local side=$1 round=$2
+  local side=$1 round=$2 events=$CLUSTER_OUT/events/$1-$2
   shift 2
+  if [[ -n $trace ]]; then
+    mkdir -p "$events"
+    set -- --conf spark.eventLog.enabled=true --conf spark.eventLog.compress=false \
+      --conf spark.eventLog.dir="file://$events" "$@"
+  fi
   cluster_submit "$side-$round" --class io.ferry.bench.ClusterJobs --conf spark.driver.memory=1g \
     --conf spark.executor.extraJavaOptions=-Djava.net.preferIPv4Stack=true \
     "$@" "$CLUSTER_APP_BENCH" "$megabytes" "$maps" $jobs
@@ -94,3 +103,4 @@ json.dump({
 }, open(json_path, "w"), indent=2)
 print(f"wrote {json_path}")
 PY
+[[ -z $trace ]] || python3 benches/spark-cluster/trace.py "$CLUSTER_OUT" "$rate"

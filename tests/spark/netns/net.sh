@@ -108,6 +108,20 @@ net_tbf() {
   tc -n "$1" qdisc replace dev "$2" root tbf rate "$3" burst 64kb latency 20ms
 }
 
+# net_sample_links FILE: in the background until net_down, every 100 ms a line "MILLIS IN... OUT..."
+# in FILE: the bytes each worker's link has carried so far into the worker (its port's tx counter
+# in the hub) and out of it (rx), workers in NET_WORKERS order.
+net_sample_links() {
+  local node counters="" direction
+  for direction in tx rx; do
+    for node in "${NET_WORKERS[@]}"; do
+      counters+=" /sys/class/net/$(net_port "$node")/statistics/${direction}_bytes"
+    done
+  done
+  net_exec hub bash -c "while :; do echo \$(date +%s%3N) \$(cat$counters); sleep 0.1; done" >"$1" &
+  disown # (no "Terminated" notice when net_down ends it)
+}
+
 # net_cut NODE / net_restore NODE: the node's link down (its port on the bridge), and up again.
 # TCP connections across it stay open; their packets are dropped while it is down.
 net_cut() { ip -n "$(net_ns hub)" link set "$(net_port "$1")" down; }
