@@ -7,11 +7,13 @@
 //! blocks that came inline in one lookup reply share buffers too: per-block
 //! costs (a request frame, a syscall, a wake-up, a whole pool buffer) are paid
 //! per buffer instead. Small READs that cannot be joined (blocks of different
-//! map outputs) each get their own part of a shared pool buffer, and the
-//! READs that completions free up are posted together.
+//! map outputs) each get their own part of a shared pool buffer.
 //! The caller pulls results; pulling is what posts more READs, so a slow
-//! consumer holds back the transfer instead of growing memory. Every byte
-//! counts against the pool until the consumer drops the [`Chunk`].
+//! consumer holds back the transfer instead of growing memory: a pull that
+//! finds nothing ready takes every completion queued and posts the READs they
+//! free as one batch, so besides the bytes in flight a fetch holds at most one
+//! such batch waiting for the consumer. Every byte counts against the pool
+//! until the consumer drops the [`Chunk`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -498,8 +500,9 @@ impl Fetch {
         if let Some(spare) = self.spare.take().filter(|spare| spare.capacity() >= len) {
             return Some(Ok(spare));
         }
-        // With nothing in flight, nothing will free a buffer but the consumer: wait for it.
-        if self.in_flight == 0 {
+        // With nothing in flight and nothing ready, nothing will free a buffer
+        // but the consumer's next chunks: wait for it.
+        if self.in_flight == 0 && self.ready.is_empty() {
             Some(self.pool.acquire())
         } else {
             self.pool.try_acquire().transpose()
@@ -615,11 +618,13 @@ impl Iterator for Fetch {
             match self.wait() {
                 Some(event) => {
                     self.apply(event);
-                    // And every event already queued: the pump after them
-                    // posts the READs their bytes free up as one batch.
+                    // And every event already queued, then post the READs
+                    // their bytes free up, as one batch, before handing them
+                    // out: the peers work while the consumer does.
                     while let Ok(event) = self.events.try_recv() {
                         self.apply(event);
                     }
+                    self.pump();
                 }
                 None => {
                     let message = format!(

@@ -134,9 +134,10 @@ fn each_peer_keeps_within_its_in_flight_budget() {
         count += 1;
     }
     assert_eq!(count, 64);
-    // Two peers with two 64 KiB READs each in flight, and the chunk in hand.
+    // Two peers with two 64 KiB READs each in flight, as many received and
+    // waiting for the consumer (one batch of completions), and the chunk in hand.
     assert!(
-        most_in_use <= 5 * (64 << 10),
+        most_in_use <= 9 * (64 << 10),
         "{most_in_use} bytes of buffers in use at once"
     );
 }
