@@ -288,18 +288,25 @@ fn buffers_used(
     buffers.len()
 }
 
-#[test]
-fn adjacent_blocks_of_one_region_come_in_one_read() {
-    const SIZE: usize = 40 << 10; // above the inline limit: every block needs a READ
-    let (server, addr) = server(&[]);
-    let data: Vec<u8> = (0..64).flat_map(|i| pattern(i, SIZE)).collect();
+/// Above the inline limit: every block of [`region_blocks`] needs a READ.
+const SIZE: usize = 40 << 10;
+
+/// Blocks `r0`.. of [`SIZE`] bytes, end to end in one region, `r<i>` holding `pattern(i, ..)`.
+fn region_blocks(server: &ferry_core::Node, count: usize) {
+    let data: Vec<u8> = (0..count as u64).flat_map(|i| pattern(i, SIZE)).collect();
     let region = server.regions().register_bytes(data);
-    for i in 0..64 {
+    for i in 0..count {
         let offset = (i * SIZE) as u64;
         server
             .register_region_block(format!("r{i}").into_bytes(), region, offset, SIZE as u64)
             .unwrap();
     }
+}
+
+#[test]
+fn adjacent_blocks_of_one_region_come_in_one_read() {
+    let (server, addr) = server(&[]);
+    region_blocks(&server, 64);
     let all: Vec<u64> = (0..64).collect();
     let client = ferry_core::Node::new(config(&[])).unwrap();
     // 25 blocks fill a 1 MiB buffer: 64 blocks take 3 READs, not 64.
@@ -325,16 +332,8 @@ fn adjacent_blocks_of_one_region_come_in_one_read() {
 
 #[test]
 fn a_pool_of_one_buffer_serves_reads_past_its_shared_remainder() {
-    const SIZE: usize = 40 << 10; // above the inline limit: every block needs a READ
     let (server, addr) = server(&[]);
-    let data: Vec<u8> = (0..8).flat_map(|i| pattern(i, SIZE)).collect();
-    let region = server.regions().register_bytes(data);
-    for i in 0..8 {
-        let offset = (i * SIZE) as u64;
-        server
-            .register_region_block(format!("r{i}").into_bytes(), region, offset, SIZE as u64)
-            .unwrap();
-    }
+    region_blocks(&server, 8);
     // One 128 KiB buffer in all: three blocks share it, and the 8 KiB left
     // cannot take a fourth, which must not wait for the buffer that remainder holds.
     let client = ferry_core::Node::new(config(&[
