@@ -57,6 +57,8 @@ failed=0
 expect() { # CLASS FILE PATTERN WHAT
   if ! grep -q "$3" "$FERRY_VM_OUT/$2-$1.txt" 2>/dev/null; then
     echo "verbs.sh: FAILED on $1: $4 (see $FERRY_VM_OUT/$2-$1.txt)" >&2
+    # CI keeps only what is printed: show why, not just where.
+    sed -n '/^failures:/,$p' "$FERRY_VM_OUT/$2-$1.txt" 2>/dev/null | head -n 80 | sed "s/^/verbs.sh: $1: /" >&2
     failed=1
   fi
 }

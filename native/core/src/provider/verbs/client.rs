@@ -324,7 +324,7 @@ impl ClientSide {
             lib: self.lib,
             peer: peer.to_string(),
             control,
-            id,
+            id: Mutex::new(id),
             channel,
             device,
             cq,
@@ -336,7 +336,7 @@ impl ClientSide {
             armed: AtomicBool::new(false),
             settle_asked: AtomicBool::new(false),
             state: Mutex::new(QpState::default()),
-            cut: AtomicBool::new(false),
+            cut_at: OnceLock::new(),
         });
         qp.device
             .qps
@@ -372,6 +372,10 @@ struct QpState {
 const UNEXPLAINED: &str = "queue pair ended with no cause given";
 /// How long the peer has to answer on the control connection before it counts as gone.
 const PROBE_WAIT: Duration = Duration::from_secs(2);
+/// How long a cut queue pair's READs have to come back flushed before it is
+/// destroyed under them: siw never completes READs posted after its own move to
+/// the error state (a user-mapped send queue it no longer reads).
+const FLUSH_WAIT: Duration = Duration::from_millis(500);
 
 /// A connected RC queue pair to one peer, shared by every fetch to it.
 pub(crate) struct Qp {
@@ -379,7 +383,7 @@ pub(crate) struct Qp {
     peer: String,
     control: Arc<TcpConnection>,
     /// Owns the queue pair and CQ; dropped before its channel and device (field order).
-    id: CmId,
+    id: Mutex<CmId>,
     channel: CmChannel,
     device: Arc<Device>,
     /// The CQ and queue pair `id` owns, for the fast paths.
@@ -395,8 +399,8 @@ pub(crate) struct Qp {
     /// A `settle` found the poll lock held: its holder settles again on release.
     settle_asked: AtomicBool,
     state: Mutex<QpState>,
-    /// Moved to the error state here because the peer is gone.
-    cut: AtomicBool,
+    /// When it was moved to the error state here because the peer is gone.
+    cut_at: OnceLock<Instant>,
 }
 
 // SAFETY: posting and polling are thread-safe in libibverbs; our state is behind locks.
@@ -675,6 +679,13 @@ impl Qp {
         if !self.control.is_open() && self.outstanding() > 0 {
             self.cut("control connection closed");
         }
+        if self
+            .cut_at
+            .get()
+            .is_some_and(|at| at.elapsed() >= FLUSH_WAIT)
+        {
+            self.retire();
+        }
         self.judge_suspects();
         // A missed event must not strand completions.
         self.settle();
@@ -684,7 +695,7 @@ impl Qp {
     /// every READ on every device class. (rdma_disconnect would not: on iWARP
     /// it only asks for a graceful close, and READs wait for a dead peer.)
     fn cut(&self, reason: &str) {
-        if self.cut.swap(true, Ordering::AcqRel) {
+        if self.cut_at.set(Instant::now()).is_err() {
             return;
         }
         log::debug!(
@@ -708,6 +719,30 @@ impl Qp {
                 self.peer,
                 std::io::Error::from_raw_os_error(rc)
             );
+        }
+    }
+
+    /// Destroys a cut queue pair whose READs did not all come back flushed within
+    /// `FLUSH_WAIT`, then fails them: with the queue pair gone no DMA reaches
+    /// their buffers. (The CQ stays for the fast paths until the drop.)
+    fn retire(&self) {
+        let stranded: Vec<Pending> = {
+            let mut state = self.state.lock().unwrap();
+            if state.outstanding == 0 {
+                return;
+            }
+            state.outstanding = 0;
+            self.id.lock().unwrap().destroy_qp();
+            state.slots.iter_mut().filter_map(Option::take).collect()
+        };
+        log::debug!(
+            "ferry: RDMA queue pair to {} destroyed with {} READs never flushed",
+            self.peer,
+            stranded.len()
+        );
+        for Pending { dst, done, .. } in stranded {
+            drop(dst);
+            done(Err(self.broken_error("queue pair cut; READ never flushed")));
         }
     }
 
@@ -773,7 +808,7 @@ impl Qp {
     }
 
     fn is_open(&self) -> bool {
-        self.state.lock().unwrap().broken.is_none() && !self.cut.load(Ordering::Acquire)
+        self.state.lock().unwrap().broken.is_none() && self.cut_at.get().is_none()
     }
 
     fn outstanding(&self) -> usize {
@@ -817,7 +852,7 @@ impl Qp {
 impl Drop for Qp {
     fn drop(&mut self) {
         self.device.qps.lock().unwrap().remove(&(self.cq as usize));
-        self.id.close();
+        self.id.get_mut().unwrap().close();
         // No DMA can reach the buffers now: fail what never completed.
         let state = std::mem::take(self.state.get_mut().unwrap());
         let reason = "queue pair closed";

@@ -240,15 +240,23 @@ impl CmId {
         channel.wait(sys::RDMA_CM_EVENT_ESTABLISHED, timeout)
     }
 
-    /// Disconnects and destroys the queue pair, then its CQ: no DMA after this.
-    pub fn close(&mut self) {
-        // SAFETY: the handles were made here and are destroyed once (nulled after).
+    /// Disconnects and destroys the queue pair (no DMA after this); the CQ stays.
+    pub fn destroy_qp(&mut self) {
+        // SAFETY: the queue pair was made here and is destroyed once (nulled after).
         unsafe {
             if !self.qp.is_null() {
                 (self.lib.rdma_disconnect)(self.raw);
                 (self.lib.rdma_destroy_qp)(self.raw);
                 self.qp = std::ptr::null_mut();
             }
+        }
+    }
+
+    /// Destroys the queue pair, then its CQ.
+    pub fn close(&mut self) {
+        self.destroy_qp();
+        // SAFETY: the CQ was made here and is destroyed once (nulled after).
+        unsafe {
             if !self.cq.is_null() {
                 (self.lib.ibv_destroy_cq)(self.cq);
                 self.cq = std::ptr::null_mut();
