@@ -23,6 +23,6 @@ pub use block::{
 pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
 pub use fetch::{BlockFailure, Chunk, Fetch};
-pub use memory::{BufferPool, BufferSlice, PoolStats, PooledBuffer, RegionId};
+pub use memory::{BufferPool, BufferSlice, PoolBufferPlace, PoolStats, PooledBuffer, RegionId};
 pub use metrics::MetricsSnapshot;
 pub use node::Node;

@@ -264,7 +264,7 @@ fn buffers_used(
     }
     assert_eq!(chunks.len(), ids.len());
     let buffers: std::collections::HashSet<_> =
-        chunks.iter().map(|c| c.data.pool_buffer().0).collect();
+        chunks.iter().map(|c| c.data.pool_buffer().base).collect();
     for chunk in &chunks {
         assert_eq!(chunk.data.len() as u64, chunk.block_len);
     }

@@ -105,10 +105,10 @@ fn write_chunk(chunk: Chunk, values: &mut Vec<jlong>) {
     fields[CHUNK_BLOCK] = block as jlong;
     fields[CHUNK_OFFSET] = offset as jlong;
     fields[CHUNK_BLOCK_LENGTH] = block_len as jlong;
-    let (buffer, _, start) = data.pool_buffer();
-    fields[CHUNK_BUFFER_ADDRESS] = buffer as jlong;
+    let place = data.pool_buffer();
+    fields[CHUNK_BUFFER_ADDRESS] = place.base as jlong;
     fields[CHUNK_LENGTH] = data.len() as jlong;
-    fields[CHUNK_START] = start as jlong;
+    fields[CHUNK_START] = place.start as jlong;
     fields[CHUNK_HANDLE] = into_handle(data);
     values.extend_from_slice(&fields);
 }
@@ -125,10 +125,10 @@ pub extern "system" fn Java_io_ferry_Native_bufferView<'local>(
 ) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: a live chunk handle, used by the thread that pulled it.
-        let (buffer, size, _) = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.pool_buffer();
+        let place = unsafe { borrow::<BufferSlice>(chunk, "chunk")? }.pool_buffer();
         // SAFETY: the pool buffer's memory; Java keeps a share of the pool
         // (so the mapping) while the view is reachable.
-        let view = unsafe { env.new_direct_byte_buffer(buffer as *mut u8, size)? };
+        let view = unsafe { env.new_direct_byte_buffer(place.base as *mut u8, place.size)? };
         Ok(view.into_raw())
     })
 }

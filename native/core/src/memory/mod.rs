@@ -3,5 +3,5 @@
 mod pool;
 mod region;
 
-pub use pool::{BufferPool, BufferSlice, PoolStats, PooledBuffer, SlabHook};
+pub use pool::{BufferPool, BufferSlice, PoolBufferPlace, PoolStats, PooledBuffer, SlabHook};
 pub use region::{DeregisterHook, Region, RegionId, RegionRegistry};

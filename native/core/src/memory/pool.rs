@@ -244,6 +244,17 @@ impl Drop for Backing {
     }
 }
 
+/// Where a buffer lies: bindings view each whole pool buffer once and slice it.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolBufferPlace {
+    /// The pool buffer's first byte.
+    pub base: *const u8,
+    /// The pool buffer's size.
+    pub size: usize,
+    /// Where the buffer starts in it.
+    pub start: usize,
+}
+
 /// Pinned memory owned exclusively: a whole pool buffer, or a part of one
 /// carved off with [`PooledBuffer::split_off`] (small READs share a buffer
 /// instead of holding one each). Derefs to the filled part (`len`);
@@ -295,11 +306,13 @@ impl PooledBuffer {
         rest
     }
 
-    /// The whole pool buffer this lies in (its start and size) and where this
-    /// buffer starts in it: bindings view each pool buffer once.
-    pub fn pool_buffer(&self) -> (*const u8, usize, usize) {
-        let size = self.backing.pool.buffer_size;
-        (self.backing.ptr.as_ptr(), size, self.start)
+    /// The whole pool buffer this lies in and where this buffer starts in it.
+    pub fn pool_buffer(&self) -> PoolBufferPlace {
+        PoolBufferPlace {
+            base: self.backing.ptr.as_ptr(),
+            size: self.backing.pool.buffer_size,
+            start: self.start,
+        }
     }
 
     /// A share of the buffer's pool: its memory stays mapped while the share
@@ -369,11 +382,13 @@ impl BufferSlice {
         parts
     }
 
-    /// The whole pool buffer the part lies in (its start and size) and where
-    /// the part starts in it: bindings view each pool buffer once.
-    pub fn pool_buffer(&self) -> (*const u8, usize, usize) {
-        let (base, size, start) = self.buffer.pool_buffer();
-        (base, size, start + self.start)
+    /// The whole pool buffer the part lies in and where the part starts in it.
+    pub fn pool_buffer(&self) -> PoolBufferPlace {
+        let place = self.buffer.pool_buffer();
+        PoolBufferPlace {
+            start: place.start + self.start,
+            ..place
+        }
     }
 
     /// A share of the part's pool (see [`PooledBuffer::pool`]).
@@ -464,7 +479,7 @@ mod tests {
         assert_eq!(second.capacity(), 1024);
         assert_eq!(third.capacity(), 4096 - 128 - 1024);
         assert_eq!(second.as_ptr() as usize - first.as_ptr() as usize, 128);
-        assert_eq!(second.pool_buffer().2, 128);
+        assert_eq!(second.pool_buffer().start, 128);
         first.spare().fill(1);
         second.spare().fill(2);
         assert!(first.spare().iter().all(|&b| b == 1));
