@@ -9,14 +9,16 @@
 //! Completions: a fetching thread that would otherwise wait polls the CQ
 //! itself for a bounded spin (`receive_here`); past that, one completion
 //! thread per device sleeps on the completion channel and hands completions
-//! over. The CQ is armed only while READs are outstanding and no thread spins
-//! on it: arming is a system call on software devices, and every event it
-//! raises wakes the completion thread to contend with the spinner (in the
-//! Soft-RoCE profile of one 4 KiB READ at a time, a fifth of the time). The
-//! same thread checks every 100 ms each queue pair's rdma_cm events
-//! and control connection, and moves the queue pair of a dead peer to the
-//! error state, so its READs fail at once instead of waiting for transport
-//! retries.
+//! over. The CQ is armed for READs posted while no thread spins, and again
+//! after each event while READs are outstanding and no thread spins: arming
+//! is a system call on software devices, and every event it raises wakes the
+//! completion thread to contend with the spinner (in the Soft-RoCE profile of
+//! one 4 KiB READ at a time, a fifth of the time). The same thread checks
+//! every 100 ms each queue pair's rdma_cm events and control connection, and
+//! moves the queue pair of a dead peer to the error state, so its READs fail
+//! at once instead of waiting for transport retries; READs it has not flushed
+//! 500 ms later fail when it is destroyed (siw never flushes READs posted
+//! after its own move to the error state).
 //!
 //! A failed READ ends its queue pair on every device class. RoCE names the
 //! culprit (remote access error) and flushes the rest; iWARP terminates the
