@@ -357,6 +357,22 @@ struct Pending {
     done: ReadDone,
 }
 
+impl Pending {
+    /// Reports the READ failed, its buffer back in the pool first.
+    fn fail(self, error: Error) {
+        let Pending { dst, done, .. } = self;
+        drop(dst);
+        done(Err(error));
+    }
+
+    /// Reports the READ done, its buffer filled.
+    fn complete(self) {
+        let Pending { mut dst, len, done } = self;
+        dst.set_len(len);
+        done(Ok(dst));
+    }
+}
+
 #[derive(Default)]
 struct QpState {
     slots: Vec<Option<Pending>>,
@@ -601,16 +617,9 @@ impl Qp {
             self.control.close();
         }
         for (pending, result) in done {
-            let Pending { mut dst, len, done } = pending;
             match result {
-                Ok(()) => {
-                    dst.set_len(len);
-                    done(Ok(dst));
-                }
-                Err(error) => {
-                    drop(dst);
-                    done(Err(error));
-                }
+                Ok(()) => pending.complete(),
+                Err(error) => pending.fail(error),
             }
         }
         for (done, error) in failed {
@@ -742,9 +751,8 @@ impl Qp {
             self.peer,
             stranded.len()
         );
-        for Pending { dst, done, .. } in stranded {
-            drop(dst);
-            done(Err(self.broken_error("queue pair cut; READ never flushed")));
+        for pending in stranded {
+            pending.fail(self.broken_error("queue pair cut; READ never flushed"));
         }
     }
 
@@ -790,8 +798,7 @@ impl Qp {
         );
         // The queue pair is done for: the next fetch connects afresh.
         self.control.close();
-        for Pending { dst, done, .. } in suspects {
-            drop(dst);
+        for pending in suspects {
             let error = if alive {
                 Error::Remote {
                     peer: self.peer.clone(),
@@ -805,7 +812,7 @@ impl Qp {
             } else {
                 self.broken_error("RDMA READ flushed and the peer no longer answers")
             };
-            done(Err(error));
+            pending.fail(error);
         }
     }
 
@@ -859,7 +866,7 @@ impl Drop for Qp {
         let state = std::mem::take(self.state.get_mut().unwrap());
         let reason = "queue pair closed";
         for pending in state.slots.into_iter().flatten().chain(state.suspects) {
-            (pending.done)(Err(self.broken_error(reason)));
+            pending.fail(self.broken_error(reason));
         }
         for request in state.backlog {
             (request.done)(Err(self.broken_error(reason)));
